@@ -1,0 +1,176 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/panoptes-dev/panoptes/internal/collector"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/<collector>/want.prom from the current output")
+
+// fixtureSystem answers System calls from testdata/<collector>/system.json.
+type fixtureSystem struct {
+	rootfs string
+	Time   time.Time         `json:"now"`
+	Zone   string            `json:"zone"`
+	Offset int               `json:"zone_offset_seconds"`
+	U      *Uname            `json:"uname"`
+	FS     map[string]fsStat `json:"statfs"`
+}
+
+type fsStat struct {
+	Statfs
+	Error string `json:"error"`
+	Hang  bool   `json:"hang"`
+}
+
+func (f *fixtureSystem) Now() time.Time {
+	return f.Time.In(time.FixedZone(f.Zone, f.Offset))
+}
+
+func (f *fixtureSystem) Uname() (Uname, error) {
+	if f.U == nil {
+		return Uname{}, errors.New("no uname in system.json")
+	}
+	return *f.U, nil
+}
+
+func (f *fixtureSystem) Statfs(path string) (Statfs, error) {
+	rel, err := filepath.Rel(f.rootfs, path)
+	if err != nil {
+		return Statfs{}, err
+	}
+	st, ok := f.FS[filepath.Clean("/"+rel)]
+	switch {
+	case !ok:
+		return Statfs{}, fmt.Errorf("statfs %s: no such file or directory", path)
+	case st.Hang:
+		time.Sleep(time.Hour)
+	case st.Error != "":
+		return Statfs{}, errors.New(st.Error)
+	}
+	return st.Statfs, nil
+}
+
+// fixtureConfig points every root at the collector's fixture tree.
+func fixtureConfig(t *testing.T, dir string) Config {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.ProcRoot = filepath.Join(dir, "proc")
+	cfg.SysRoot = filepath.Join(dir, "sys")
+	cfg.RootFS = filepath.Join(dir, "root")
+	sys := &fixtureSystem{rootfs: cfg.RootFS, Time: time.Unix(1_700_000_000, 0).UTC(), Zone: "UTC"}
+	if b, err := os.ReadFile(filepath.Join(dir, "system.json")); err == nil {
+		if err := json.Unmarshal(b, sys); err != nil {
+			t.Fatalf("parse %s/system.json: %v", dir, err)
+		}
+	}
+	cfg.System = sys
+	return cfg
+}
+
+// single adapts one Collector to prometheus.Collector, without the Runner's
+// duration metrics, whose values change from run to run.
+type single struct {
+	c   collector.Collector
+	err error
+}
+
+func (s *single) Describe(chan<- *prometheus.Desc) {}
+func (s *single) Collect(ch chan<- prometheus.Metric) {
+	s.err = s.c.Update(context.Background(), ch)
+}
+
+// render runs the named collector once against cfg and returns its output in
+// the text exposition format, checked for consistency by a pedantic registry.
+func render(t *testing.T, name string, cfg Config) (string, error) {
+	t.Helper()
+	cs, err := New([]string{name}, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("new %s: %v", name, err)
+	}
+	s := &single{c: cs[0].Collector}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather %s: %v", name, err)
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatalf("encode: %v", err)
+		}
+	}
+	return buf.String(), s.err
+}
+
+// TestGolden runs every registered collector against its fixture tree in
+// testdata/<name>/ and compares the output with testdata/<name>/want.prom.
+func TestGolden(t *testing.T) {
+	for _, info := range Collectors() {
+		t.Run(info.Name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join("testdata", info.Name)
+			if _, err := os.Stat(dir); err != nil {
+				t.Fatalf("every collector needs a fixture directory: %v", err)
+			}
+			got, err := render(t, info.Name, fixtureConfig(t, dir))
+			if err != nil {
+				t.Fatalf("update failed on its fixture: %v", err)
+			}
+			wantFile := filepath.Join(dir, "want.prom")
+			if *update {
+				if err := os.WriteFile(wantFile, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(wantFile)
+			if err != nil {
+				t.Fatalf("read golden file (run go test -update to create it): %v", err)
+			}
+			if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("output differs from %s (-want +got); rerun with -update if intended:\n%s", wantFile, diff)
+			}
+		})
+	}
+}
+
+// TestMissingSources runs every collector against empty roots: each must
+// fail (or report no data) cleanly, never panic, and name what it could not
+// read.
+func TestMissingSources(t *testing.T) {
+	for _, info := range Collectors() {
+		t.Run(info.Name, func(t *testing.T) {
+			t.Parallel()
+			cfg := fixtureConfig(t, t.TempDir())
+			cfg.System = &fixtureSystem{rootfs: cfg.RootFS, Time: time.Unix(0, 0).UTC(), Zone: "UTC"}
+			out, err := render(t, info.Name, cfg)
+			if err == nil && strings.TrimSpace(out) != "" && !noFileCollectors[info.Name] {
+				t.Errorf("collector produced output from empty roots without an error:\n%s", out)
+			}
+		})
+	}
+}
+
+// noFileCollectors read nothing from the fixture roots (only system calls),
+// so empty roots are not an error for them.
+var noFileCollectors = map[string]bool{}

@@ -1,0 +1,133 @@
+package host
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/prometheus/procfs"
+
+	"github.com/panoptes-dev/panoptes/internal/collector"
+)
+
+// Config is what host collectors need to know. The zero value is not useful:
+// start from DefaultConfig.
+type Config struct {
+	// ProcRoot, SysRoot and RootFS are where the host's /proc, /sys and / are
+	// mounted; in a container they are the host mounts (/host/proc, ...).
+	ProcRoot string
+	SysRoot  string
+	RootFS   string
+
+	Filesystem FilesystemConfig
+	Diskstats  DiskstatsConfig
+	Netdev     NetdevConfig
+	Netstat    NetstatConfig
+	Vmstat     VmstatConfig
+
+	// System answers what does not come from files (uname, statfs, the
+	// clock); nil means the real kernel.
+	System System
+}
+
+// DefaultConfig returns node_exporter's defaults.
+func DefaultConfig() Config {
+	return Config{
+		ProcRoot: "/proc",
+		SysRoot:  "/sys",
+		RootFS:   "/",
+		Filesystem: FilesystemConfig{
+			MountPointsExclude: DefaultMountPointsExclude,
+			FSTypesExclude:     DefaultFSTypesExclude,
+			MountTimeout:       5 * time.Second,
+		},
+		Diskstats: DiskstatsConfig{DeviceExclude: DefaultDiskstatsDeviceExclude},
+		Netdev:    NetdevConfig{DeviceExclude: DefaultNetdevDeviceExclude},
+		Netstat:   NetstatConfig{Fields: DefaultNetstatFields},
+		Vmstat:    VmstatConfig{Fields: DefaultVmstatFields},
+	}
+}
+
+func (c Config) system() System {
+	if c.System == nil {
+		return realSystem{}
+	}
+	return c.System
+}
+
+// procPath joins elements under the proc root.
+func (c Config) procPath(elem ...string) string {
+	return filepath.Join(append([]string{c.ProcRoot}, elem...)...)
+}
+
+// sysPath joins elements under the sys root.
+func (c Config) sysPath(elem ...string) string {
+	return filepath.Join(append([]string{c.SysRoot}, elem...)...)
+}
+
+// rootfsPath joins elements under the root file system.
+func (c Config) rootfsPath(elem ...string) string {
+	return filepath.Join(append([]string{c.RootFS}, elem...)...)
+}
+
+// Factory builds a collector from the configuration. It fails only on bad
+// configuration (an invalid pattern), never because a file is missing: that
+// is a scrape-time error of that collector alone.
+type Factory func(cfg Config, logger *slog.Logger) (collector.Collector, error)
+
+// Info describes a registered collector.
+type Info struct {
+	Name           string
+	DefaultEnabled bool
+	factory        Factory
+}
+
+var registry = map[string]Info{}
+
+// register is called from each collector file's init.
+func register(name string, defaultEnabled bool, f Factory) {
+	if _, dup := registry[name]; dup {
+		panic("BUG: host collector registered twice: " + name)
+	}
+	registry[name] = Info{Name: name, DefaultEnabled: defaultEnabled, factory: f}
+}
+
+// Collectors returns every registered host collector, sorted by name.
+func Collectors() []Info {
+	out := make([]Info, 0, len(registry))
+	for _, info := range registry {
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// New builds the named collectors.
+func New(names []string, cfg Config, logger *slog.Logger) ([]collector.Named, error) {
+	out := make([]collector.Named, 0, len(names))
+	for _, name := range names {
+		info, ok := registry[name]
+		if !ok {
+			return nil, fmt.Errorf("unknown host collector %q", name)
+		}
+		c, err := info.factory(cfg, logger.With("collector", name))
+		if err != nil {
+			return nil, fmt.Errorf("collector %s: %w", name, err)
+		}
+		out = append(out, collector.Named{Name: name, Collector: c})
+	}
+	return out, nil
+}
+
+// procFS opens the proc root. It is called per scrape, not at construction,
+// so that a root that appears later (a host mount) is picked up and a missing
+// one fails only the collectors that need it.
+func (c Config) procFS() (procfs.FS, error) {
+	fs, err := procfs.NewFS(c.ProcRoot)
+	if err != nil {
+		return procfs.FS{}, fmt.Errorf("open procfs: %w", err)
+	}
+	return fs, nil
+}

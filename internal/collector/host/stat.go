@@ -1,0 +1,48 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/panoptes-dev/panoptes/internal/collector"
+)
+
+func init() { register("stat", true, newStat) }
+
+type statCollector struct {
+	cfg                                      Config
+	intr, ctxt, forks, btime, running, block collector.TypedDesc
+}
+
+func newStat(cfg Config, _ *slog.Logger) (collector.Collector, error) {
+	return &statCollector{
+		cfg:     cfg,
+		intr:    collector.NewTypedDesc("", "intr_total", "Total number of interrupts serviced.", prometheus.CounterValue),
+		ctxt:    collector.NewTypedDesc("", "context_switches_total", "Total number of context switches.", prometheus.CounterValue),
+		forks:   collector.NewTypedDesc("", "forks_total", "Total number of forks.", prometheus.CounterValue),
+		btime:   collector.NewTypedDesc("", "boot_time_seconds", "Node boot time, in unixtime.", prometheus.GaugeValue),
+		running: collector.NewTypedDesc("procs", "running", "Number of processes in runnable state.", prometheus.GaugeValue),
+		block:   collector.NewTypedDesc("procs", "blocked", "Number of processes blocked waiting for I/O to complete.", prometheus.GaugeValue),
+	}, nil
+}
+
+func (c *statCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	fs, err := c.cfg.procFS()
+	if err != nil {
+		return err
+	}
+	s, err := fs.Stat()
+	if err != nil {
+		return fmt.Errorf("read stat: %w", err)
+	}
+	ch <- c.intr.Metric(float64(s.IRQTotal))
+	ch <- c.ctxt.Metric(float64(s.ContextSwitches))
+	ch <- c.forks.Metric(float64(s.ProcessCreated))
+	ch <- c.btime.Metric(float64(s.BootTime))
+	ch <- c.running.Metric(float64(s.ProcessesRunning))
+	ch <- c.block.Metric(float64(s.ProcessesBlocked))
+	return nil
+}
