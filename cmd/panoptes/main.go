@@ -1,0 +1,87 @@
+// Command panoptes is the whole monitoring pipeline of a Kubernetes cluster or
+// a single Linux host in one binary. Each role is a subcommand; this package
+// is the only place where flags are parsed.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/panoptes-dev/panoptes/internal/version"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRootCommand().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "panoptes:", err)
+		os.Exit(1)
+	}
+}
+
+// logOptions are the logging flags every role shares.
+type logOptions struct {
+	level  string
+	format string
+}
+
+func (o *logOptions) addFlags(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&o.level, "log.level", "info", "Only log messages at or above this level: debug, info, warn, error.")
+	cmd.PersistentFlags().StringVar(&o.format, "log.format", "logfmt", "Log format: logfmt (key=value text) or json.")
+}
+
+func (o *logOptions) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.level)); err != nil {
+		return nil, fmt.Errorf("--log.level: %q is not one of debug, info, warn, error", o.level)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(o.format) {
+	case "logfmt", "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log.format: %q is not one of logfmt, json", o.format)
+	}
+}
+
+func newRootCommand() *cobra.Command {
+	logOpts := &logOptions{}
+	root := &cobra.Command{
+		Use:   "panoptes",
+		Short: "Monitoring for a Kubernetes cluster or a Linux host, in one binary",
+		Long: `Panoptes replaces node_exporter, cAdvisor, kube-state-metrics, metrics-server,
+Prometheus and Grafana with one binary. Each role is a subcommand:
+
+  panoptes agent     host metrics on :9100, node_exporter-compatible (run on every node)
+  panoptes version   print the build
+
+The server, state, metrics-api and top roles, and the all-in-one default that
+runs them together, are not built yet.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	logOpts.addFlags(root)
+	root.AddCommand(newAgentCommand(logOpts), newVersionCommand())
+	return root
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version, revision and Go version of this build",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), version.Get().String())
+			return err
+		},
+	}
+}

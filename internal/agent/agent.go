@@ -1,0 +1,195 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/panoptes-dev/panoptes/internal/collector"
+	"github.com/panoptes-dev/panoptes/internal/version"
+)
+
+// Config configures an Agent.
+type Config struct {
+	// Listen is the TCP address to serve on, e.g. ":9100".
+	Listen string
+	// MetricsPath is where metrics are served, "/metrics" by default.
+	MetricsPath string
+	// Collectors run on each scrape.
+	Collectors []collector.Named
+	// CollectorTimeout cuts off a collector that has not finished (a hung
+	// NFS mount); zero means no timeout.
+	CollectorTimeout time.Duration
+	// MaxRequests bounds concurrent scrapes; more get HTTP 503. Zero means
+	// no bound.
+	MaxRequests int
+	// DisableExporterMetrics drops the go_*, process_* and promhttp_* metrics
+	// about the agent itself.
+	DisableExporterMetrics bool
+}
+
+// Agent serves metrics for one node.
+type Agent struct {
+	cfg     Config
+	logger  *slog.Logger
+	runner  *collector.Runner
+	handler http.Handler
+	ready   atomic.Bool
+}
+
+// New builds an Agent. It does not listen yet.
+func New(cfg Config, logger *slog.Logger) (*Agent, error) {
+	if cfg.MetricsPath == "" {
+		cfg.MetricsPath = "/metrics"
+	}
+	if !strings.HasPrefix(cfg.MetricsPath, "/") {
+		return nil, fmt.Errorf("metrics path %q must start with /", cfg.MetricsPath)
+	}
+	a := &Agent{cfg: cfg, logger: logger}
+	a.runner = collector.NewRunner(cfg.Collectors, cfg.CollectorTimeout, logger)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(a.runner)
+	var instrumentReg prometheus.Registerer
+	if !cfg.DisableExporterMetrics {
+		reg.MustRegister(
+			collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+			version.NewCollector(),
+		)
+		instrumentReg = reg
+	}
+	a.handler = a.metricsHandler(reg, instrumentReg)
+	return a, nil
+}
+
+func (a *Agent) metricsHandler(reg *prometheus.Registry, instrumentReg prometheus.Registerer) http.Handler {
+	opts := promhttp.HandlerOpts{
+		ErrorLog:            slog.NewLogLogger(a.logger.Handler(), slog.LevelError),
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: a.cfg.MaxRequests,
+		EnableOpenMetrics:   true,
+		Registry:            instrumentReg,
+	}
+	full := promhttp.HandlerFor(reg, opts)
+	if instrumentReg != nil {
+		full = promhttp.InstrumentMetricHandler(instrumentReg, full)
+	}
+	subsetOpts := opts
+	subsetOpts.Registry = nil
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		collect, exclude := r.URL.Query()["collect[]"], r.URL.Query()["exclude[]"]
+		if len(collect) == 0 && len(exclude) == 0 {
+			full.ServeHTTP(w, r)
+			return
+		}
+		// node_exporter's collect[]/exclude[] parameters: a registry of its
+		// own for the selected collectors.
+		named, err := a.selectCollectors(collect, exclude)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		sub := prometheus.NewRegistry()
+		sub.MustRegister(collector.NewRunner(named, a.cfg.CollectorTimeout, a.logger))
+		promhttp.HandlerFor(sub, subsetOpts).ServeHTTP(w, r)
+	})
+}
+
+// selectCollectors applies collect[] (keep only these) or exclude[] (drop
+// these); naming a collector that is not enabled is an error.
+func (a *Agent) selectCollectors(collect, exclude []string) ([]collector.Named, error) {
+	if len(collect) > 0 && len(exclude) > 0 {
+		return nil, errors.New("collect[] and exclude[] cannot be combined")
+	}
+	names := a.runner.Names()
+	for _, n := range append(slices.Clone(collect), exclude...) {
+		if !slices.Contains(names, n) {
+			return nil, fmt.Errorf("collector %q is not enabled (enabled: %s)", n, strings.Join(names, ", "))
+		}
+	}
+	var out []collector.Named
+	for _, c := range a.cfg.Collectors {
+		keep := slices.Contains(collect, c.Name)
+		if len(exclude) > 0 {
+			keep = !slices.Contains(exclude, c.Name)
+		}
+		if keep {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// Handler returns the agent's HTTP routes.
+func (a *Agent) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(a.cfg.MetricsPath, a.handler)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.ready.Load() {
+			http.Error(w, "not ready: listener not started", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/{$}", a.landing)
+	return mux
+}
+
+func (a *Agent) landing(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	var b strings.Builder
+	b.WriteString("<!doctype html><html><head><title>Panoptes agent</title></head><body><h1>Panoptes agent</h1>")
+	fmt.Fprintf(&b, "<p><a href=%q>Metrics</a> &middot; <a href=\"/healthz\">healthz</a> &middot; <a href=\"/readyz\">readyz</a></p>", a.cfg.MetricsPath)
+	b.WriteString("<p>Enabled collectors: ")
+	b.WriteString(html.EscapeString(strings.Join(a.runner.Names(), ", ")))
+	fmt.Fprintf(&b, "</p><p>%s</p></body></html>\n", html.EscapeString(version.Get().Version))
+	_, _ = w.Write([]byte(b.String()))
+}
+
+// Run listens on cfg.Listen and serves until ctx is cancelled, then shuts
+// down gracefully. onListen, if not nil, is called with the bound address.
+func (a *Agent) Run(ctx context.Context, onListen func(net.Addr)) error {
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	}
+	if onListen != nil {
+		onListen(ln.Addr())
+	}
+	a.ready.Store(true)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	a.ready.Store(false)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
