@@ -1,0 +1,48 @@
+# The two commands of the README: `make run` (go run ./cmd/panoptes agent) and
+# `make test` (everything CI runs).
+GO            ?= go
+CACHE         ?= $(HOME)/.cache/panoptes
+GOLANGCI_VERSION ?= v2.15.0
+GOLANGCI      := $(CACHE)/bin/golangci-lint-$(GOLANGCI_VERSION)
+FUZZTIME      ?= 10s
+
+.PHONY: run build test deps fmt-check vet lint unit fuzz bench
+
+run:
+	$(GO) run ./cmd/panoptes agent
+
+build:
+	$(GO) build -trimpath -o bin/panoptes ./cmd/panoptes
+
+# The whole test suite: installs the real peers when it can, then format,
+# vet, lint, and every test with the race detector.
+test: deps fmt-check vet lint unit
+
+deps:
+	PANOPTES_CACHE=$(CACHE) GOLANGCI_VERSION=$(GOLANGCI_VERSION) hack/test-deps.sh
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+lint:
+	$(GOLANGCI) run ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+# A short pass of every fuzzer (not part of `make test`; nightly material).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
+		done; \
+	done
+
+# Side-by-side benchmark against node_exporter; see bench/README.md.
+bench: build
+	bench/agent.sh

@@ -1,0 +1,219 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// panoptesBin is built once by TestMain.
+var panoptesBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "panoptes-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	panoptesBin = filepath.Join(dir, "panoptes")
+	build := exec.Command("go", "build", "-o", panoptesBin, "github.com/panoptes-dev/panoptes/cmd/panoptes")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build panoptes:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requirePeer returns the path of a peer program, skipping the test when it
+// is missing, except under CI=true where a missing peer is a failure.
+func requirePeer(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("peer %s is not installed; `make deps` installs it (CI=true makes this a failure)", name)
+	}
+	t.Skipf("peer %s is not installed (run `make deps` as root to install it)", name)
+	return ""
+}
+
+// freePort returns a loopback address that was free a moment ago, for peers
+// that cannot report the port they bound.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+// process is a started program, stopped by pid when the test ends.
+type process struct {
+	cmd  *exec.Cmd
+	logs *lockedBuffer
+	done chan struct{}
+}
+
+// start runs a program; its output goes to the test log if the test fails.
+func start(t *testing.T, name string, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(name, args...), logs: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", filepath.Base(name), p.logs.String())
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM to the pid, then SIGKILL after 10 s.
+func (p *process) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+var listeningRE = regexp.MustCompile(`msg=listening address=(\S+)`)
+
+// startAgent runs `panoptes agent` on an ephemeral loopback port and returns
+// its base URL once it is listening.
+func startAgent(t *testing.T, args ...string) (*process, string) {
+	t.Helper()
+	p := start(t, panoptesBin, append([]string{"agent", "--listen=127.0.0.1:0"}, args...)...)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := listeningRE.FindStringSubmatch(p.logs.String()); m != nil {
+			return p, "http://" + m[1]
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("panoptes agent exited early:\n%s", p.logs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("panoptes agent did not report its address:\n%s", p.logs.String())
+	return nil, ""
+}
+
+// waitHTTP polls url until it answers 200.
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url) //nolint:gosec,noctx // test URL on loopback
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s did not become ready", url)
+}
+
+// get fetches url and returns the body.
+func get(t *testing.T, url string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read %s: %v", url, err)
+	}
+	return resp, body
+}
+
+// scrape fetches and parses a text exposition.
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, body := get(t, url)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s\n%s", url, resp.Status, body)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatalf("parse %s: %v", url, err)
+	}
+	return mfs
+}
+
+// lockedBuffer collects a process's output safely across goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// lines returns the output split into lines, for log assertions.
+func (b *lockedBuffer) lines() []string {
+	var out []string
+	s := bufio.NewScanner(strings.NewReader(b.String()))
+	for s.Scan() {
+		out = append(out, s.Text())
+	}
+	return out
+}

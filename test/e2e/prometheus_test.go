@@ -1,0 +1,130 @@
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPromtoolCheckMetrics runs Prometheus's own linter over the agent's
+// output. node_exporter's names break two of its naming lints (camelCase in
+// node_memory_MemTotal_bytes, the "bits" unit of node_entropy_*), and those
+// names are what dashboards query, so a lint problem is accepted only when
+// promtool reports the very same problem for node_exporter's output; anything
+// else, and every parse error, fails.
+func TestPromtoolCheckMetrics(t *testing.T) {
+	promtool := requirePeer(t, "promtool")
+	ne := requirePeer(t, "prometheus-node-exporter")
+	_, base := startAgent(t)
+	_, ours := get(t, base+"/metrics")
+	neAddr := startNodeExporter(t, ne, defaultCollectors())
+	_, theirs := get(t, "http://"+neAddr+"/metrics")
+
+	accepted := map[string]bool{}
+	for _, line := range promtoolProblems(t, promtool, theirs) {
+		accepted[line] = true
+	}
+	for _, line := range promtoolProblems(t, promtool, ours) {
+		if !accepted[line] {
+			t.Errorf("promtool check metrics: %s", line)
+		}
+	}
+}
+
+// promtoolProblems returns the problems promtool reports, one per line. Exit
+// status 3 means lint problems; any other failure is fatal.
+func promtoolProblems(t *testing.T, promtool string, exposition []byte) []string {
+	t.Helper()
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(string(exposition))
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 3) {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+	var problems []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line != "" {
+			problems = append(problems, line)
+		}
+	}
+	if err != nil && len(problems) == 0 {
+		t.Fatalf("promtool check metrics failed without saying why")
+	}
+	return problems
+}
+
+// TestPrometheusScrapesAgent has a real Prometheus scrape the agent and
+// checks that the samples arrive and the target is up.
+func TestPrometheusScrapesAgent(t *testing.T) {
+	prom := requirePeer(t, "prometheus")
+	_, base := startAgent(t)
+	target := strings.TrimPrefix(base, "http://")
+
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: panoptes
+    static_configs:
+      - targets: [%q]
+`, target)
+	cfgFile := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	promAddr := freePort(t)
+	start(t, prom, "--config.file="+cfgFile, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+promAddr)
+	waitHTTP(t, "http://"+promAddr+"/-/ready")
+
+	queries := map[string]string{
+		`up{job="panoptes"}`:                                     "1",
+		`count(node_cpu_seconds_total{mode="idle"}) > 0`:         "",
+		`node_scrape_collector_success{collector="meminfo"}`:     "1",
+		`count(node_scrape_collector_success == 0) or vector(0)`: "0",
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for q, want := range queries {
+		for {
+			v, ok := instantValue(t, promAddr, q)
+			if ok && (want == "" || v == want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("query %s: got %q (present %v), want %q", q, v, ok, want)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+}
+
+// instantValue returns the value of the first sample of an instant query.
+func instantValue(t *testing.T, addr, query string) (string, bool) {
+	t.Helper()
+	_, body := get(t, "http://"+addr+"/api/v1/query?query="+url.QueryEscape(query))
+	var r struct {
+		Status string `json:"status"`
+		Data   struct {
+			Result []struct {
+				Value [2]any `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatalf("decode query response %s: %v", body, err)
+	}
+	if r.Status != "success" || len(r.Data.Result) == 0 {
+		return "", false
+	}
+	s, _ := r.Data.Result[0].Value[1].(string)
+	return s, true
+}
