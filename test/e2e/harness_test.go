@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -206,14 +205,4 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-// lines returns the output split into lines, for log assertions.
-func (b *lockedBuffer) lines() []string {
-	var out []string
-	s := bufio.NewScanner(strings.NewReader(b.String()))
-	for s.Scan() {
-		out = append(out, s.Text())
-	}
-	return out
 }
