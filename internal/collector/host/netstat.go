@@ -1,5 +1,21 @@
 package host
 
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/panoptes-dev/panoptes/internal/collector"
+)
+
 // DefaultNetstatFields is node_exporter's default selection of
 // /proc/net/{netstat,snmp,snmp6} fields.
 const DefaultNetstatFields = `^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$`
@@ -7,4 +23,162 @@ const DefaultNetstatFields = `^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(In
 // NetstatConfig selects the fields reported.
 type NetstatConfig struct {
 	Fields string // regexp of Protocol_Field names to keep
+}
+
+func init() { register("netstat", true, newNetstat) }
+
+const netstatPrefix = collector.Namespace + "_netstat_"
+
+type netstatCollector struct {
+	cfg    Config
+	logger *slog.Logger
+	fields *collector.Filter
+	descs  collector.DescCache
+}
+
+func newNetstat(cfg Config, logger *slog.Logger) (collector.Collector, error) {
+	fields, err := collector.NewFilter(cfg.Netstat.Fields, "")
+	if err != nil {
+		return nil, fmt.Errorf("netstat fields: %w", err)
+	}
+	return &netstatCollector{cfg: cfg, logger: logger, fields: fields}, nil
+}
+
+func (c *netstatCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	netstat, err := parseFile(c.cfg.procPath("net", "netstat"), parseNetstat)
+	if err != nil {
+		return err
+	}
+	snmp, err := parseFile(c.cfg.procPath("net", "snmp"), parseNetstat)
+	if err != nil {
+		return err
+	}
+	snmp6, err := parseFile(c.cfg.procPath("net", "snmp6"), parseSNMP6)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		// IPv6 is disabled on this kernel.
+		c.logger.Debug("no IPv6 statistics", "err", err)
+	}
+	// The three files have distinct protocols (TcpExt, Tcp, Tcp6...), so
+	// their Protocol_Field names do not collide.
+	for _, entries := range [...][]netstatEntry{netstat, snmp, snmp6} {
+		for _, e := range entries {
+			key := e.Protocol + "_" + e.Name
+			if c.fields.Ignored(key) {
+				continue
+			}
+			d := c.descs.Get(netstatPrefix+key, "Statistic "+e.Protocol+e.Name+".", prometheus.UntypedValue)
+			ch <- d.Metric(e.Value)
+		}
+	}
+	return nil
+}
+
+// netstatEntry is one counter of /proc/net/{netstat,snmp,snmp6}.
+type netstatEntry struct {
+	Protocol string // TcpExt, Ip, Udp6
+	Name     string // ListenDrops, Forwarding, InDatagrams
+	Value    float64
+}
+
+// parseNetstat parses /proc/net/netstat or /proc/net/snmp: pairs of lines,
+// the first naming the fields ("Tcp: RtoAlgorithm RtoMin ..."), the second
+// holding their values ("Tcp: 1 200 ..."). A field repeated in the input
+// keeps its first position and its last value; names that cannot form a
+// metric name are skipped.
+func parseNetstat(r io.Reader) ([]netstatEntry, error) {
+	out := make([]netstatEntry, 0, 256)
+	var index map[[2]string]int
+	var names, values []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		header := sc.Text()
+		names = appendFields(names[:0], header)
+		if len(names) == 0 {
+			continue
+		}
+		protocol := strings.TrimSuffix(names[0], ":")
+		if !sc.Scan() {
+			if err := sc.Err(); err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("no values after header %q", protocol)
+		}
+		// Text returns a new string, so names stay valid after this Scan.
+		values = appendFields(values[:0], sc.Text())
+		if len(values) != len(names) {
+			return nil, fmt.Errorf("%s: %d field names but %d values", protocol, len(names)-1, len(values)-1)
+		}
+		okProto := legalNamePart(protocol)
+		for i := 1; i < len(names); i++ {
+			v, err := strconv.ParseFloat(values[i], 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: invalid value: %w", protocol, names[i], err)
+			}
+			if !okProto || !legalNamePart(names[i]) {
+				continue
+			}
+			if index == nil {
+				index = make(map[[2]string]int, 256)
+			}
+			k := [2]string{protocol, names[i]}
+			if j, dup := index[k]; dup {
+				out[j].Value = v
+				continue
+			}
+			index[k] = len(out)
+			out = append(out, netstatEntry{Protocol: protocol, Name: names[i], Value: v})
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// parseSNMP6 parses /proc/net/snmp6, "Ip6InReceives 123" per line. The
+// protocol is the name up to and including its first '6' (Ip6, Icmp6,
+// UdpLite6); lines without a '6' or without a value are skipped, as
+// node_exporter skips them.
+func parseSNMP6(r io.Reader) ([]netstatEntry, error) {
+	out := make([]netstatEntry, 0, 128)
+	var index map[[2]string]int
+	var fields []string
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		fields = appendFields(fields[:0], line)
+		if len(fields) < 2 {
+			continue
+		}
+		six := strings.IndexByte(fields[0], '6')
+		if six < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[1], 64)
+		if err != nil {
+			return nil, fmt.Errorf("invalid value in snmp6 line %q: %w", line, err)
+		}
+		protocol, name := fields[0][:six+1], fields[0][six+1:]
+		if !legalNamePart(protocol) || !legalNamePart(name) {
+			continue
+		}
+		if index == nil {
+			index = make(map[[2]string]int, 128)
+		}
+		k := [2]string{protocol, name}
+		if j, dup := index[k]; dup {
+			out[j].Value = v
+			continue
+		}
+		index[k] = len(out)
+		out = append(out, netstatEntry{Protocol: protocol, Name: name, Value: v})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
