@@ -12,6 +12,7 @@ type System interface {
 	Uname() (Uname, error)
 	Statfs(path string) (Statfs, error)
 	Now() time.Time
+	Adjtimex() (Timex, error)
 }
 
 // Uname is the result of uname(2).
@@ -27,7 +28,49 @@ type Statfs struct {
 	ReadOnly                        bool
 }
 
+// Timex is the part of adjtimex(2) the timex collector reports: State is
+// the clock state the call returns (TIME_ERROR when unsynchronised), the
+// rest are the fields of struct timex, in the kernel's units.
+type Timex struct {
+	State                                int
+	Offset, Freq, Maxerror, Esterror     int64
+	Status                               int64
+	Constant, Precision, Tolerance, Tick int64
+	Ppsfreq, Jitter, Shift, Stabil       int64
+	Jitcnt, Calcnt, Errcnt, Stbcnt, Tai  int64
+}
+
 type realSystem struct{}
+
+// Adjtimex reads the kernel clock state without changing it (modes 0).
+func (realSystem) Adjtimex() (Timex, error) {
+	var t unix.Timex
+	state, err := unix.Adjtimex(&t)
+	if err != nil {
+		return Timex{}, err
+	}
+	return Timex{
+		State:     state,
+		Offset:    t.Offset,
+		Freq:      t.Freq,
+		Maxerror:  t.Maxerror,
+		Esterror:  t.Esterror,
+		Status:    int64(t.Status),
+		Constant:  t.Constant,
+		Precision: t.Precision,
+		Tolerance: t.Tolerance,
+		Tick:      t.Tick,
+		Ppsfreq:   t.Ppsfreq,
+		Jitter:    t.Jitter,
+		Shift:     int64(t.Shift),
+		Stabil:    t.Stabil,
+		Jitcnt:    t.Jitcnt,
+		Calcnt:    t.Calcnt,
+		Errcnt:    t.Errcnt,
+		Stbcnt:    t.Stbcnt,
+		Tai:       int64(t.Tai),
+	}, nil
+}
 
 func (realSystem) Now() time.Time { return time.Now() }
 
