@@ -1,0 +1,255 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+func TestParseMountLine(t *testing.T) {
+	for _, tc := range []struct {
+		line    string
+		want    mountEntry
+		wantErr bool
+	}{
+		{line: "/dev/vda / ext4 rw,relatime 0 0", want: mountEntry{device: "/dev/vda", mountPoint: "/", fsType: "ext4"}},
+		{line: "/dev/vdb /srv ext4 ro 0 0", want: mountEntry{device: "/dev/vdb", mountPoint: "/srv", fsType: "ext4", roOption: true}},
+		{line: "/dev/vdb /srv ext4 rw,nosuid,ro", want: mountEntry{device: "/dev/vdb", mountPoint: "/srv", fsType: "ext4", roOption: true}},
+		{line: "/dev/vdb /srv ext4 rw,errors=remount-ro 0 0", want: mountEntry{device: "/dev/vdb", mountPoint: "/srv", fsType: "ext4"}},
+		{line: `/dev/sdb1 /media/my\040disk vfat rw 0 0`, want: mountEntry{device: "/dev/sdb1", mountPoint: "/media/my disk", fsType: "vfat"}},
+		{line: `x /a\011b\012c\134d t rw 0 0`, want: mountEntry{device: "x", mountPoint: "/a\tb\nc\\d", fsType: "t"}},
+		{line: `x /bad\9\04\400\ t rw 0 0`, want: mountEntry{device: "x", mountPoint: `/bad\9\04\400\`, fsType: "t"}},
+		{line: "  tmpfs\t/tmp  tmpfs   rw  ", want: mountEntry{device: "tmpfs", mountPoint: "/tmp", fsType: "tmpfs"}},
+		{line: "only three fields", wantErr: true},
+		{line: "a b", wantErr: true},
+	} {
+		got, err := parseMountLine([]byte(tc.line))
+		if tc.wantErr {
+			if err == nil {
+				t.Errorf("%q: want error, got %+v", tc.line, got)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.line, err)
+			continue
+		}
+		if got != tc.want {
+			t.Errorf("%q: got %+v, want %+v", tc.line, got, tc.want)
+		}
+	}
+}
+
+func TestParseMountsFixture(t *testing.T) {
+	f, err := os.Open("testdata/filesystem/proc/1/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ms, err := parseMounts(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 23 {
+		t.Errorf("got %d mounts, want 23", len(ms))
+	}
+	if _, err := parseMounts(strings.NewReader("/dev/vda / ext4 rw 0 0\ngarbage\n")); err == nil {
+		t.Error("malformed line: want error")
+	}
+}
+
+// TestFilesystemSelfMountsAndRootfs checks the fallback to self/mounts and
+// that mount points under the root-fs prefix are reported as host paths.
+func TestFilesystemSelfMountsAndRootfs(t *testing.T) {
+	dir := t.TempDir()
+	cfg := fixtureConfig(t, dir)
+	if err := os.MkdirAll(filepath.Join(dir, "proc", "self"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root := cfg.RootFS
+	mounts := "/dev/vda " + root + " ext4 rw 0 0\n/dev/vdb " + root + "/srv xfs rw 0 0\n/dev/vdc /other xfs rw 0 0\n"
+	if err := os.WriteFile(filepath.Join(dir, "proc", "self", "mounts"), []byte(mounts), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.System = &fixtureSystem{rootfs: root, FS: map[string]fsStat{
+		"/":      {Statfs: Statfs{Blocks: 1, BlockSize: 1}},
+		"/srv":   {Statfs: Statfs{Blocks: 2, BlockSize: 1}},
+		"/other": {Statfs: Statfs{Blocks: 3, BlockSize: 1}},
+	}}
+	out, err := render(t, "filesystem", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`node_filesystem_size_bytes{device="/dev/vda",fstype="ext4",mountpoint="/"} 1`,
+		`node_filesystem_size_bytes{device="/dev/vdb",fstype="xfs",mountpoint="/srv"} 2`,
+		`node_filesystem_size_bytes{device="/dev/vdc",fstype="xfs",mountpoint="/other"} 3`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %s in\n%s", want, out)
+		}
+	}
+}
+
+// blockingSystem is a System whose Statfs on one path blocks until released.
+type blockingSystem struct {
+	fixtureSystem
+	block   string
+	release chan struct{}
+	calls   atomic.Int32
+}
+
+func (s *blockingSystem) Statfs(path string) (Statfs, error) {
+	if filepath.Base(path) == s.block {
+		s.calls.Add(1)
+		<-s.release
+		return Statfs{Blocks: 7, BlockSize: 1}, nil
+	}
+	return Statfs{Blocks: 1, BlockSize: 1}, nil
+}
+
+// TestFilesystemStuckMount checks the stuck-mount protection: a statfs that
+// does not return within MountTimeout gives device_error 1; later scrapes
+// skip the mount without a new statfs until the pending call returns.
+func TestFilesystemStuckMount(t *testing.T) {
+	dir := t.TempDir()
+	cfg := fixtureConfig(t, dir)
+	if err := os.MkdirAll(filepath.Join(dir, "proc", "1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mounts := "/dev/vda / ext4 rw 0 0\nsrv:/x /nfs nfs4 rw 0 0\n"
+	if err := os.WriteFile(filepath.Join(dir, "proc", "1", "mounts"), []byte(mounts), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sys := &blockingSystem{block: "nfs", release: make(chan struct{})}
+	var once sync.Once
+	release := func() { once.Do(func() { close(sys.release) }) }
+	defer release()
+	cfg.System = sys
+	cfg.Filesystem.MountTimeout = 50 * time.Millisecond
+
+	cs, err := New([]string{"filesystem"}, cfg, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cs[0].Collector
+	scrape := func() map[string]float64 {
+		t.Helper()
+		ch := make(chan prometheus.Metric, 100)
+		if err := c.Update(context.Background(), ch); err != nil {
+			t.Fatal(err)
+		}
+		close(ch)
+		return summarize(t, ch)
+	}
+
+	start := time.Now()
+	got := scrape()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("scrape took %v despite the mount timeout", d)
+	}
+	want := map[string]float64{
+		`node_filesystem_device_error{/nfs}`: 1,
+		`node_filesystem_device_error{/}`:    0,
+		`node_filesystem_readonly{/}`:        0,
+		`node_filesystem_size_bytes{/}`:      1,
+	}
+	if diff := cmp.Diff(want, pick(got, "device_error", "readonly", "size_bytes")); diff != "" {
+		t.Errorf("first scrape (-want +got):\n%s", diff)
+	}
+
+	// Still stuck: reported at once, no second statfs.
+	start = time.Now()
+	got = scrape()
+	if d := time.Since(start); d > 40*time.Millisecond {
+		t.Errorf("stuck mount was waited for again (%v)", d)
+	}
+	if diff := cmp.Diff(want, pick(got, "device_error", "readonly", "size_bytes")); diff != "" {
+		t.Errorf("second scrape (-want +got):\n%s", diff)
+	}
+	if n := sys.calls.Load(); n != 1 {
+		t.Errorf("statfs on the stuck mount called %d times, want 1", n)
+	}
+
+	// The pending call returns: the mount recovers.
+	release()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got = scrape()
+		if got[`node_filesystem_device_error{/nfs}`] == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got[`node_filesystem_device_error{/nfs}`] != 0 || got[`node_filesystem_size_bytes{/nfs}`] != 7 {
+		t.Errorf("mount did not recover: %v", got)
+	}
+}
+
+// summarize maps "name{mountpoint}" to value.
+func summarize(t *testing.T, ch <-chan prometheus.Metric) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for m := range ch {
+		desc := m.Desc().String()
+		name := desc[strings.Index(desc, `fqName: "`)+len(`fqName: "`):]
+		name = name[:strings.IndexByte(name, '"')]
+		var pb dto.Metric
+		if err := m.Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		mp := ""
+		for _, l := range pb.GetLabel() {
+			if l.GetName() == "mountpoint" {
+				mp = l.GetValue()
+			}
+		}
+		out[name+"{"+mp+"}"] = pb.GetGauge().GetValue()
+	}
+	return out
+}
+
+func pick(m map[string]float64, suffixes ...string) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		for _, s := range suffixes {
+			if strings.HasPrefix(k, "node_filesystem_"+s+"{") {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
+func FuzzParseMounts(f *testing.F) {
+	for _, p := range []string{"testdata/filesystem/proc/1/mounts", "/proc/self/mounts"} {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(`a /x\040y\1\\\777 t ro,rw`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > 64<<10 {
+			return
+		}
+		ms, err := parseMounts(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		for _, m := range ms {
+			if m.device == "" || m.mountPoint == "" || m.fsType == "" {
+				t.Fatalf("empty field in %+v", m)
+			}
+		}
+	})
+}
