@@ -55,7 +55,6 @@ const (
 	udevIDRevision             = "ID_REVISION"
 	udevIDSerialShort          = "ID_SERIAL_SHORT"
 	udevIDWWN                  = "ID_WWN"
-	udevSCSIIdentSerial        = "SCSI_IDENT_SERIAL"
 )
 
 type ataDesc struct {
@@ -159,10 +158,9 @@ func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 			continue
 		}
 		props := c.udevProps(s.MajorNumber, s.MinorNumber)
-		serial := props[udevSCSIIdentSerial] // the serial printed on the label
-		if serial == "" {
-			serial = props[udevIDSerialShort]
-		}
+		// node_exporter 1.5 takes the serial from ID_SERIAL_SHORT only
+		// (SCSI_IDENT_SERIAL, when present, is ignored).
+		serial := props[udevIDSerialShort]
 		ch <- c.info.Metric(1, dev,
 			strconv.FormatUint(uint64(s.MajorNumber), 10), strconv.FormatUint(uint64(s.MinorNumber), 10),
 			props[udevIDPath], props[udevIDWWN], props[udevIDModel], serial, props[udevIDRevision])
