@@ -1,15 +1,16 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -22,6 +23,9 @@ type timeCollector struct {
 	cfg                Config
 	now, zone          collector.TypedDesc
 	available, current collector.TypedDesc
+
+	mu   sync.Mutex
+	dirs []string // clocksource directories, once listed
 }
 
 func newTime(cfg Config, _ *slog.Logger) (collector.Collector, error) {
@@ -46,37 +50,73 @@ func (c *timeCollector) Update(_ context.Context, ch chan<- prometheus.Metric) e
 
 // clocksources reports sysfs devices/system/clocksource/clocksource<N>. The
 // device label is the position in name order, as node_exporter numbers it.
+// The set of clocksource devices is fixed at boot, so the directory is listed
+// once; the files are read on every scrape (the current source can change).
 func (c *timeCollector) clocksources(ch chan<- prometheus.Metric) error {
-	dir := c.cfg.sysPath("devices", "system", "clocksource")
-	entries, err := os.ReadDir(dir)
+	dirs, err := c.clocksourceDirs()
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("read clocksources: %w: %w", collector.ErrNoData, err)
-		}
-		return fmt.Errorf("read clocksources: %w", err)
+		return err
 	}
-	i := 0
-	for _, e := range entries {
-		if !isClocksourceDir(e.Name()) {
-			continue
-		}
-		base := dir + "/" + e.Name() + "/"
-		avail, err := os.ReadFile(base + "available_clocksource")
-		if err != nil {
-			return fmt.Errorf("read clocksource: %w", err)
-		}
-		cur, err := os.ReadFile(base + "current_clocksource")
+	var buf [512]byte
+	for i, dir := range dirs {
+		avail, err := readSmallFile(dir+"available_clocksource", buf[:])
 		if err != nil {
 			return fmt.Errorf("read clocksource: %w", err)
 		}
 		dev := strconv.Itoa(i)
-		i++
-		for _, name := range strings.Fields(string(avail)) {
+		for _, name := range strings.Fields(avail) {
 			ch <- c.available.Metric(1, dev, name)
 		}
-		ch <- c.current.Metric(1, dev, string(bytes.TrimSpace(cur)))
+		cur, err := readSmallFile(dir+"current_clocksource", buf[:])
+		if err != nil {
+			return fmt.Errorf("read clocksource: %w", err)
+		}
+		ch <- c.current.Metric(1, dev, strings.TrimSpace(cur))
 	}
 	return nil
+}
+
+// clocksourceDirs lists the clocksource[0-9]* directories (with a trailing
+// slash), caching the first successful listing.
+func (c *timeCollector) clocksourceDirs() ([]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dirs != nil {
+		return c.dirs, nil
+	}
+	dir := c.cfg.sysPath("devices", "system", "clocksource")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("read clocksources: %w: %w", collector.ErrNoData, err)
+		}
+		return nil, fmt.Errorf("read clocksources: %w", err)
+	}
+	dirs := []string{}
+	for _, e := range entries {
+		if isClocksourceDir(e.Name()) {
+			dirs = append(dirs, dir+"/"+e.Name()+"/")
+		}
+	}
+	if len(dirs) > 0 {
+		c.dirs = dirs
+	}
+	return dirs, nil
+}
+
+// readSmallFile reads a short sysfs attribute into buf; longer content is
+// truncated to len(buf).
+func readSmallFile(path string, buf []byte) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	n, err := io.ReadFull(f, buf)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }
 
 // isClocksourceDir matches clocksource[0-9]*, the glob node_exporter uses.
