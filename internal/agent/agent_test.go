@@ -16,7 +16,7 @@ import (
 )
 
 // newTestAgent builds an agent over the real /proc and /sys of this machine.
-func newTestAgent(t *testing.T, collectors ...string) *Agent {
+func newTestAgent(t testing.TB, collectors ...string) *Agent {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	named, err := host.New(collectors, host.DefaultConfig(), logger)
@@ -30,7 +30,7 @@ func newTestAgent(t *testing.T, collectors ...string) *Agent {
 	return a
 }
 
-func request(t *testing.T, h http.Handler, target string, header ...string) *http.Response {
+func request(t testing.TB, h http.Handler, target string, header ...string) *http.Response {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, target, nil)
 	for i := 0; i+1 < len(header); i += 2 {
