@@ -60,57 +60,59 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 	a := &Agent{cfg: cfg, logger: logger}
 	a.runner = collector.NewRunner(cfg.Collectors, cfg.CollectorTimeout, logger)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(a.runner)
-	var instrumentReg prometheus.Registerer
-	if !cfg.DisableExporterMetrics {
-		reg.MustRegister(
+	a.handler = a.metricsHandler()
+	return a, nil
+}
+
+// metricsHandler serves the collectors' samples through the fast exposer,
+// with the agent's own metrics (go_*, process_*, promhttp_*, build info)
+// from a registry of their own unless disabled.
+func (a *Agent) metricsHandler() http.Handler {
+	errorLog := slog.NewLogLogger(a.logger.Handler(), slog.LevelError)
+	runnerReg := prometheus.NewRegistry()
+	runnerReg.MustRegister(a.runner)
+	full := &exposer{runner: a.runner, logger: a.logger}
+	var handler http.Handler = full
+	if a.cfg.DisableExporterMetrics {
+		full.fallback = promhttp.HandlerFor(runnerReg, promhttp.HandlerOpts{ErrorLog: errorLog, ErrorHandling: promhttp.ContinueOnError})
+	} else {
+		own := prometheus.NewRegistry()
+		own.MustRegister(
 			collectors.NewGoCollector(),
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 			version.NewCollector(),
 		)
-		instrumentReg = reg
+		full.registry = own
+		full.fallback = promhttp.HandlerFor(prometheus.Gatherers{own, runnerReg},
+			promhttp.HandlerOpts{ErrorLog: errorLog, ErrorHandling: promhttp.ContinueOnError})
+		handler = promhttp.InstrumentMetricHandler(own, full)
 	}
-	a.handler = a.metricsHandler(reg, instrumentReg)
-	return a, nil
-}
-
-func (a *Agent) metricsHandler(reg *prometheus.Registry, instrumentReg prometheus.Registerer) http.Handler {
-	opts := promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(a.logger.Handler(), slog.LevelError),
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: a.cfg.MaxRequests,
-		EnableOpenMetrics:   true,
-		Registry:            instrumentReg,
-	}
-	full := promhttp.HandlerFor(reg, opts)
-	if instrumentReg != nil {
-		full = promhttp.InstrumentMetricHandler(instrumentReg, full)
-	}
-	subsetOpts := opts
-	subsetOpts.Registry = nil
+	handler = limit(a.cfg.MaxRequests, handler)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		collect, exclude := r.URL.Query()["collect[]"], r.URL.Query()["exclude[]"]
 		if len(collect) == 0 && len(exclude) == 0 {
-			full.ServeHTTP(w, r)
+			handler.ServeHTTP(w, r)
 			return
 		}
-		// node_exporter's collect[]/exclude[] parameters: a registry of its
-		// own for the selected collectors.
-		named, err := a.selectCollectors(collect, exclude)
+		// node_exporter's collect[]/exclude[] parameters: only the selected
+		// collectors, without the agent's own metrics.
+		keep, err := a.selectCollectors(collect, exclude)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		sub := prometheus.NewRegistry()
-		sub.MustRegister(collector.NewRunner(named, a.cfg.CollectorTimeout, a.logger))
-		promhttp.HandlerFor(sub, subsetOpts).ServeHTTP(w, r)
+		sub := a.runner.Subset(keep)
+		subReg := prometheus.NewRegistry()
+		subReg.MustRegister(sub)
+		(&exposer{runner: sub, logger: a.logger,
+			fallback: promhttp.HandlerFor(subReg, promhttp.HandlerOpts{ErrorLog: errorLog, ErrorHandling: promhttp.ContinueOnError}),
+		}).ServeHTTP(w, r)
 	})
 }
 
 // selectCollectors applies collect[] (keep only these) or exclude[] (drop
 // these); naming a collector that is not enabled is an error.
-func (a *Agent) selectCollectors(collect, exclude []string) ([]collector.Named, error) {
+func (a *Agent) selectCollectors(collect, exclude []string) (func(string) bool, error) {
 	if len(collect) > 0 && len(exclude) > 0 {
 		return nil, errors.New("collect[] and exclude[] cannot be combined")
 	}
@@ -120,17 +122,10 @@ func (a *Agent) selectCollectors(collect, exclude []string) ([]collector.Named, 
 			return nil, fmt.Errorf("collector %q is not enabled (enabled: %s)", n, strings.Join(names, ", "))
 		}
 	}
-	var out []collector.Named
-	for _, c := range a.cfg.Collectors {
-		keep := slices.Contains(collect, c.Name)
-		if len(exclude) > 0 {
-			keep = !slices.Contains(exclude, c.Name)
-		}
-		if keep {
-			out = append(out, c)
-		}
+	if len(exclude) > 0 {
+		return func(name string) bool { return !slices.Contains(exclude, name) }, nil
 	}
-	return out, nil
+	return func(name string) bool { return slices.Contains(collect, name) }, nil
 }
 
 // Handler returns the agent's HTTP routes.

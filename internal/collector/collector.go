@@ -3,9 +3,14 @@ package collector
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sort"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Namespace is the prefix of node_exporter-compatible metric names.
@@ -34,23 +39,87 @@ type Named struct {
 
 // TypedDesc pairs a descriptor with its value type so that collectors declare
 // each family once, at construction, instead of calling prometheus.NewDesc on
-// every scrape (which validates and hashes the names each time).
+// every scrape (which validates and hashes the names each time). It also keeps
+// the family's metadata in the plain form the fast exposition path needs.
 type TypedDesc struct {
 	Desc      *prometheus.Desc
 	ValueType prometheus.ValueType
+	meta      *familyMeta
+}
+
+// familyMeta is what the exposition writer needs to know of a family.
+type familyMeta struct {
+	desc       *prometheus.Desc
+	name, help string
+	valueType  prometheus.ValueType
+	labelNames []string
+	// order lists label indexes sorted by label name: the exposition formats
+	// print labels in that order, and series are sorted by it.
+	order []int
+}
+
+func newTypedDesc(fqName, help string, t prometheus.ValueType, labels []string) TypedDesc {
+	m := &familyMeta{
+		desc:       prometheus.NewDesc(fqName, help, labels, nil),
+		name:       fqName,
+		help:       help,
+		valueType:  t,
+		labelNames: labels,
+		order:      make([]int, len(labels)),
+	}
+	for i := range m.order {
+		m.order[i] = i
+	}
+	sort.SliceStable(m.order, func(i, j int) bool { return labels[m.order[i]] < labels[m.order[j]] })
+	return TypedDesc{Desc: m.desc, ValueType: t, meta: m}
 }
 
 // NewTypedDesc builds a descriptor named namespace_subsystem_name.
 func NewTypedDesc(subsystem, name, help string, t prometheus.ValueType, labels ...string) TypedDesc {
-	return TypedDesc{
-		Desc:      prometheus.NewDesc(prometheus.BuildFQName(Namespace, subsystem, name), help, labels, nil),
-		ValueType: t,
-	}
+	return newTypedDesc(prometheus.BuildFQName(Namespace, subsystem, name), help, t, labels)
 }
 
-// Metric returns a constant metric of this family.
+// Metric returns a sample of this family. It panics, like
+// prometheus.MustNewConstMetric, when the number of label values is wrong,
+// which is a programming error; a label value that is not valid UTF-8 (a
+// mount point with odd bytes) is repaired rather than failing the collector.
 func (d TypedDesc) Metric(value float64, labelValues ...string) prometheus.Metric {
-	return prometheus.MustNewConstMetric(d.Desc, d.ValueType, value, labelValues...)
+	if d.meta == nil {
+		panic("BUG: TypedDesc not built with NewTypedDesc")
+	}
+	if len(labelValues) != len(d.meta.labelNames) {
+		panic(fmt.Sprintf("BUG: %s takes %d label values, got %d", d.meta.name, len(d.meta.labelNames), len(labelValues)))
+	}
+	for i, v := range labelValues {
+		if !utf8.ValidString(v) {
+			labelValues[i] = strings.ToValidUTF8(v, "\uFFFD")
+		}
+	}
+	return &Sample{meta: d.meta, Value: value, LabelValues: labelValues}
+}
+
+// Sample is the metric our collectors emit: a constant value with its label
+// values. It implements prometheus.Metric, so any registry can gather it, and
+// exposes its fields so that WriteFamilies can render it without the
+// protobuf round trip.
+type Sample struct {
+	meta        *familyMeta
+	Value       float64
+	LabelValues []string
+}
+
+var _ prometheus.Metric = (*Sample)(nil)
+
+// Desc implements prometheus.Metric.
+func (s *Sample) Desc() *prometheus.Desc { return s.meta.desc }
+
+// Write implements prometheus.Metric.
+func (s *Sample) Write(m *dto.Metric) error {
+	cm, err := prometheus.NewConstMetric(s.meta.desc, s.meta.valueType, s.Value, s.LabelValues...)
+	if err != nil {
+		return err
+	}
+	return cm.Write(m)
 }
 
 // DescCache memoises descriptors for families whose names come from the data
@@ -72,7 +141,7 @@ func (c *DescCache) Get(fqName, help string, t prometheus.ValueType, labels ...s
 	if c.descs == nil {
 		c.descs = make(map[string]TypedDesc)
 	}
-	d := TypedDesc{Desc: prometheus.NewDesc(fqName, help, labels, nil), ValueType: t}
+	d := newTypedDesc(fqName, help, t, labels)
 	c.descs[fqName] = d
 	return d
 }

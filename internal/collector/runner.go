@@ -14,16 +14,10 @@ import (
 )
 
 var (
-	scrapeDurationDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "scrape", "collector_duration_seconds"),
-		"node_exporter: Duration of a collector scrape.",
-		[]string{"collector"}, nil,
-	)
-	scrapeSuccessDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "scrape", "collector_success"),
-		"node_exporter: Whether a collector succeeded.",
-		[]string{"collector"}, nil,
-	)
+	scrapeDurationDesc = NewTypedDesc("scrape", "collector_duration_seconds",
+		"node_exporter: Duration of a collector scrape.", prometheus.GaugeValue, "collector")
+	scrapeSuccessDesc = NewTypedDesc("scrape", "collector_success",
+		"node_exporter: Whether a collector succeeded.", prometheus.GaugeValue, "collector")
 )
 
 // errStillRunning is reported for a collector whose previous Update has not
@@ -77,42 +71,76 @@ func (r *Runner) Describe(chan<- *prometheus.Desc) {}
 // Collect implements prometheus.Collector: it runs every collector
 // concurrently and returns when all have finished or timed out.
 func (r *Runner) Collect(ch chan<- prometheus.Metric) {
-	var wg sync.WaitGroup
-	wg.Add(len(r.collectors))
-	for _, c := range r.collectors {
-		go func() {
-			defer wg.Done()
-			r.run(c, ch)
-		}()
+	for _, metrics := range r.runAll() {
+		for _, m := range metrics {
+			ch <- m
+		}
 	}
-	wg.Wait()
 }
 
-func (r *Runner) run(c *runState, ch chan<- prometheus.Metric) {
-	start := time.Now()
-	err := r.update(c, ch)
-	duration := time.Since(start).Seconds()
-	success := 1.0
-	if err != nil {
-		success = 0
+// Scrape runs every collector concurrently, like Collect, and returns the
+// samples for the fast exposition path (GroupFamilies, AppendText).
+func (r *Runner) Scrape() []*Sample {
+	results := r.runAll()
+	n := 0
+	for _, metrics := range results {
+		n += len(metrics)
 	}
-	r.logResult(c, err)
-	ch <- prometheus.MustNewConstMetric(scrapeDurationDesc, prometheus.GaugeValue, duration, c.Name)
-	ch <- prometheus.MustNewConstMetric(scrapeSuccessDesc, prometheus.GaugeValue, success, c.Name)
+	out := make([]*Sample, 0, n)
+	for _, metrics := range results {
+		for _, m := range metrics {
+			out = append(out, m.(*Sample)) // update lets nothing else through
+		}
+	}
+	return out
 }
 
-// update runs one collector. Its metrics pass through a channel of its own so
-// that, once the timeout fires, a collector that is still blocked can finish
-// later without writing to the scrape's channel after Collect has returned.
-func (r *Runner) update(c *runState, ch chan<- prometheus.Metric) error {
-	if !c.busy.CompareAndSwap(false, true) {
-		return errStillRunning
-	}
+// runAll runs the collectors concurrently under one shared deadline and
+// returns, per collector, what it emitted followed by its duration and
+// success samples.
+func (r *Runner) runAll() [][]prometheus.Metric {
 	ctx, cancel := context.Background(), context.CancelFunc(func() {})
 	if r.timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, r.timeout)
 	}
-	inner := make(chan prometheus.Metric, 64)
+	defer cancel()
+	results := make([][]prometheus.Metric, len(r.collectors))
+	var wg sync.WaitGroup
+	wg.Add(len(r.collectors))
+	for i, c := range r.collectors {
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			metrics, err := r.update(ctx, c)
+			success := 1.0
+			if err != nil {
+				success = 0
+			}
+			r.logResult(c, err)
+			results[i] = append(metrics,
+				scrapeDurationDesc.Metric(time.Since(start).Seconds(), c.Name),
+				scrapeSuccessDesc.Metric(success, c.Name))
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// errForeignMetric is returned for a collector that emits a metric not made
+// by TypedDesc.Metric, which the fast exposition path cannot render.
+var errForeignMetric = errors.New("BUG: collector emitted a metric not built with collector.TypedDesc")
+
+// update runs one collector and returns what it emitted. Like node_exporter,
+// a collector that fails after emitting some metrics keeps them (with
+// success 0). Its metrics pass through a channel of its own so that, once
+// the deadline passes, a collector that is still blocked can finish later
+// without anyone waiting for it; what a timed-out collector emitted is
+// dropped, since it may be half of a consistent set.
+func (r *Runner) update(ctx context.Context, c *runState) ([]prometheus.Metric, error) {
+	if !c.busy.CompareAndSwap(false, true) {
+		return nil, errStillRunning
+	}
+	inner := make(chan prometheus.Metric, 256)
 	done := make(chan error, 1)
 	go func() {
 		defer c.busy.Store(false)
@@ -124,23 +152,29 @@ func (r *Runner) update(c *runState, ch chan<- prometheus.Metric) error {
 		}()
 		done <- c.Collector.Update(ctx, inner)
 	}()
-	defer cancel()
+	var out []prometheus.Metric
 	for {
 		select {
 		case m, ok := <-inner:
 			if !ok {
-				return <-done
+				return out, <-done
 			}
-			ch <- m
+			if _, ok := m.(*Sample); !ok {
+				go drain(inner)
+				return out, errForeignMetric
+			}
+			out = append(out, m)
 		case <-ctx.Done():
 			// Keep draining in the background so the stuck collector can
 			// finish whenever its system call returns.
-			go func() {
-				for range inner { //nolint:revive // draining on purpose
-				}
-			}()
-			return fmt.Errorf("timed out after %s: %w", r.timeout, ctx.Err())
+			go drain(inner)
+			return nil, fmt.Errorf("timed out after %s: %w", r.timeout, ctx.Err())
 		}
+	}
+}
+
+func drain(ch <-chan prometheus.Metric) {
+	for range ch { //nolint:revive // draining on purpose
 	}
 }
 
@@ -166,4 +200,17 @@ func (r *Runner) logResult(c *runState, err error) {
 		return
 	}
 	r.logger.Error("collector failed", "collector", c.Name, "err", err)
+}
+
+// Subset returns a Runner over the collectors whose names keep accepts. It
+// shares their state with r, so a collector still hung in one scrape is not
+// started again through the other.
+func (r *Runner) Subset(keep func(name string) bool) *Runner {
+	sub := &Runner{timeout: r.timeout, logger: r.logger}
+	for _, c := range r.collectors {
+		if keep(c.Name) {
+			sub.collectors = append(sub.collectors, c)
+		}
+	}
+	return sub
 }
