@@ -2,13 +2,13 @@ package agent
 
 import (
 	"bytes"
-	"compress/gzip"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -20,8 +20,9 @@ import (
 // client_golang's Gather makes for every sample: the collectors' samples are
 // rendered straight into a reused buffer (collector.Family.AppendText), the
 // few families of the agent's own registry (go_*, process_*) are encoded by
-// expfmt and merged in name order, and the result is gzipped at BestSpeed.
-// The bytes equal what promhttp would send (tested); only the gzip level
+// expfmt and merged in name order, and the result is gzipped with klauspost/compress (already linked by
+// client_golang), about twice as fast as compress/gzip at the same level.
+// The bytes equal what promhttp would send (tested); only the compression
 // differs. Formats other than text and OpenMetrics (protobuf) go to the
 // promhttp fallback.
 type exposer struct {

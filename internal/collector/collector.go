@@ -24,10 +24,44 @@ var ErrNoData = errors.New("collector returned no data")
 
 // Collector produces metrics for one scrape. Update is called once per scrape
 // and may be called concurrently by concurrent scrapes, so implementations
-// guard any state they keep between scrapes. Update must return promptly when
-// ctx is done; the Runner stops waiting for it at its timeout in any case.
+// guard any state they keep between scrapes. Update should return promptly
+// when ctx is done; the Runner stops waiting for it at its deadline in any
+// case.
 type Collector interface {
-	Update(ctx context.Context, ch chan<- prometheus.Metric) error
+	Update(ctx context.Context, sink *Sink) error
+}
+
+// Sink receives one collector's metrics for one scrape. It is a growing slice
+// rather than a channel so that a collector hands over its samples without a
+// goroutine switch per sample. Once the Runner has given up on the collector
+// (deadline passed) Send drops what comes late.
+type Sink struct {
+	mu        sync.Mutex
+	metrics   []prometheus.Metric
+	abandoned bool
+}
+
+// Send adds a metric to the scrape.
+func (s *Sink) Send(m prometheus.Metric) {
+	s.mu.Lock()
+	if !s.abandoned {
+		s.metrics = append(s.metrics, m)
+	}
+	s.mu.Unlock()
+}
+
+// Metrics returns the metrics sent so far.
+func (s *Sink) Metrics() []prometheus.Metric {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.metrics
+}
+
+// abandon drops the metrics and makes later Sends no-ops.
+func (s *Sink) abandon() {
+	s.mu.Lock()
+	s.abandoned, s.metrics = true, nil
+	s.mu.Unlock()
 }
 
 // Named is a collector together with the name used in

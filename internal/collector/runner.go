@@ -95,88 +95,97 @@ func (r *Runner) Scrape() []*Sample {
 	return out
 }
 
-// runAll runs the collectors concurrently under one shared deadline and
-// returns, per collector, what it emitted followed by its duration and
-// success samples.
+// outcome is what one collector's goroutine reports when Update returns.
+type outcome struct {
+	index    int
+	err      error
+	duration time.Duration
+}
+
+// runAll runs the collectors concurrently, one goroutine each, under one
+// shared deadline, and returns per collector what it emitted followed by its
+// duration and success samples. A collector that misses the deadline keeps
+// its goroutine (it may be blocked in a system call on a dead NFS server):
+// its Sink is abandoned, it is reported as failed, and it is not started
+// again until that goroutine returns.
 func (r *Runner) runAll() [][]prometheus.Metric {
+	n := len(r.collectors)
+	sinks := make([]*Sink, n)
+	errs := make([]error, n)
+	durations := make([]time.Duration, n)
+	finished := make([]bool, n)
+	done := make(chan outcome, n) // buffered: late goroutines never block
 	ctx, cancel := context.Background(), context.CancelFunc(func() {})
 	if r.timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, r.timeout)
 	}
 	defer cancel()
-	results := make([][]prometheus.Metric, len(r.collectors))
-	var wg sync.WaitGroup
-	wg.Add(len(r.collectors))
+	start := time.Now()
+	pending := 0
 	for i, c := range r.collectors {
+		if !c.busy.CompareAndSwap(false, true) {
+			errs[i], finished[i] = errStillRunning, true
+			continue
+		}
+		pending++
+		sinks[i] = &Sink{}
 		go func() {
-			defer wg.Done()
-			start := time.Now()
-			metrics, err := r.update(ctx, c)
-			success := 1.0
-			if err != nil {
-				success = 0
-			}
-			r.logResult(c, err)
-			results[i] = append(metrics,
-				scrapeDurationDesc.Metric(time.Since(start).Seconds(), c.Name),
-				scrapeSuccessDesc.Metric(success, c.Name))
+			defer c.busy.Store(false)
+			begin := time.Now()
+			var err error
+			defer func() {
+				if p := recover(); p != nil {
+					err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+				}
+				done <- outcome{index: i, err: err, duration: time.Since(begin)}
+			}()
+			err = c.Collector.Update(ctx, sinks[i])
 		}()
 	}
-	wg.Wait()
+wait:
+	for pending > 0 {
+		select {
+		case o := <-done:
+			errs[o.index], durations[o.index], finished[o.index] = o.err, o.duration, true
+			pending--
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	results := make([][]prometheus.Metric, n)
+	for i, c := range r.collectors {
+		var metrics []prometheus.Metric
+		switch {
+		case !finished[i]:
+			sinks[i].abandon()
+			errs[i] = fmt.Errorf("timed out after %s: %w", r.timeout, ctx.Err())
+			durations[i] = time.Since(start)
+		case sinks[i] != nil:
+			// Like node_exporter, a collector that fails after emitting
+			// some metrics keeps them, with success 0.
+			metrics = sinks[i].Metrics()
+			for _, m := range metrics {
+				if _, ok := m.(*Sample); !ok {
+					metrics, errs[i] = nil, errForeignMetric
+					break
+				}
+			}
+		}
+		success := 1.0
+		if errs[i] != nil {
+			success = 0
+		}
+		r.logResult(c, errs[i])
+		results[i] = append(metrics,
+			scrapeDurationDesc.Metric(durations[i].Seconds(), c.Name),
+			scrapeSuccessDesc.Metric(success, c.Name))
+	}
 	return results
 }
 
 // errForeignMetric is returned for a collector that emits a metric not made
 // by TypedDesc.Metric, which the fast exposition path cannot render.
 var errForeignMetric = errors.New("BUG: collector emitted a metric not built with collector.TypedDesc")
-
-// update runs one collector and returns what it emitted. Like node_exporter,
-// a collector that fails after emitting some metrics keeps them (with
-// success 0). Its metrics pass through a channel of its own so that, once
-// the deadline passes, a collector that is still blocked can finish later
-// without anyone waiting for it; what a timed-out collector emitted is
-// dropped, since it may be half of a consistent set.
-func (r *Runner) update(ctx context.Context, c *runState) ([]prometheus.Metric, error) {
-	if !c.busy.CompareAndSwap(false, true) {
-		return nil, errStillRunning
-	}
-	inner := make(chan prometheus.Metric, 256)
-	done := make(chan error, 1)
-	go func() {
-		defer c.busy.Store(false)
-		defer close(inner)
-		defer func() {
-			if p := recover(); p != nil {
-				done <- fmt.Errorf("panic: %v\n%s", p, debug.Stack())
-			}
-		}()
-		done <- c.Collector.Update(ctx, inner)
-	}()
-	var out []prometheus.Metric
-	for {
-		select {
-		case m, ok := <-inner:
-			if !ok {
-				return out, <-done
-			}
-			if _, ok := m.(*Sample); !ok {
-				go drain(inner)
-				return out, errForeignMetric
-			}
-			out = append(out, m)
-		case <-ctx.Done():
-			// Keep draining in the background so the stuck collector can
-			// finish whenever its system call returns.
-			go drain(inner)
-			return nil, fmt.Errorf("timed out after %s: %w", r.timeout, ctx.Err())
-		}
-	}
-}
-
-func drain(ch <-chan prometheus.Metric) {
-	for range ch { //nolint:revive // draining on purpose
-	}
-}
 
 // logResult logs each distinct error of a collector once, and its recovery,
 // instead of one line per scrape.

@@ -18,9 +18,9 @@ import (
 var testDesc = NewTypedDesc("test", "value", "A test value.", prometheus.GaugeValue)
 
 // funcCollector adapts a function to Collector.
-type funcCollector func(ctx context.Context, ch chan<- prometheus.Metric) error
+type funcCollector func(ctx context.Context, ch *Sink) error
 
-func (f funcCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+func (f funcCollector) Update(ctx context.Context, ch *Sink) error {
 	return f(ctx, ch)
 }
 
@@ -73,25 +73,25 @@ func TestRunnerIsolatesFailures(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	ok := funcCollector(func(_ context.Context, ch chan<- prometheus.Metric) error {
-		ch <- testDesc.Metric(1)
+	ok := funcCollector(func(_ context.Context, ch *Sink) error {
+		ch.Send(testDesc.Metric(1))
 		return nil
 	})
-	failing := funcCollector(func(context.Context, chan<- prometheus.Metric) error {
+	failing := funcCollector(func(context.Context, *Sink) error {
 		return errors.New("read /proc/x: permission denied")
 	})
-	noData := funcCollector(func(context.Context, chan<- prometheus.Metric) error {
+	noData := funcCollector(func(context.Context, *Sink) error {
 		return fmt.Errorf("open /proc/pressure/cpu: %w", ErrNoData)
 	})
-	panicking := funcCollector(func(context.Context, chan<- prometheus.Metric) error {
+	panicking := funcCollector(func(context.Context, *Sink) error {
 		var m map[string]int
 		m["boom"]++ // a nil-map write: the panic must not escape
 		return nil
 	})
 	// hanging ignores its context, like a statfs stuck on a dead NFS server.
-	hanging := funcCollector(func(_ context.Context, ch chan<- prometheus.Metric) error {
+	hanging := funcCollector(func(_ context.Context, ch *Sink) error {
 		<-release
-		ch <- testDesc.Metric(2)
+		ch.Send(testDesc.Metric(2))
 		return nil
 	})
 	r, logs := newTestRunner(t, 200*time.Millisecond,
@@ -135,13 +135,13 @@ func TestRunnerLogsEachErrorOnce(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	fail := true
-	c := funcCollector(func(_ context.Context, ch chan<- prometheus.Metric) error {
+	c := funcCollector(func(_ context.Context, ch *Sink) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if fail {
 			return errors.New("read /proc/loadavg: no such file or directory")
 		}
-		ch <- testDesc.Metric(1)
+		ch.Send(testDesc.Metric(1))
 		return nil
 	})
 	r, logs := newTestRunner(t, time.Second, Named{"loadavg", c})
@@ -164,8 +164,8 @@ func TestRunnerLogsEachErrorOnce(t *testing.T) {
 
 func TestRunnerOutput(t *testing.T) {
 	t.Parallel()
-	c := funcCollector(func(_ context.Context, ch chan<- prometheus.Metric) error {
-		ch <- testDesc.Metric(42)
+	c := funcCollector(func(_ context.Context, ch *Sink) error {
+		ch.Send(testDesc.Metric(42))
 		return nil
 	})
 	r, _ := newTestRunner(t, 0, Named{"x", c})

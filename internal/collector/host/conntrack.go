@@ -42,20 +42,20 @@ func newConntrack(cfg Config, _ *slog.Logger) (collector.Collector, error) {
 // summed. Like node_exporter, a missing file means the conntrack module is
 // not loaded: no data rather than a failure (what was read before it is
 // still reported).
-func (c *conntrackCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *conntrackCollector) Update(_ context.Context, ch *collector.Sink) error {
 	countPath := c.cfg.procPath("sys", "net", "netfilter", "nf_conntrack_count")
 	count, err := readUint(countPath)
 	if err != nil {
 		return conntrackErr(countPath, err)
 	}
-	ch <- c.entries.Metric(float64(count))
+	ch.Send(c.entries.Metric(float64(count)))
 
 	maxPath := c.cfg.procPath("sys", "net", "netfilter", "nf_conntrack_max")
 	limit, err := readUint(maxPath)
 	if err != nil {
 		return conntrackErr(maxPath, err)
 	}
-	ch <- c.limit.Metric(float64(limit))
+	ch.Send(c.limit.Metric(float64(limit)))
 
 	statPath := c.cfg.procPath("net", "stat", "nf_conntrack")
 	pfs, err := c.cfg.procFS()
@@ -77,14 +77,14 @@ func (c *conntrackCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 		earlyDrop += s.EarlyDrop
 		searchRestart += s.SearchRestart
 	}
-	ch <- c.found.Metric(float64(found))
-	ch <- c.invalid.Metric(float64(invalid))
-	ch <- c.ignore.Metric(float64(ignore))
-	ch <- c.insert.Metric(float64(insert))
-	ch <- c.insertFailed.Metric(float64(insertFailed))
-	ch <- c.drop.Metric(float64(drop))
-	ch <- c.earlyDrop.Metric(float64(earlyDrop))
-	ch <- c.searchRestart.Metric(float64(searchRestart))
+	ch.Send(c.found.Metric(float64(found)))
+	ch.Send(c.invalid.Metric(float64(invalid)))
+	ch.Send(c.ignore.Metric(float64(ignore)))
+	ch.Send(c.insert.Metric(float64(insert)))
+	ch.Send(c.insertFailed.Metric(float64(insertFailed)))
+	ch.Send(c.drop.Metric(float64(drop)))
+	ch.Send(c.earlyDrop.Metric(float64(earlyDrop)))
+	ch.Send(c.searchRestart.Metric(float64(searchRestart)))
 	return nil
 }
 

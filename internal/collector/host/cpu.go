@@ -49,7 +49,7 @@ func newCPU(cfg Config, logger *slog.Logger) (collector.Collector, error) {
 	}, nil
 }
 
-func (c *cpuCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *cpuCollector) Update(_ context.Context, ch *collector.Sink) error {
 	fs, err := c.cfg.procFS()
 	if err != nil {
 		return err
@@ -67,18 +67,18 @@ func (c *cpuCollector) Update(_ context.Context, ch chan<- prometheus.Metric) er
 	for _, id := range ids {
 		st := stats[id]
 		cpu := strconv.FormatInt(id, 10)
-		ch <- c.cpu.Metric(st.User, cpu, "user")
-		ch <- c.cpu.Metric(st.Nice, cpu, "nice")
-		ch <- c.cpu.Metric(st.System, cpu, "system")
-		ch <- c.cpu.Metric(st.Idle, cpu, "idle")
-		ch <- c.cpu.Metric(st.Iowait, cpu, "iowait")
-		ch <- c.cpu.Metric(st.IRQ, cpu, "irq")
-		ch <- c.cpu.Metric(st.SoftIRQ, cpu, "softirq")
-		ch <- c.cpu.Metric(st.Steal, cpu, "steal")
+		ch.Send(c.cpu.Metric(st.User, cpu, "user"))
+		ch.Send(c.cpu.Metric(st.Nice, cpu, "nice"))
+		ch.Send(c.cpu.Metric(st.System, cpu, "system"))
+		ch.Send(c.cpu.Metric(st.Idle, cpu, "idle"))
+		ch.Send(c.cpu.Metric(st.Iowait, cpu, "iowait"))
+		ch.Send(c.cpu.Metric(st.IRQ, cpu, "irq"))
+		ch.Send(c.cpu.Metric(st.SoftIRQ, cpu, "softirq"))
+		ch.Send(c.cpu.Metric(st.Steal, cpu, "steal"))
 		// Guest time is also counted in user and nice; node_exporter
 		// exports it as a family of its own, and so do we.
-		ch <- c.guest.Metric(st.Guest, cpu, "user")
-		ch <- c.guest.Metric(st.GuestNice, cpu, "nice")
+		ch.Send(c.guest.Metric(st.Guest, cpu, "user"))
+		ch.Send(c.guest.Metric(st.GuestNice, cpu, "nice"))
 	}
 	return c.updateThrottles(ch)
 }
@@ -120,7 +120,7 @@ func (c *cpuCollector) monotonic(cur map[int64]procfs.CPUStat) map[int64]procfs.
 // updateThrottles exports the thermal throttle counters of
 // /sys/devices/system/cpu/cpu*/thermal_throttle, present on bare-metal x86.
 // Their absence (virtual machines, other architectures) is not an error.
-func (c *cpuCollector) updateThrottles(ch chan<- prometheus.Metric) error {
+func (c *cpuCollector) updateThrottles(ch *collector.Sink) error {
 	cpus, err := filepath.Glob(c.cfg.sysPath("devices/system/cpu/cpu[0-9]*"))
 	if err != nil {
 		return fmt.Errorf("list cpus: %w", err)
@@ -154,10 +154,10 @@ func (c *cpuCollector) updateThrottles(ch chan<- prometheus.Metric) error {
 		}
 	}
 	for k, v := range coreCounts {
-		ch <- c.coreThr.Metric(float64(v), k.pkg, k.core)
+		ch.Send(c.coreThr.Metric(float64(v), k.pkg, k.core))
 	}
 	for pkg, v := range pkgCounts {
-		ch <- c.pkgThr.Metric(float64(v), pkg)
+		ch.Send(c.pkgThr.Metric(float64(v), pkg))
 	}
 	return nil
 }

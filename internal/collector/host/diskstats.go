@@ -132,7 +132,7 @@ func newDiskstats(cfg Config, logger *slog.Logger) (collector.Collector, error) 
 	return c, nil
 }
 
-func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *diskstatsCollector) Update(_ context.Context, ch *collector.Sink) error {
 	// Only /proc/diskstats is read; blockdevice.NewFS insists on a sysfs
 	// root too, which this collector does not need, so give it the proc
 	// root for both.
@@ -161,9 +161,9 @@ func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 		// node_exporter 1.5 takes the serial from ID_SERIAL_SHORT only
 		// (SCSI_IDENT_SERIAL, when present, is ignored).
 		serial := props[udevIDSerialShort]
-		ch <- c.info.Metric(1, dev,
+		ch.Send(c.info.Metric(1, dev,
 			strconv.FormatUint(uint64(s.MajorNumber), 10), strconv.FormatUint(uint64(s.MinorNumber), 10),
-			props[udevIDPath], props[udevIDWWN], props[udevIDModel], serial, props[udevIDRevision])
+			props[udevIDPath], props[udevIDWWN], props[udevIDModel], serial, props[udevIDRevision]))
 
 		vals := [17]float64{
 			float64(s.ReadIOs),
@@ -188,14 +188,14 @@ func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 		// report only those present, less major, minor and name.
 		n := min(max(s.IoStatsCount-3, 0), len(vals))
 		for j := 0; j < n; j++ {
-			ch <- c.stats[j].Metric(vals[j], dev)
+			ch.Send(c.stats[j].Metric(vals[j], dev))
 		}
 
 		if t := props[udevIDFSType]; t != "" {
-			ch <- c.fsInfo.Metric(1, dev, t, props[udevIDFSUsage], props[udevIDFSUUID], props[udevIDFSVersion])
+			ch.Send(c.fsInfo.Metric(1, dev, t, props[udevIDFSUsage], props[udevIDFSUUID], props[udevIDFSVersion]))
 		}
 		if name := props[udevDMName]; name != "" {
-			ch <- c.dmInfo.Metric(1, dev, name, props[udevDMUUID], props[udevDMVGName], props[udevDMLVName], props[udevDMLVLayer])
+			ch.Send(c.dmInfo.Metric(1, dev, name, props[udevDMUUID], props[udevDMVGName], props[udevDMLVName], props[udevDMLVLayer]))
 		}
 		if props[udevIDATA] != "" {
 			for _, a := range c.ata {
@@ -208,7 +208,7 @@ func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 					c.logger.Debug("bad ATA udev value", "device", dev, "property", a.key, "err", err)
 					continue
 				}
-				ch <- a.desc.Metric(v, dev)
+				ch.Send(a.desc.Metric(v, dev))
 			}
 		}
 	}

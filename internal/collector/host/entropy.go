@@ -26,7 +26,7 @@ func newEntropy(cfg Config, _ *slog.Logger) (collector.Collector, error) {
 	}, nil
 }
 
-func (c *entropyCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *entropyCollector) Update(_ context.Context, ch *collector.Sink) error {
 	pfs, err := c.cfg.procFS()
 	if err != nil {
 		return err
@@ -40,10 +40,10 @@ func (c *entropyCollector) Update(_ context.Context, ch chan<- prometheus.Metric
 	if r.EntropyAvaliable == nil {
 		return fmt.Errorf("read %s/entropy_avail: %w", dir, fs.ErrNotExist)
 	}
-	ch <- c.avail.Metric(float64(*r.EntropyAvaliable))
+	ch.Send(c.avail.Metric(float64(*r.EntropyAvaliable)))
 	if r.PoolSize == nil {
 		return fmt.Errorf("read %s/poolsize: %w", dir, fs.ErrNotExist)
 	}
-	ch <- c.poolSize.Metric(float64(*r.PoolSize))
+	ch.Send(c.poolSize.Metric(float64(*r.PoolSize)))
 	return nil
 }

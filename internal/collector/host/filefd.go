@@ -27,13 +27,13 @@ func newFilefd(cfg Config, _ *slog.Logger) (collector.Collector, error) {
 	}, nil
 }
 
-func (c *filefdCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *filefdCollector) Update(_ context.Context, ch *collector.Sink) error {
 	nr, err := parseFile(c.cfg.procPath("sys", "fs", "file-nr"), parseFileNr)
 	if err != nil {
 		return err
 	}
-	ch <- c.allocated.Metric(nr.Allocated)
-	ch <- c.max.Metric(nr.Maximum)
+	ch.Send(c.allocated.Metric(nr.Allocated))
+	ch.Send(c.max.Metric(nr.Maximum))
 	return nil
 }
 

@@ -104,7 +104,7 @@ func newFilesystem(cfg Config, logger *slog.Logger) (collector.Collector, error)
 	}, nil
 }
 
-func (c *filesystemCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+func (c *filesystemCollector) Update(ctx context.Context, ch *collector.Sink) error {
 	mounts, err := c.mounts()
 	if err != nil {
 		return err
@@ -118,7 +118,7 @@ func (c *filesystemCollector) Update(ctx context.Context, ch chan<- prometheus.M
 		labels := [3]string{m.device, m.mountPoint, m.fsType}
 		st, err := c.statfs(ctx, timer, m)
 		if err != nil {
-			ch <- c.deviceError.Metric(1, labels[:]...)
+			ch.Send(c.deviceError.Metric(1, labels[:]...))
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return fmt.Errorf("statfs %s: %w", m.mountPoint, ctxErr)
 			}
@@ -129,13 +129,13 @@ func (c *filesystemCollector) Update(ctx context.Context, ch chan<- prometheus.M
 			ro = 1
 		}
 		bs := float64(st.BlockSize)
-		ch <- c.deviceError.Metric(0, labels[:]...)
-		ch <- c.readonly.Metric(ro, labels[:]...)
-		ch <- c.size.Metric(float64(st.Blocks)*bs, labels[:]...)
-		ch <- c.free.Metric(float64(st.BlocksFree)*bs, labels[:]...)
-		ch <- c.avail.Metric(float64(st.BlocksAvail)*bs, labels[:]...)
-		ch <- c.files.Metric(float64(st.Files), labels[:]...)
-		ch <- c.filesFree.Metric(float64(st.FilesFree), labels[:]...)
+		ch.Send(c.deviceError.Metric(0, labels[:]...))
+		ch.Send(c.readonly.Metric(ro, labels[:]...))
+		ch.Send(c.size.Metric(float64(st.Blocks)*bs, labels[:]...))
+		ch.Send(c.free.Metric(float64(st.BlocksFree)*bs, labels[:]...))
+		ch.Send(c.avail.Metric(float64(st.BlocksAvail)*bs, labels[:]...))
+		ch.Send(c.files.Metric(float64(st.Files), labels[:]...))
+		ch.Send(c.filesFree.Metric(float64(st.FilesFree), labels[:]...))
 	}
 	return nil
 }

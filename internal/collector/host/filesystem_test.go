@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/panoptes-dev/panoptes/internal/collector"
 )
 
 func TestParseMountLine(t *testing.T) {
@@ -145,9 +147,13 @@ func TestFilesystemStuckMount(t *testing.T) {
 	c := cs[0].Collector
 	scrape := func() map[string]float64 {
 		t.Helper()
-		ch := make(chan prometheus.Metric, 100)
-		if err := c.Update(context.Background(), ch); err != nil {
+		var sink collector.Sink
+		if err := c.Update(context.Background(), &sink); err != nil {
 			t.Fatal(err)
+		}
+		ch := make(chan prometheus.Metric, len(sink.Metrics()))
+		for _, m := range sink.Metrics() {
+			ch <- m
 		}
 		close(ch)
 		return summarize(t, ch)

@@ -102,7 +102,11 @@ type single struct {
 
 func (s *single) Describe(chan<- *prometheus.Desc) {}
 func (s *single) Collect(ch chan<- prometheus.Metric) {
-	s.err = s.c.Update(context.Background(), ch)
+	var sink collector.Sink
+	s.err = s.c.Update(context.Background(), &sink)
+	for _, m := range sink.Metrics() {
+		ch <- m
+	}
 }
 
 // render runs the named collector once against cfg and returns its output in

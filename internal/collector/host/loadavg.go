@@ -25,7 +25,7 @@ func newLoadavg(cfg Config, _ *slog.Logger) (collector.Collector, error) {
 	}}, nil
 }
 
-func (c *loadavgCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *loadavgCollector) Update(_ context.Context, ch *collector.Sink) error {
 	fs, err := c.cfg.procFS()
 	if err != nil {
 		return err
@@ -34,8 +34,8 @@ func (c *loadavgCollector) Update(_ context.Context, ch chan<- prometheus.Metric
 	if err != nil {
 		return fmt.Errorf("read loadavg: %w", err)
 	}
-	ch <- c.load[0].Metric(l.Load1)
-	ch <- c.load[1].Metric(l.Load5)
-	ch <- c.load[2].Metric(l.Load15)
+	ch.Send(c.load[0].Metric(l.Load1))
+	ch.Send(c.load[1].Metric(l.Load5))
+	ch.Send(c.load[2].Metric(l.Load15))
 	return nil
 }

@@ -28,7 +28,7 @@ func newMeminfo(cfg Config, _ *slog.Logger) (collector.Collector, error) {
 	return &meminfoCollector{cfg: cfg}, nil
 }
 
-func (c *meminfoCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *meminfoCollector) Update(_ context.Context, ch *collector.Sink) error {
 	path := c.cfg.procPath("meminfo")
 	entries, err := parseFile(path, parseMeminfo)
 	if err != nil {
@@ -41,7 +41,7 @@ func (c *meminfoCollector) Update(_ context.Context, ch chan<- prometheus.Metric
 			t = prometheus.CounterValue
 		}
 		d := c.descs.Get(meminfoPrefix+e.Key, "Memory information field "+e.Key+".", t)
-		ch <- d.Metric(e.Value)
+		ch.Send(d.Metric(e.Value))
 	}
 	return nil
 }

@@ -79,7 +79,7 @@ func netdevDesc(field string) collector.TypedDesc {
 	return collector.NewTypedDesc("network", field+"_total", "Network device statistic "+field+".", prometheus.CounterValue, "device")
 }
 
-func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *netdevCollector) Update(_ context.Context, ch *collector.Sink) error {
 	fs, err := c.cfg.procFS()
 	if err != nil {
 		return err
@@ -93,13 +93,13 @@ func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 			continue
 		}
 		for _, f := range c.fields {
-			ch <- f.desc.Metric(float64(f.get(&line)), name)
+			ch.Send(f.desc.Metric(float64(f.get(&line)), name))
 		}
 		// node_exporter 1.5 reads link statistics over netlink, which adds
 		// rx_nohandler (kernel 4.6+); /proc/net/dev lacks that column, sysfs
 		// has the same counter.
 		if v, ok := c.readNohandler(name); ok {
-			ch <- c.nohandler.Metric(float64(v), name)
+			ch.Send(c.nohandler.Metric(float64(v), name))
 		}
 	}
 	return nil

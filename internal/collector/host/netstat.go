@@ -44,7 +44,7 @@ func newNetstat(cfg Config, logger *slog.Logger) (collector.Collector, error) {
 	return &netstatCollector{cfg: cfg, logger: logger, fields: fields}, nil
 }
 
-func (c *netstatCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *netstatCollector) Update(_ context.Context, ch *collector.Sink) error {
 	netstat, err := parseFile(c.cfg.procPath("net", "netstat"), parseNetstat)
 	if err != nil {
 		return err
@@ -70,7 +70,7 @@ func (c *netstatCollector) Update(_ context.Context, ch chan<- prometheus.Metric
 				continue
 			}
 			d := c.descs.Get(netstatPrefix+key, "Statistic "+e.Protocol+e.Name+".", prometheus.UntypedValue)
-			ch <- d.Metric(e.Value)
+			ch.Send(d.Metric(e.Value))
 		}
 	}
 	return nil

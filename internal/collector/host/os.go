@@ -71,14 +71,14 @@ func newOS(cfg Config, logger *slog.Logger) (collector.Collector, error) {
 	}, nil
 }
 
-func (c *osCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *osCollector) Update(_ context.Context, ch *collector.Sink) error {
 	st, err := c.load()
 	if err != nil {
 		return err
 	}
-	ch <- c.info.Metric(1, st.info...)
+	ch.Send(c.info.Metric(1, st.info...))
 	if st.version > 0 {
-		ch <- c.version.Metric(st.version, st.id, st.idLike, st.name)
+		ch.Send(c.version.Metric(st.version, st.id, st.idLike, st.name))
 	}
 	return nil
 }

@@ -34,7 +34,7 @@ func newPressure(cfg Config, _ *slog.Logger) (collector.Collector, error) {
 // Update reports the PSI "some" totals of cpu, io and memory and the "full"
 // totals of io and memory (node_exporter 1.5 does not report cpu "full"),
 // converted from microseconds to seconds.
-func (c *pressureCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *pressureCollector) Update(_ context.Context, ch *collector.Sink) error {
 	pfs, err := c.cfg.procFS()
 	if err != nil {
 		return err
@@ -58,9 +58,9 @@ func (c *pressureCollector) Update(_ context.Context, ch chan<- prometheus.Metri
 		if st.Some == nil || (r.full != nil && st.Full == nil) {
 			return fmt.Errorf("read %s: missing some or full line", path)
 		}
-		ch <- r.some.Metric(float64(st.Some.Total) / 1000 / 1000)
+		ch.Send(r.some.Metric(float64(st.Some.Total) / 1000 / 1000))
 		if r.full != nil {
-			ch <- r.full.Metric(float64(st.Full.Total) / 1000 / 1000)
+			ch.Send(r.full.Metric(float64(st.Full.Total) / 1000 / 1000))
 		}
 	}
 	return nil

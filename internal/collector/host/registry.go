@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/procfs"
@@ -121,13 +122,22 @@ func New(names []string, cfg Config, logger *slog.Logger) ([]collector.Named, er
 	return out, nil
 }
 
-// procFS opens the proc root. It is called per scrape, not at construction,
-// so that a root that appears later (a host mount) is picked up and a missing
-// one fails only the collectors that need it.
+// procFSCache memoises procfs.NewFS per root: it stats and statfs's the root
+// on every call, two system calls per collector per scrape for a value that
+// does not change once the root exists.
+var procFSCache sync.Map // root path -> procfs.FS
+
+// procFS opens the proc root. A failure is not cached, so that a root that
+// appears later (a host mount) is picked up and a missing one fails only the
+// collectors that need it, at scrape time.
 func (c Config) procFS() (procfs.FS, error) {
+	if fs, ok := procFSCache.Load(c.ProcRoot); ok {
+		return fs.(procfs.FS), nil
+	}
 	fs, err := procfs.NewFS(c.ProcRoot)
 	if err != nil {
 		return procfs.FS{}, fmt.Errorf("open procfs: %w", err)
 	}
+	procFSCache.Store(c.ProcRoot, fs)
 	return fs, nil
 }

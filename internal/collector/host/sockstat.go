@@ -35,7 +35,7 @@ func newSockstat(cfg Config, logger *slog.Logger) (collector.Collector, error) {
 	}, nil
 }
 
-func (c *sockstatCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *sockstatCollector) Update(_ context.Context, ch *collector.Sink) error {
 	pfs, err := c.cfg.procFS()
 	if err != nil {
 		return err
@@ -62,7 +62,7 @@ func (c *sockstatCollector) Update(_ context.Context, ch chan<- prometheus.Metri
 		return fmt.Errorf("read %s: %w", c.cfg.procPath("net", "sockstat"), err4)
 	}
 	if stat4 != nil && stat4.Used != nil {
-		ch <- c.used.Metric(float64(*stat4.Used))
+		ch.Send(c.used.Metric(float64(*stat4.Used)))
 	}
 	var seen []string // protocols emitted, against duplicates in odd input
 	for _, s := range [...]*procfs.NetSockstat{stat4, stat6} {
@@ -87,7 +87,7 @@ func (c *sockstatCollector) Update(_ context.Context, ch chan<- prometheus.Metri
 			c.emit(ch, p.Protocol, "mem", p.Mem)
 			c.emit(ch, p.Protocol, "memory", p.Memory)
 			if p.Mem != nil {
-				ch <- c.desc(p.Protocol, "mem_bytes").Metric(float64(*p.Mem) * float64(c.pageSize))
+				ch.Send(c.desc(p.Protocol, "mem_bytes").Metric(float64(*p.Mem) * float64(c.pageSize)))
 			}
 		}
 	}
@@ -95,11 +95,11 @@ func (c *sockstatCollector) Update(_ context.Context, ch chan<- prometheus.Metri
 }
 
 // emit sends protocol_state if the file had that value.
-func (c *sockstatCollector) emit(ch chan<- prometheus.Metric, protocol, state string, v *int) {
+func (c *sockstatCollector) emit(ch *collector.Sink, protocol, state string, v *int) {
 	if v == nil {
 		return
 	}
-	ch <- c.desc(protocol, state).Metric(float64(*v))
+	ch.Send(c.desc(protocol, state).Metric(float64(*v)))
 }
 
 func (c *sockstatCollector) desc(protocol, state string) collector.TypedDesc {

@@ -29,7 +29,7 @@ func newStat(cfg Config, _ *slog.Logger) (collector.Collector, error) {
 	}, nil
 }
 
-func (c *statCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *statCollector) Update(_ context.Context, ch *collector.Sink) error {
 	fs, err := c.cfg.procFS()
 	if err != nil {
 		return err
@@ -38,11 +38,11 @@ func (c *statCollector) Update(_ context.Context, ch chan<- prometheus.Metric) e
 	if err != nil {
 		return fmt.Errorf("read stat: %w", err)
 	}
-	ch <- c.intr.Metric(float64(s.IRQTotal))
-	ch <- c.ctxt.Metric(float64(s.ContextSwitches))
-	ch <- c.forks.Metric(float64(s.ProcessCreated))
-	ch <- c.btime.Metric(float64(s.BootTime))
-	ch <- c.running.Metric(float64(s.ProcessesRunning))
-	ch <- c.block.Metric(float64(s.ProcessesBlocked))
+	ch.Send(c.intr.Metric(float64(s.IRQTotal)))
+	ch.Send(c.ctxt.Metric(float64(s.ContextSwitches)))
+	ch.Send(c.forks.Metric(float64(s.ProcessCreated)))
+	ch.Send(c.btime.Metric(float64(s.BootTime)))
+	ch.Send(c.running.Metric(float64(s.ProcessesRunning)))
+	ch.Send(c.block.Metric(float64(s.ProcessesBlocked)))
 	return nil
 }

@@ -40,11 +40,11 @@ func newTime(cfg Config, _ *slog.Logger) (collector.Collector, error) {
 	}, nil
 }
 
-func (c *timeCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *timeCollector) Update(_ context.Context, ch *collector.Sink) error {
 	now := c.cfg.system().Now()
 	zone, offset := now.Zone()
-	ch <- c.now.Metric(float64(now.UnixNano()) / 1e9)
-	ch <- c.zone.Metric(float64(offset), zone)
+	ch.Send(c.now.Metric(float64(now.UnixNano()) / 1e9))
+	ch.Send(c.zone.Metric(float64(offset), zone))
 	return c.clocksources(ch)
 }
 
@@ -52,7 +52,7 @@ func (c *timeCollector) Update(_ context.Context, ch chan<- prometheus.Metric) e
 // device label is the position in name order, as node_exporter numbers it.
 // The set of clocksource devices is fixed at boot, so the directory is listed
 // once; the files are read on every scrape (the current source can change).
-func (c *timeCollector) clocksources(ch chan<- prometheus.Metric) error {
+func (c *timeCollector) clocksources(ch *collector.Sink) error {
 	dirs, err := c.clocksourceDirs()
 	if err != nil {
 		return err
@@ -65,13 +65,13 @@ func (c *timeCollector) clocksources(ch chan<- prometheus.Metric) error {
 		}
 		dev := strconv.Itoa(i)
 		for _, name := range strings.Fields(avail) {
-			ch <- c.available.Metric(1, dev, name)
+			ch.Send(c.available.Metric(1, dev, name))
 		}
 		cur, err := readSmallFile(dir+"current_clocksource", buf[:])
 		if err != nil {
 			return fmt.Errorf("read clocksource: %w", err)
 		}
-		ch <- c.current.Metric(1, dev, strings.TrimSpace(cur))
+		ch.Send(c.current.Metric(1, dev, strings.TrimSpace(cur)))
 	}
 	return nil
 }

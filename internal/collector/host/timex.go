@@ -60,7 +60,7 @@ func newTimex(cfg Config, _ *slog.Logger) (collector.Collector, error) {
 	}, nil
 }
 
-func (c *timexCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *timexCollector) Update(_ context.Context, ch *collector.Sink) error {
 	tx, err := c.cfg.system().Adjtimex()
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
@@ -78,24 +78,24 @@ func (c *timexCollector) Update(_ context.Context, ch chan<- prometheus.Metric) 
 	if tx.Status&timexStaNano != 0 {
 		div = 1e9
 	}
-	ch <- c.syncStatus.Metric(sync)
-	ch <- c.offset.Metric(float64(tx.Offset) / div)
-	ch <- c.freq.Metric(1 + float64(tx.Freq)/timexPPM16)
-	ch <- c.maxerror.Metric(float64(tx.Maxerror) / 1e6)
-	ch <- c.esterror.Metric(float64(tx.Esterror) / 1e6)
-	ch <- c.status.Metric(float64(tx.Status))
-	ch <- c.constant.Metric(float64(tx.Constant))
-	ch <- c.tick.Metric(float64(tx.Tick) / 1e6)
-	ch <- c.ppsFreq.Metric(float64(tx.Ppsfreq) / timexPPM16)
-	ch <- c.jitter.Metric(float64(tx.Jitter) / div)
+	ch.Send(c.syncStatus.Metric(sync))
+	ch.Send(c.offset.Metric(float64(tx.Offset) / div))
+	ch.Send(c.freq.Metric(1 + float64(tx.Freq)/timexPPM16))
+	ch.Send(c.maxerror.Metric(float64(tx.Maxerror) / 1e6))
+	ch.Send(c.esterror.Metric(float64(tx.Esterror) / 1e6))
+	ch.Send(c.status.Metric(float64(tx.Status)))
+	ch.Send(c.constant.Metric(float64(tx.Constant)))
+	ch.Send(c.tick.Metric(float64(tx.Tick) / 1e6))
+	ch.Send(c.ppsFreq.Metric(float64(tx.Ppsfreq) / timexPPM16))
+	ch.Send(c.jitter.Metric(float64(tx.Jitter) / div))
 	// shift is a power-of-two exponent despite the _seconds name; node
 	// exporter reports it unconverted and so do we.
-	ch <- c.shift.Metric(float64(tx.Shift))
-	ch <- c.stabil.Metric(float64(tx.Stabil) / timexPPM16)
-	ch <- c.jitcnt.Metric(float64(tx.Jitcnt))
-	ch <- c.calcnt.Metric(float64(tx.Calcnt))
-	ch <- c.errcnt.Metric(float64(tx.Errcnt))
-	ch <- c.stbcnt.Metric(float64(tx.Stbcnt))
-	ch <- c.tai.Metric(float64(tx.Tai))
+	ch.Send(c.shift.Metric(float64(tx.Shift)))
+	ch.Send(c.stabil.Metric(float64(tx.Stabil) / timexPPM16))
+	ch.Send(c.jitcnt.Metric(float64(tx.Jitcnt)))
+	ch.Send(c.calcnt.Metric(float64(tx.Calcnt)))
+	ch.Send(c.errcnt.Metric(float64(tx.Errcnt)))
+	ch.Send(c.stbcnt.Metric(float64(tx.Stbcnt)))
+	ch.Send(c.tai.Metric(float64(tx.Tai)))
 	return nil
 }

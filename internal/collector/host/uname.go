@@ -29,11 +29,11 @@ func newUname(cfg Config, _ *slog.Logger) (collector.Collector, error) {
 	}, nil
 }
 
-func (c *unameCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *unameCollector) Update(_ context.Context, ch *collector.Sink) error {
 	u, err := c.cfg.system().Uname()
 	if err != nil {
 		return fmt.Errorf("uname: %w", err)
 	}
-	ch <- c.info.Metric(1, u.SysName, u.Release, u.Version, u.Machine, u.NodeName, u.DomainName)
+	ch.Send(c.info.Metric(1, u.SysName, u.Release, u.Version, u.Machine, u.NodeName, u.DomainName))
 	return nil
 }

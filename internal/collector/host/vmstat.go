@@ -39,7 +39,7 @@ func newVmstat(cfg Config, _ *slog.Logger) (collector.Collector, error) {
 	return &vmstatCollector{cfg: cfg, fields: fields}, nil
 }
 
-func (c *vmstatCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *vmstatCollector) Update(_ context.Context, ch *collector.Sink) error {
 	entries, err := parseFile(c.cfg.procPath("vmstat"), parseVmstat)
 	if err != nil {
 		return err
@@ -49,7 +49,7 @@ func (c *vmstatCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 			continue
 		}
 		d := c.descs.Get(vmstatPrefix+e.Key, "/proc/vmstat information field "+e.Key+".", prometheus.UntypedValue)
-		ch <- d.Metric(e.Value)
+		ch.Send(d.Metric(e.Value))
 	}
 	return nil
 }
