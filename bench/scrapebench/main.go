@@ -34,6 +34,7 @@ type target struct {
 	pid       int
 	latencies []time.Duration
 	cpuTicks  uint64
+	sysTicks  uint64
 	scrapes   int
 	series    int
 	rssKiB    uint64
@@ -80,7 +81,7 @@ func main() {
 	}
 	for range *rounds {
 		for _, t := range targets {
-			before, err := cpuTicks(t.pid)
+			before, sysBefore, err := cpuTicks(t.pid)
 			if err != nil {
 				fail(err)
 			}
@@ -93,11 +94,12 @@ func main() {
 				t.series = series
 				t.scrapes++
 			}
-			after, err := cpuTicks(t.pid)
+			after, sysAfter, err := cpuTicks(t.pid)
 			if err != nil {
 				fail(err)
 			}
 			t.cpuTicks += after - before
+			t.sysTicks += sysAfter - sysBefore
 		}
 	}
 	for _, t := range targets {
@@ -155,24 +157,24 @@ func scrape(client *http.Client, url string) (time.Duration, int, error) {
 	return elapsed, series, sc.Err()
 }
 
-// cpuTicks returns utime+stime of a process.
-func cpuTicks(pid int) (uint64, error) {
+// cpuTicks returns utime+stime of a process, and stime alone.
+func cpuTicks(pid int) (total, sys uint64, err error) {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// Fields after the command name, which is in parentheses and may hold spaces.
 	s := string(b)
 	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
 	if len(fields) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+		return 0, 0, fmt.Errorf("short /proc/%d/stat", pid)
 	}
 	utime, err1 := strconv.ParseUint(fields[11], 10, 64)
 	stime, err2 := strconv.ParseUint(fields[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+		return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
 	}
-	return utime + stime, nil
+	return utime + stime, stime, nil
 }
 
 // memory returns VmRSS and VmHWM in KiB.
@@ -207,9 +209,10 @@ func report(targets []*target) {
 	cpu := func(t *target) float64 { return float64(t.cpuTicks) / clockTicks / float64(t.scrapes) }
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "exporter\tseries\tcpu_ms/scrape\tp50_ms\tp99_ms\trss_MiB\thwm_MiB\tscrapes")
+	sys := func(t *target) float64 { return float64(t.sysTicks) / clockTicks / float64(t.scrapes) }
+	fmt.Fprintln(w, "exporter\tseries\tcpu_ms/scrape\t(of which sys)\tp50_ms\tp99_ms\trss_MiB\thwm_MiB\tscrapes")
 	for _, t := range targets {
-		fmt.Fprintf(w, "%s\t%d\t%.3f\t%.2f\t%.2f\t%.1f\t%.1f\t%d\n", t.name, t.series, 1000*cpu(t),
+		fmt.Fprintf(w, "%s\t%d\t%.3f\t%.3f\t%.2f\t%.2f\t%.1f\t%.1f\t%d\n", t.name, t.series, 1000*cpu(t), 1000*sys(t),
 			ms(percentile(t.latencies, .5)), ms(percentile(t.latencies, .99)),
 			float64(t.rssKiB)/1024, float64(t.hwmKiB)/1024, t.scrapes)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ type agentOptions struct {
 	agent           agent.Config
 	host            host.Config
 	disableDefaults bool
+	gomaxprocs      int
 	enable, disable map[string]*bool
 }
 
@@ -60,6 +62,9 @@ back the others.`,
 			if err != nil {
 				return err
 			}
+			if o.gomaxprocs > 0 {
+				runtime.GOMAXPROCS(o.gomaxprocs)
+			}
 			names, err := o.enabledCollectors(cmd.Flags())
 			if err != nil {
 				return err
@@ -91,6 +96,8 @@ func (o *agentOptions) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.agent.MaxRequests, "web.max-requests", 40, "Maximum number of concurrent scrapes; more get HTTP 503. 0 means no limit.")
 	fs.BoolVar(&o.agent.DisableExporterMetrics, "web.disable-exporter-metrics", false, "Leave out the metrics about the agent itself (go_*, process_*, promhttp_*, panoptes_build_info).")
 	fs.DurationVar(&o.agent.CollectorTimeout, "collector.timeout", 8*time.Second, "Cut off a collector that has not finished after this long (a hung NFS mount); it reports node_scrape_collector_success 0. 0 disables the timeout.")
+
+	fs.IntVar(&o.gomaxprocs, "runtime.gomaxprocs", 1, "How many CPUs the Go runtime may run on at once (GOMAXPROCS). The collectors wait on the kernel more than they compute, and one keeps the agent's footprint on a busy node small, as node_exporter does; 0 keeps Go's default (all CPUs).")
 
 	fs.StringVar(&o.host.ProcRoot, "path.procfs", o.host.ProcRoot, "procfs mount point (the host's /proc, e.g. /host/proc in a container).")
 	fs.StringVar(&o.host.SysRoot, "path.sysfs", o.host.SysRoot, "sysfs mount point (the host's /sys).")
