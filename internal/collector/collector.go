@@ -179,3 +179,44 @@ func (c *DescCache) Get(fqName, help string, t prometheus.ValueType, labels ...s
 	c.descs[fqName] = d
 	return d
 }
+
+// scrapeMemoKey is the context key of the per-scrape memo.
+type scrapeMemoKey struct{}
+
+// scrapeMemo holds values computed once per scrape and shared by the
+// collectors of that scrape.
+type scrapeMemo struct {
+	mu     sync.Mutex
+	values map[string]*memoEntry
+}
+
+type memoEntry struct {
+	once  sync.Once
+	value any
+	err   error
+}
+
+// withScrapeMemo returns a context carrying a fresh per-scrape memo.
+func withScrapeMemo(ctx context.Context) context.Context {
+	return context.WithValue(ctx, scrapeMemoKey{}, &scrapeMemo{values: map[string]*memoEntry{}})
+}
+
+// Memo returns the value of compute for key, computed at most once per
+// scrape: two collectors that read the same file (cpu and stat both parse
+// /proc/stat) share one read. Outside a Runner's scrape it just computes.
+func Memo[T any](ctx context.Context, key string, compute func() (T, error)) (T, error) {
+	m, _ := ctx.Value(scrapeMemoKey{}).(*scrapeMemo)
+	if m == nil {
+		return compute()
+	}
+	m.mu.Lock()
+	e := m.values[key]
+	if e == nil {
+		e = &memoEntry{}
+		m.values[key] = e
+	}
+	m.mu.Unlock()
+	e.once.Do(func() { e.value, e.err = compute() })
+	v, _ := e.value.(T)
+	return v, e.err
+}

@@ -120,6 +120,7 @@ func (r *Runner) runAll() [][]prometheus.Metric {
 		ctx, cancel = context.WithTimeout(ctx, r.timeout)
 	}
 	defer cancel()
+	ctx = withScrapeMemo(ctx)
 	start := time.Now()
 	pending := 0
 	for i, c := range r.collectors {

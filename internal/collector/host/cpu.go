@@ -49,14 +49,10 @@ func newCPU(cfg Config, logger *slog.Logger) (collector.Collector, error) {
 	}, nil
 }
 
-func (c *cpuCollector) Update(_ context.Context, ch *collector.Sink) error {
-	fs, err := c.cfg.procFS()
+func (c *cpuCollector) Update(ctx context.Context, ch *collector.Sink) error {
+	s, err := procStat(ctx, c.cfg)
 	if err != nil {
 		return err
-	}
-	s, err := fs.Stat()
-	if err != nil {
-		return fmt.Errorf("read stat: %w", err)
 	}
 	stats := c.monotonic(s.CPU)
 	ids := make([]int64, 0, len(stats))

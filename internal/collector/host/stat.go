@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/procfs"
 
 	"github.com/panoptes-dev/panoptes/internal/collector"
 )
@@ -29,14 +30,10 @@ func newStat(cfg Config, _ *slog.Logger) (collector.Collector, error) {
 	}, nil
 }
 
-func (c *statCollector) Update(_ context.Context, ch *collector.Sink) error {
-	fs, err := c.cfg.procFS()
+func (c *statCollector) Update(ctx context.Context, ch *collector.Sink) error {
+	s, err := procStat(ctx, c.cfg)
 	if err != nil {
 		return err
-	}
-	s, err := fs.Stat()
-	if err != nil {
-		return fmt.Errorf("read stat: %w", err)
 	}
 	ch.Send(c.intr.Metric(float64(s.IRQTotal)))
 	ch.Send(c.ctxt.Metric(float64(s.ContextSwitches)))
@@ -45,4 +42,20 @@ func (c *statCollector) Update(_ context.Context, ch *collector.Sink) error {
 	ch.Send(c.running.Metric(float64(s.ProcessesRunning)))
 	ch.Send(c.block.Metric(float64(s.ProcessesBlocked)))
 	return nil
+}
+
+// procStat reads and parses /proc/stat once per scrape for the stat and cpu
+// collectors.
+func procStat(ctx context.Context, cfg Config) (procfs.Stat, error) {
+	return collector.Memo(ctx, "procfs.Stat "+cfg.ProcRoot, func() (procfs.Stat, error) {
+		fs, err := cfg.procFS()
+		if err != nil {
+			return procfs.Stat{}, err
+		}
+		s, err := fs.Stat()
+		if err != nil {
+			return procfs.Stat{}, fmt.Errorf("read stat: %w", err)
+		}
+		return s, nil
+	})
 }
