@@ -12,7 +12,7 @@ run:
 	$(GO) run ./cmd/panoptes agent
 
 build:
-	$(GO) build -trimpath -o bin/panoptes ./cmd/panoptes
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/panoptes ./cmd/panoptes
 
 # The whole test suite: installs the real peers when it can, then format,
 # vet, lint, and every test with the race detector.

@@ -11,7 +11,7 @@ PER_ROUND=${2:-50}
 NE=${NODE_EXPORTER:-$(command -v prometheus-node-exporter || command -v node_exporter || true)}
 [ -n "$NE" ] || { echo "bench: node_exporter not found (apt-get install prometheus-node-exporter)" >&2; exit 1; }
 
-go build -trimpath -o bin/panoptes ./cmd/panoptes
+CGO_ENABLED=0 go build -trimpath -o bin/panoptes ./cmd/panoptes  # static, as the image ships it
 go build -o bin/scrapebench ./bench/scrapebench
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }

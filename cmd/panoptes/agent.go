@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"net"
+	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -21,6 +23,7 @@ type agentOptions struct {
 	host            host.Config
 	disableDefaults bool
 	gomaxprocs      int
+	gogc            int
 	enable, disable map[string]*bool
 }
 
@@ -65,6 +68,9 @@ back the others.`,
 			if o.gomaxprocs > 0 {
 				runtime.GOMAXPROCS(o.gomaxprocs)
 			}
+			if _, set := os.LookupEnv("GOGC"); !set && o.gogc > 0 {
+				debug.SetGCPercent(o.gogc)
+			}
 			names, err := o.enabledCollectors(cmd.Flags())
 			if err != nil {
 				return err
@@ -98,6 +104,8 @@ func (o *agentOptions) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.agent.CollectorTimeout, "collector.timeout", 8*time.Second, "Cut off a collector that has not finished after this long (a hung NFS mount); it reports node_scrape_collector_success 0. 0 disables the timeout.")
 
 	fs.IntVar(&o.gomaxprocs, "runtime.gomaxprocs", 1, "How many CPUs the Go runtime may run on at once (GOMAXPROCS). The collectors wait on the kernel more than they compute, and one keeps the agent's footprint on a busy node small, as node_exporter does; 0 keeps Go's default (all CPUs).")
+
+	fs.IntVar(&o.gogc, "runtime.gogc", 75, "Garbage collection target percentage (GOGC): lower keeps the heap, and so the agent's memory on every node, smaller at some CPU cost; 100 is Go's default. The GOGC environment variable, when set, takes precedence.")
 
 	fs.StringVar(&o.host.ProcRoot, "path.procfs", o.host.ProcRoot, "procfs mount point (the host's /proc, e.g. /host/proc in a container).")
 	fs.StringVar(&o.host.SysRoot, "path.sysfs", o.host.SysRoot, "sysfs mount point (the host's /sys).")

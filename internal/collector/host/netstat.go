@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -34,14 +35,30 @@ type netstatCollector struct {
 	logger *slog.Logger
 	fields *collector.Filter
 	descs  collector.DescCache
+
+	// selected memoises, per (protocol, field), whether the field is
+	// reported and its descriptor: a kernel exposes a few hundred fields, of
+	// which the default pattern keeps about forty, and they are the same on
+	// every scrape.
+	mu       sync.Mutex
+	selected map[[2]string]netstatField
 }
+
+type netstatField struct {
+	keep bool
+	desc collector.TypedDesc
+}
+
+// maxNetstatFields bounds the memo against a kernel that would invent new
+// field names forever.
+const maxNetstatFields = 4096
 
 func newNetstat(cfg Config, logger *slog.Logger) (collector.Collector, error) {
 	fields, err := collector.NewFilter(cfg.Netstat.Fields, "")
 	if err != nil {
 		return nil, fmt.Errorf("netstat fields: %w", err)
 	}
-	return &netstatCollector{cfg: cfg, logger: logger, fields: fields}, nil
+	return &netstatCollector{cfg: cfg, logger: logger, fields: fields, selected: map[[2]string]netstatField{}}, nil
 }
 
 func (c *netstatCollector) Update(_ context.Context, ch *collector.Sink) error {
@@ -63,17 +80,33 @@ func (c *netstatCollector) Update(_ context.Context, ch *collector.Sink) error {
 	}
 	// The three files have distinct protocols (TcpExt, Tcp, Tcp6...), so
 	// their Protocol_Field names do not collide.
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, entries := range [...][]netstatEntry{netstat, snmp, snmp6} {
 		for _, e := range entries {
-			key := e.Protocol + "_" + e.Name
-			if c.fields.Ignored(key) {
-				continue
+			f, ok := c.selected[[2]string{e.Protocol, e.Name}]
+			if !ok {
+				f = c.field(e.Protocol, e.Name)
 			}
-			d := c.descs.Get(netstatPrefix+key, "Statistic "+e.Protocol+e.Name+".", prometheus.UntypedValue)
-			ch.Send(d.Metric(e.Value))
+			if f.keep {
+				ch.Send(f.desc.Metric(e.Value))
+			}
 		}
 	}
 	return nil
+}
+
+// field decides whether Protocol_Name is reported; c.mu is held.
+func (c *netstatCollector) field(protocol, name string) netstatField {
+	key := protocol + "_" + name
+	f := netstatField{keep: !c.fields.Ignored(key)}
+	if f.keep {
+		f.desc = c.descs.Get(netstatPrefix+key, "Statistic "+protocol+name+".", prometheus.UntypedValue)
+	}
+	if len(c.selected) < maxNetstatFields {
+		c.selected[[2]string{protocol, name}] = f
+	}
+	return f
 }
 
 // netstatEntry is one counter of /proc/net/{netstat,snmp,snmp6}.
