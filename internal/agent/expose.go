@@ -32,6 +32,11 @@ type exposer struct {
 	logger   *slog.Logger
 }
 
+// acceptedFormats are promhttp's, in its order of preference: OpenMetrics
+// 1.0.0 and 0.0.1 and text go through the fast path, protobuf through
+// promhttp.
+var acceptedFormats = expfmt.DefaultOpenMetricsAcceptedFormats()
+
 // buffers keeps a few exposition buffers (tens of KiB each) between scrapes.
 // A sync.Pool would not do: it is emptied by every garbage collection, and an
 // agent scraped every 15 s collects garbage between any two scrapes.
@@ -55,7 +60,7 @@ func putBuffer(b []byte) {
 }
 
 func (e *exposer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	format := expfmt.NegotiateIncludingOpenMetrics(r.Header)
+	format := expfmt.NegotiateAccept(r.Header, acceptedFormats...)
 	openMetrics := false
 	switch format.FormatType() {
 	case expfmt.TypeOpenMetrics:

@@ -84,9 +84,7 @@ func TestRunnerIsolatesFailures(t *testing.T) {
 		return fmt.Errorf("open /proc/pressure/cpu: %w", ErrNoData)
 	})
 	panicking := funcCollector(func(context.Context, *Sink) error {
-		var m map[string]int
-		m["boom"]++ // a nil-map write: the panic must not escape
-		return nil
+		panic("boom") // the panic must not escape the Runner
 	})
 	// hanging ignores its context, like a statfs stuck on a dead NFS server.
 	hanging := funcCollector(func(_ context.Context, ch *Sink) error {
@@ -113,7 +111,7 @@ func TestRunnerIsolatesFailures(t *testing.T) {
 	for _, want := range []string{
 		`level=ERROR msg="collector failed" collector=failing`,
 		`level=DEBUG msg="collector returned no data" collector=nodata`,
-		`collector=panicking err="panic: assignment to entry in nil map`,
+		`collector=panicking err="panic: boom`,
 		`collector=hanging err="timed out after 200ms`,
 	} {
 		if !strings.Contains(out, want) {
@@ -209,5 +207,41 @@ func TestFilter(t *testing.T) {
 	}
 	if _, err := NewFilter("(", ""); err == nil {
 		t.Error("invalid pattern: no error")
+	}
+}
+
+// TestMemoOncePerScrape: collectors of one scrape that ask for the same key
+// share one computation; the next scrape computes afresh.
+func TestMemoOncePerScrape(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	computed := 0
+	read := func(ctx context.Context, _ *Sink) error {
+		v, err := Memo(ctx, "proc/stat", func() (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			computed++
+			return 42, nil
+		})
+		if err != nil || v != 42 {
+			return fmt.Errorf("memo returned %d: %w", v, err)
+		}
+		return nil
+	}
+	r, _ := newTestRunner(t, time.Second, Named{"a", funcCollector(read)}, Named{"b", funcCollector(read)})
+	for scrape := 1; scrape <= 2; scrape++ {
+		got := successes(t, r)
+		if got["a"] != 1 || got["b"] != 1 {
+			t.Fatalf("scrape %d: %v", scrape, got)
+		}
+		mu.Lock()
+		if computed != scrape {
+			t.Errorf("after scrape %d computed %d times, want %d", scrape, computed, scrape)
+		}
+		mu.Unlock()
+	}
+	// Outside a scrape Memo simply computes.
+	if v, _ := Memo(context.Background(), "k", func() (string, error) { return "x", nil }); v != "x" {
+		t.Errorf("Memo outside a scrape = %q", v)
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -68,5 +70,26 @@ func TestAgentRejectsBadFlags(t *testing.T) {
 		if !strings.Contains(string(out), tc.want) {
 			t.Errorf("agent %v: output lacks %q:\n%s", tc.args, tc.want, out)
 		}
+	}
+}
+
+// TestAgentStopsOnSIGTERM: the agent shuts down cleanly, exit status 0, when
+// Kubernetes (or a test) sends SIGTERM.
+func TestAgentStopsOnSIGTERM(t *testing.T) {
+	t.Parallel()
+	p, base := startAgent(t)
+	if resp, _ := get(t, base+"/readyz"); resp.StatusCode != 200 {
+		t.Fatalf("readyz: %s", resp.Status)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent did not exit within 10 s of SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit status %d after SIGTERM, want 0:\n%s", code, p.logs.String())
 	}
 }

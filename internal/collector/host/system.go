@@ -100,7 +100,7 @@ func (realSystem) Statfs(path string) (Statfs, error) {
 		BlocksAvail: s.Bavail,
 		Files:       s.Files,
 		FilesFree:   s.Ffree,
-		BlockSize:   int64(s.Bsize),
+		BlockSize:   int64(s.Bsize), //nolint:unconvert // int32 on 32-bit platforms
 		ReadOnly:    s.Flags&unix.ST_RDONLY != 0,
 	}, nil
 }
