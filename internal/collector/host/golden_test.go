@@ -186,3 +186,19 @@ func TestMissingSources(t *testing.T) {
 // noFileCollectors read nothing from the fixture roots (only system calls),
 // so empty roots are not an error for them.
 var noFileCollectors = map[string]bool{"uname": true, "timex": true}
+
+// checkParse runs one case of a parser's table test: in must parse to want,
+// or fail when wantErr.
+func checkParse[T any](t *testing.T, parse func(io.Reader) (T, error), in string, want T, wantErr bool) {
+	t.Helper()
+	got, err := parse(strings.NewReader(in))
+	if (err != nil) != wantErr {
+		t.Fatalf("err = %v, want error %v", err, wantErr)
+	}
+	if wantErr {
+		return
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got)\n%s", diff)
+	}
+}

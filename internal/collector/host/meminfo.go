@@ -59,8 +59,7 @@ type meminfoEntry struct {
 // and keeps its name). A key repeated in the input keeps its first position
 // and its last value; a key that cannot form a metric name is skipped.
 func parseMeminfo(r io.Reader) ([]meminfoEntry, error) {
-	out := make([]meminfoEntry, 0, 64)
-	var index map[string]int
+	out := newLastValue[string, meminfoEntry](64)
 	var fields []string
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
@@ -84,20 +83,12 @@ func parseMeminfo(r io.Reader) ([]meminfoEntry, error) {
 		if !legalNamePart(key) {
 			continue
 		}
-		if index == nil {
-			index = make(map[string]int, 64)
-		}
-		if i, dup := index[key]; dup {
-			out[i].Value = v
-			continue
-		}
-		index[key] = len(out)
-		out = append(out, meminfoEntry{Key: key, Value: v})
+		out.put(key, meminfoEntry{Key: key, Value: v})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out.entries, nil
 }
 
 // meminfoKey turns "Active(anon)" into "Active_anon": the text from the first
@@ -167,4 +158,25 @@ func appendFields(dst []string, line string) []string {
 
 func isFieldSpace(b byte) bool {
 	return b == ' ' || b == '\t' || b == '\n' || b == '\r' || b == '\v' || b == '\f'
+}
+
+// lastValue collects parsed entries in the order their keys first appear; a
+// key seen again keeps that position and takes the new entry, so that a
+// malformed file (a field listed twice) can never produce duplicate series.
+type lastValue[K comparable, E any] struct {
+	entries []E
+	index   map[K]int
+}
+
+func newLastValue[K comparable, E any](capacity int) *lastValue[K, E] {
+	return &lastValue[K, E]{entries: make([]E, 0, capacity), index: make(map[K]int, capacity)}
+}
+
+func (l *lastValue[K, E]) put(k K, e E) {
+	if i, dup := l.index[k]; dup {
+		l.entries[i] = e
+		return
+	}
+	l.index[k] = len(l.entries)
+	l.entries = append(l.entries, e)
 }

@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 func TestParseMeminfo(t *testing.T) {
@@ -29,16 +27,7 @@ func TestParseMeminfo(t *testing.T) {
 		{name: "too many fields", in: "MemTotal: 1 kB extra\n", wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseMeminfo(strings.NewReader(tc.in))
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
-			}
-			if tc.wantErr {
-				return
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("(-want +got)\n%s", diff)
-			}
+			checkParse(t, parseMeminfo, tc.in, tc.want, tc.wantErr)
 		})
 	}
 }

@@ -122,8 +122,7 @@ type netstatEntry struct {
 // keeps its first position and its last value; names that cannot form a
 // metric name are skipped.
 func parseNetstat(r io.Reader) ([]netstatEntry, error) {
-	out := make([]netstatEntry, 0, 256)
-	var index map[[2]string]int
+	out := newLastValue[[2]string, netstatEntry](256)
 	var names, values []string
 	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, 1<<20)
@@ -154,22 +153,13 @@ func parseNetstat(r io.Reader) ([]netstatEntry, error) {
 			if !okProto || !legalNamePart(names[i]) {
 				continue
 			}
-			if index == nil {
-				index = make(map[[2]string]int, 256)
-			}
-			k := [2]string{protocol, names[i]}
-			if j, dup := index[k]; dup {
-				out[j].Value = v
-				continue
-			}
-			index[k] = len(out)
-			out = append(out, netstatEntry{Protocol: protocol, Name: names[i], Value: v})
+			out.put([2]string{protocol, names[i]}, netstatEntry{Protocol: protocol, Name: names[i], Value: v})
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out.entries, nil
 }
 
 // parseSNMP6 parses /proc/net/snmp6, "Ip6InReceives 123" per line. The
@@ -177,8 +167,7 @@ func parseNetstat(r io.Reader) ([]netstatEntry, error) {
 // UdpLite6); lines without a '6' or without a value are skipped, as
 // node_exporter skips them.
 func parseSNMP6(r io.Reader) ([]netstatEntry, error) {
-	out := make([]netstatEntry, 0, 128)
-	var index map[[2]string]int
+	out := newLastValue[[2]string, netstatEntry](128)
 	var fields []string
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
@@ -199,19 +188,10 @@ func parseSNMP6(r io.Reader) ([]netstatEntry, error) {
 		if !legalNamePart(protocol) || !legalNamePart(name) {
 			continue
 		}
-		if index == nil {
-			index = make(map[[2]string]int, 128)
-		}
-		k := [2]string{protocol, name}
-		if j, dup := index[k]; dup {
-			out[j].Value = v
-			continue
-		}
-		index[k] = len(out)
-		out = append(out, netstatEntry{Protocol: protocol, Name: name, Value: v})
+		out.put([2]string{protocol, name}, netstatEntry{Protocol: protocol, Name: name, Value: v})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out.entries, nil
 }

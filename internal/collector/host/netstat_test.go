@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 func TestParseNetstat(t *testing.T) {
@@ -27,16 +25,7 @@ func TestParseNetstat(t *testing.T) {
 		{name: "non-numeric", in: "Tcp: RtoMin\nTcp: x\n", wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseNetstat(strings.NewReader(tc.in))
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
-			}
-			if tc.wantErr {
-				return
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("(-want +got)\n%s", diff)
-			}
+			checkParse(t, parseNetstat, tc.in, tc.want, tc.wantErr)
 		})
 	}
 }
@@ -56,16 +45,7 @@ func TestParseSNMP6(t *testing.T) {
 		{name: "non-numeric", in: "Ip6InOctets x\n", wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseSNMP6(strings.NewReader(tc.in))
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
-			}
-			if tc.wantErr {
-				return
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("(-want +got)\n%s", diff)
-			}
+			checkParse(t, parseSNMP6, tc.in, tc.want, tc.wantErr)
 		})
 	}
 }

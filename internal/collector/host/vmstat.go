@@ -65,8 +65,7 @@ type vmstatEntry struct {
 // position and its last value; a key that cannot form a metric name is
 // skipped.
 func parseVmstat(r io.Reader) ([]vmstatEntry, error) {
-	out := make([]vmstatEntry, 0, 256)
-	var index map[string]int
+	out := newLastValue[string, vmstatEntry](256)
 	var fields []string
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
@@ -86,18 +85,10 @@ func parseVmstat(r io.Reader) ([]vmstatEntry, error) {
 		if !legalNamePart(key) {
 			continue
 		}
-		if index == nil {
-			index = make(map[string]int, 256)
-		}
-		if i, dup := index[key]; dup {
-			out[i].Value = v
-			continue
-		}
-		index[key] = len(out)
-		out = append(out, vmstatEntry{Key: key, Value: v})
+		out.put(key, vmstatEntry{Key: key, Value: v})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out.entries, nil
 }

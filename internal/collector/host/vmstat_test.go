@@ -4,8 +4,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 func TestParseVmstat(t *testing.T) {
@@ -23,16 +21,7 @@ func TestParseVmstat(t *testing.T) {
 		{name: "non-numeric", in: "pgfault many\n", wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseVmstat(strings.NewReader(tc.in))
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
-			}
-			if tc.wantErr {
-				return
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("(-want +got)\n%s", diff)
-			}
+			checkParse(t, parseVmstat, tc.in, tc.want, tc.wantErr)
 		})
 	}
 }
