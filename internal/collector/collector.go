@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -132,6 +133,16 @@ func (d TypedDesc) Metric(value float64, labelValues ...string) prometheus.Metri
 	return &Sample{meta: d.meta, Value: value, LabelValues: labelValues}
 }
 
+// MetricAt is Metric with an explicit sample timestamp, for families whose
+// consumers expect one: cAdvisor and the kubelet's /metrics/resource stamp
+// each sample with the time its stats were read, and metrics-server computes
+// rates from those stamps.
+func (d TypedDesc) MetricAt(t time.Time, value float64, labelValues ...string) prometheus.Metric {
+	s := d.Metric(value, labelValues...).(*Sample)
+	s.TimestampMs = t.UnixMilli()
+	return s
+}
+
 // Sample is the metric our collectors emit: a constant value with its label
 // values. It implements prometheus.Metric, so any registry can gather it, and
 // exposes its fields so that WriteFamilies can render it without the
@@ -140,6 +151,9 @@ type Sample struct {
 	meta        *familyMeta
 	Value       float64
 	LabelValues []string
+	// TimestampMs is the sample's timestamp in milliseconds since the epoch;
+	// 0 means none (the scrape time applies).
+	TimestampMs int64
 }
 
 var _ prometheus.Metric = (*Sample)(nil)
@@ -152,6 +166,9 @@ func (s *Sample) Write(m *dto.Metric) error {
 	cm, err := prometheus.NewConstMetric(s.meta.desc, s.meta.valueType, s.Value, s.LabelValues...)
 	if err != nil {
 		return err
+	}
+	if s.TimestampMs != 0 {
+		cm = prometheus.NewMetricWithTimestamp(time.UnixMilli(s.TimestampMs), cm)
 	}
 	return cm.Write(m)
 }

@@ -87,6 +87,10 @@ func (f Family) AppendText(b []byte) []byte {
 	for _, s := range f.samples {
 		b = f.appendSeries(b, s)
 		b = appendTextFloat(b, s.Value)
+		if s.TimestampMs != 0 {
+			b = append(b, ' ')
+			b = strconv.AppendInt(b, s.TimestampMs, 10)
+		}
 		b = append(b, '\n')
 	}
 	return b
@@ -114,6 +118,11 @@ func (f Family) AppendOpenMetrics(b []byte) []byte {
 	for _, s := range f.samples {
 		b = f.appendSeries(b, s)
 		b = appendOpenMetricsFloat(b, s.Value)
+		if s.TimestampMs != 0 {
+			// OpenMetrics timestamps are in seconds.
+			b = append(b, ' ')
+			b = appendOpenMetricsFloat(b, float64(s.TimestampMs)/1000)
+		}
 		b = append(b, '\n')
 	}
 	return b

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,6 +81,10 @@ func exposeCases() []*Sample {
 		gauge.Metric(3e9, "/", "xfs", "/dev/a"),
 		untyped.Metric(12),
 	)...)
+	stamped := NewTypedDesc("container", "cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.", prometheus.CounterValue, "id")
+	for i, ms := range []int64{1_700_000_000_123, 1_700_000_001_000, 5} {
+		out = append(out, samplesOf(stamped.MetricAt(time.UnixMilli(ms), 1.5*float64(i), string(rune('a'+i))))...)
+	}
 	return out
 }
 
