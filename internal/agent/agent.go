@@ -38,6 +38,12 @@ type Config struct {
 	// DisableExporterMetrics drops the go_*, process_* and promhttp_* metrics
 	// about the agent itself.
 	DisableExporterMetrics bool
+	// Own are extra metrics about the agent itself (error counters),
+	// served with the go_* and process_* ones.
+	Own []prometheus.Collector
+	// Handlers are extra routes (the kubelet-shaped /metrics/resource and
+	// /stats/summary), by path.
+	Handlers map[string]http.Handler
 }
 
 // Agent serves metrics for one node.
@@ -82,6 +88,7 @@ func (a *Agent) metricsHandler() http.Handler {
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 			version.NewCollector(),
 		)
+		own.MustRegister(a.cfg.Own...)
 		full.registry = own
 		full.fallback = promhttp.HandlerFor(prometheus.Gatherers{own, runnerReg},
 			promhttp.HandlerOpts{ErrorLog: errorLog, ErrorHandling: promhttp.ContinueOnError})
@@ -132,6 +139,9 @@ func (a *Agent) selectCollectors(collect, exclude []string) (func(string) bool, 
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(a.cfg.MetricsPath, a.handler)
+	for path, h := range a.cfg.Handlers {
+		mux.Handle(path, h)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

@@ -114,6 +114,12 @@ func NewTypedDesc(subsystem, name, help string, t prometheus.ValueType, labels .
 	return newTypedDesc(prometheus.BuildFQName(Namespace, subsystem, name), help, t, labels)
 }
 
+// NewRawTypedDesc builds a descriptor with a full metric name, for families
+// outside the node_ namespace (cAdvisor's container_* and machine_*).
+func NewRawTypedDesc(fqName, help string, t prometheus.ValueType, labels ...string) TypedDesc {
+	return newTypedDesc(fqName, help, t, labels)
+}
+
 // Metric returns a sample of this family. It panics, like
 // prometheus.MustNewConstMetric, when the number of label values is wrong,
 // which is a programming error; a label value that is not valid UTF-8 (a
