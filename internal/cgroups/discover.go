@@ -1,13 +1,16 @@
 package cgroups
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // discoverMaxDepth is how deep below the hierarchy root Discover looks.
@@ -64,22 +67,30 @@ type discoverWalker struct {
 	// path relative to the root.
 	prefix int
 	refs   []Ref
+
+	// Reused across directories: the getdents buffer, the names of the
+	// subdirectories of the directories being walked (names[spans[i]:
+	// spans[i+1]]) and a buffer to build paths in.
+	dents []byte
+	names []byte
+	spans []int
+	path  []byte
 }
 
 // walk adds the cgroups below dir, which is depth levels below the root.
 func (w *discoverWalker) walk(dir string, depth int) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
+	first := len(w.spans)
+	if err := w.readSubdirs(dir); err != nil {
 		if depth > 0 && errors.Is(err, fs.ErrNotExist) {
 			return nil // removed since its parent was read
 		}
 		return fmt.Errorf("cgroups: discover: %w", err)
 	}
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		child := dir + "/" + e.Name()
+	last := len(w.spans)
+	for i := first; i < last; i += 2 {
+		// w.names may move as the walk below appends to it: index it anew.
+		w.path = append(append(append(w.path[:0], dir...), '/'), w.names[w.spans[i]:w.spans[i+1]]...)
+		child := string(w.path)
 		ref := Classify(child[w.prefix:])
 		if w.all || ref.Kind != KindOther {
 			w.refs = append(w.refs, ref)
@@ -90,5 +101,72 @@ func (w *discoverWalker) walk(dir string, depth int) error {
 			}
 		}
 	}
+	if first < last {
+		w.names = w.names[:w.spans[first]]
+	}
+	w.spans = w.spans[:first]
 	return nil
+}
+
+// readSubdirs appends the names of dir's subdirectories to w.names and
+// their start and end offsets there to w.spans. It reads the directory with
+// getdents(2) rather than os.ReadDir, which allocates for every entry: a
+// cgroup directory holds dozens of interface files and few subdirectories.
+func (w *discoverWalker) readSubdirs(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	for err == unix.EINTR {
+		fd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(fd)
+	if w.dents == nil {
+		w.dents = make([]byte, 16<<10)
+	}
+	for {
+		n, err := unix.Getdents(fd, w.dents)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &fs.PathError{Op: "getdents", Path: dir, Err: err}
+		}
+		if n <= 0 {
+			return nil
+		}
+		// struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type,
+		// NUL-terminated name.
+		const nameOff = 19
+		for b := w.dents[:n]; len(b) > nameOff; {
+			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+			if reclen <= nameOff || reclen > len(b) {
+				return &fs.PathError{Op: "getdents", Path: dir, Err: errors.New("malformed directory entry")}
+			}
+			typ, name := b[18], b[nameOff:reclen]
+			b = b[reclen:]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			if len(name) == 0 || name[0] == '.' && (len(name) == 1 || len(name) == 2 && name[1] == '.') {
+				continue
+			}
+			if typ == unix.DT_UNKNOWN {
+				// A filesystem that does not fill in d_type.
+				var st unix.Stat_t
+				if unix.Fstatat(fd, string(name), &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+					continue // gone
+				}
+				if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+					typ = unix.DT_DIR
+				}
+			}
+			if typ != unix.DT_DIR {
+				continue
+			}
+			w.spans = append(w.spans, len(w.names))
+			w.names = append(w.names, name...)
+			w.spans = append(w.spans, len(w.names))
+		}
+	}
 }

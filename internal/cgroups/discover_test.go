@@ -225,3 +225,19 @@ func BenchmarkDiscover(b *testing.B) {
 		}
 	}
 }
+
+// TestDiscoverVanished checks that a cgroup removed during the walk is
+// skipped, but a missing root is an error.
+func TestDiscoverVanished(t *testing.T) {
+	gone := filepath.Join(t.TempDir(), "gone")
+	w := discoverWalker{}
+	if err := w.walk(gone, 1); err != nil {
+		t.Errorf("walk of a vanished cgroup: %v", err)
+	}
+	if err := w.walk(gone, 0); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("walk of a missing root: err = %v, want ErrNotExist", err)
+	}
+	if len(w.refs) != 0 || len(w.spans) != 0 || len(w.names) != 0 {
+		t.Errorf("walker state after errors: %+v", w)
+	}
+}
