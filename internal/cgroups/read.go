@@ -1,0 +1,521 @@
+package cgroups
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"path"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Read reads the resource usage of the cgroup at p, a path relative to the
+// hierarchy root beginning with "/" ("/" for the root cgroup).
+//
+// Each controller is read from its cgroup v1 mount (h.V1) when there is one,
+// otherwise from the unified hierarchy when h.UnifiedControllers lists it
+// (cpu, memory, io, pids). A controller whose directory or files are missing
+// leaves its Has* flag false. When the cgroup's directory is missing from
+// every hierarchy consulted, or disappears while being read (the container
+// exited mid-scrape), Read returns an error that wraps fs.ErrNotExist; a
+// malformed file gives an error naming it.
+//
+// Read is safe for concurrent use; it reuses pooled buffers, so it allocates
+// little beyond the returned Stats.IO.
+func (h Hierarchy) Read(p string) (Stats, error) {
+	st := Stats{Timestamp: time.Now()}
+	rel := cleanCgroupPath(p)
+
+	r := getReader()
+	defer putReader(r)
+	r.rel = rel
+
+	var v2 *cgDir
+	if h.Unified != "" {
+		v2 = r.dir(h.Unified)
+	}
+	unified := func(c string) bool { return v2 != nil && slices.Contains(h.UnifiedControllers, c) }
+
+	var err error
+	cpu, acct := h.V1["cpu"], h.V1["cpuacct"]
+	switch {
+	case cpu != "" || acct != "":
+		err = r.readV1CPU(&st, r.dir(cpu), r.dir(acct))
+	case unified("cpu"):
+		err = r.readV2CPU(&st, v2)
+	}
+	if err != nil {
+		return Stats{}, err
+	}
+
+	switch mem := h.V1["memory"]; {
+	case mem != "":
+		err = r.readV1Memory(&st, r.dir(mem))
+	case unified("memory"):
+		err = r.readV2Memory(&st, v2)
+	}
+	if err != nil {
+		return Stats{}, err
+	}
+
+	switch blkio := h.V1["blkio"]; {
+	case blkio != "":
+		err = r.readV1Blkio(&st, r.dir(blkio))
+	case unified("io"):
+		err = r.readV2IO(&st, v2)
+	}
+	if err != nil {
+		return Stats{}, err
+	}
+
+	if pids := h.V1["pids"]; cpu != "" || acct != "" || h.V1["memory"] != "" || pids != "" {
+		err = r.readV1Pids(&st, [...]*cgDir{r.dir(cpu), r.dir(acct), r.dir(h.V1["memory"]), r.dir(pids)}, r.dir(pids))
+	} else if v2 != nil {
+		err = r.readV2Pids(&st, v2, unified("pids"))
+	}
+	if err != nil {
+		return Stats{}, err
+	}
+
+	if err := r.checkGone(); err != nil {
+		return Stats{}, err
+	}
+	return st, nil
+}
+
+// cleanCgroupPath makes p rooted and clean, so that it cannot climb out of
+// a mount with "..". It allocates only when p is not already clean.
+func cleanCgroupPath(p string) string {
+	if p == "" || p == "/" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	return path.Clean(p)
+}
+
+// errGone builds the error for a cgroup that does not exist (any more).
+func errGone(where string, cause error) error {
+	if cause == nil {
+		return fmt.Errorf("cgroups: %s: %w", where, fs.ErrNotExist)
+	}
+	return fmt.Errorf("cgroups: %s: %w (%w)", where, fs.ErrNotExist, cause)
+}
+
+// dirState says whether a cgroup directory was opened.
+type dirState uint8
+
+const (
+	dirUnopened dirState = iota
+	dirPresent
+	dirMissing
+)
+
+// cgDir is the cgroup's directory under one mount, opened once per Read
+// (co-mounted controllers share it).
+type cgDir struct {
+	mount string
+	path  string
+	fd    int
+	state dirState
+}
+
+// reader holds one Read's scratch state: the file buffer and the directories
+// opened. It is pooled.
+type reader struct {
+	buf  []byte
+	rel  string
+	dirs [6]cgDir
+	n    int
+	// suspect is set when a directory or a file every cgroup has was
+	// missing: the cgroup may have vanished during the Read.
+	suspect bool
+}
+
+var readerPool = sync.Pool{New: func() any { return &reader{buf: make([]byte, 0, 8<<10)} }}
+
+// maxPooledBuf bounds the buffer a pooled reader keeps (a big root
+// cgroup.procs may grow it further for one Read).
+const maxPooledBuf = 1 << 20
+
+func getReader() *reader { return readerPool.Get().(*reader) }
+
+func putReader(r *reader) {
+	for i := range r.n {
+		if r.dirs[i].state == dirPresent {
+			_ = unix.Close(r.dirs[i].fd)
+		}
+		r.dirs[i] = cgDir{}
+	}
+	r.n, r.rel, r.suspect = 0, "", false
+	if cap(r.buf) > maxPooledBuf {
+		return
+	}
+	r.buf = r.buf[:0]
+	readerPool.Put(r)
+}
+
+// dir returns the cgroup's directory under mount, opening it on first use;
+// nil when mount is "".
+func (r *reader) dir(mount string) *cgDir {
+	if mount == "" {
+		return nil
+	}
+	for i := range r.n {
+		if r.dirs[i].mount == mount {
+			return &r.dirs[i]
+		}
+	}
+	if r.n == len(r.dirs) {
+		return nil // cannot happen: at most 5 v1 mounts and the unified one
+	}
+	d := &r.dirs[r.n]
+	r.n++
+	d.mount = mount
+	d.path = mount
+	if r.rel != "/" {
+		d.path = mount + r.rel
+	}
+	for {
+		fd, err := unix.Open(d.path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_PATH, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			d.state = dirMissing
+			r.suspect = true
+		} else {
+			d.fd, d.state = fd, dirPresent
+		}
+		return d
+	}
+}
+
+// present reports whether d is an existing cgroup directory.
+func (d *cgDir) present() bool { return d != nil && d.state == dirPresent }
+
+// read reads the file name of d into the reader's buffer. found is false
+// when the file does not exist (the controller or kernel lacks it). The
+// returned bytes are valid until the next read.
+func (r *reader) read(d *cgDir, name string) (data []byte, found bool, err error) {
+	if !d.present() {
+		return nil, false, nil
+	}
+	var fd int
+	for {
+		fd, err = unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil, false, nil
+		}
+		if errors.Is(err, unix.ENODEV) {
+			return nil, false, errGone(d.path+"/"+name, err)
+		}
+		return nil, false, fmt.Errorf("cgroups: open %s/%s: %w", d.path, name, err)
+	}
+	defer unix.Close(fd)
+	buf := r.buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, cap(buf))
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			r.buf = buf[:0]
+			if errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) {
+				return nil, false, errGone(d.path+"/"+name, err)
+			}
+			return nil, false, fmt.Errorf("cgroups: read %s/%s: %w", d.path, name, err)
+		}
+		if n <= 0 {
+			break
+		}
+		buf = buf[:len(buf)+n]
+	}
+	r.buf = buf[:0]
+	return buf, true, nil
+}
+
+// readRequired is read for a file every cgroup of the controller has: its
+// absence in an existing directory hints that the cgroup went away.
+func (r *reader) readRequired(d *cgDir, name string) ([]byte, bool, error) {
+	b, ok, err := r.read(d, name)
+	if !ok && err == nil && d.present() {
+		r.suspect = true
+	}
+	return b, ok, err
+}
+
+// malformed wraps a parse error with the file's name.
+func malformed(d *cgDir, name string, err error) error {
+	return fmt.Errorf("cgroups: parse %s/%s: %w", d.path, name, err)
+}
+
+// checkGone is Read's last step: when no directory existed the cgroup does
+// not exist; when something was missing, the directories that were there are
+// checked again, and if one has gone the cgroup disappeared mid-read.
+func (r *reader) checkGone() error {
+	present := 0
+	for i := range r.n {
+		if r.dirs[i].state == dirPresent {
+			present++
+		}
+	}
+	if present == 0 {
+		if r.n == 0 {
+			return fmt.Errorf("cgroups: %s: no controller hierarchy to read: %w", r.rel, fs.ErrNotExist)
+		}
+		return errGone(r.dirs[0].path, nil)
+	}
+	if !r.suspect {
+		return nil
+	}
+	for i := range r.n {
+		d := &r.dirs[i]
+		if d.state != dirPresent {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(d.path, &st); err != nil && errors.Is(err, unix.ENOENT) {
+			return errGone(d.path, err)
+		}
+	}
+	return nil
+}
+
+// ---- parsers shared by v1 and v2 ----
+
+var (
+	errSyntax = errors.New("invalid number")
+	errRange  = errors.New("number out of range")
+)
+
+// trimSpace trims ASCII spaces, tabs and newlines at both ends.
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// parseUint parses a decimal unsigned number, surrounding whitespace
+// allowed. A negative number reads as 0, as runc reads them: some kernels
+// report small negative memory counters.
+func parseUint(b []byte) (uint64, error) {
+	b = trimSpace(b)
+	if len(b) > 0 && b[0] == '-' {
+		if _, err := parseDigits(b[1:]); err != nil {
+			return 0, err
+		}
+		return 0, nil
+	}
+	return parseDigits(b)
+}
+
+// parseDigits parses a non-empty run of decimal digits into a uint64.
+func parseDigits(b []byte) (uint64, error) {
+	if len(b) == 0 {
+		return 0, errSyntax
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%w %q", errSyntax, clip(b))
+		}
+		d := uint64(c - '0')
+		if n > (1<<64-1-d)/10 {
+			return 0, fmt.Errorf("%w %q", errRange, clip(b))
+		}
+		n = n*10 + d
+	}
+	return n, nil
+}
+
+// parseInt parses a decimal signed number, surrounding whitespace allowed.
+func parseInt(b []byte) (int64, error) {
+	b = trimSpace(b)
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	u, err := parseDigits(b)
+	if err != nil {
+		return 0, err
+	}
+	if neg {
+		switch {
+		case u > 1<<63:
+			return 0, fmt.Errorf("%w %q", errRange, clip(b))
+		case u == 1<<63:
+			return math.MinInt64, nil
+		}
+		return -int64(u), nil
+	}
+	if u > 1<<63-1 {
+		return 0, fmt.Errorf("%w %q", errRange, clip(b))
+	}
+	return int64(u), nil
+}
+
+// clip shortens b for an error message.
+func clip(b []byte) []byte {
+	if len(b) > 40 {
+		return b[:40]
+	}
+	return b
+}
+
+// nextLine splits data at its first newline.
+func nextLine(data []byte) (line, rest []byte) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return data[:i], data[i+1:]
+	}
+	return data, nil
+}
+
+// nextField returns the first whitespace-separated field of b and what
+// follows it.
+func nextField(b []byte) (field, rest []byte) {
+	i := 0
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	j := i
+	for j < len(b) && !isSpace(b[j]) {
+		j++
+	}
+	return b[i:j], b[j:]
+}
+
+// parseFlatKeyed parses a flat keyed file ("key value" lines: memory.stat,
+// cpu.stat, cpuacct.stat, memory.events, memory.oom_control), storing the
+// value of keys[i] into vals[i]. Bit i of found is set when keys[i] was seen
+// (at most 64 keys; for a duplicated key the last line wins). Lines of other
+// keys are not looked at beyond their key, so a kernel adding a key with an
+// odd value does not break the parse; a wanted key whose value is missing,
+// not a number or followed by more fields is an error.
+func parseFlatKeyed(data []byte, keys []string, vals []uint64) (found uint64, err error) {
+	if len(vals) < len(keys) || len(keys) > 64 {
+		return 0, errors.New("parseFlatKeyed: bad arguments")
+	}
+	for lineNo := 1; len(data) > 0; lineNo++ {
+		var line []byte
+		line, data = nextLine(data)
+		key, rest := nextField(line)
+		if len(key) == 0 {
+			continue
+		}
+		for i, k := range keys {
+			if string(key) != k {
+				continue
+			}
+			val, extra := nextField(rest)
+			if len(trimSpace(extra)) != 0 {
+				return found, fmt.Errorf("line %d: %s: unexpected fields after the value", lineNo, k)
+			}
+			v, err := parseUint(val)
+			if err != nil {
+				return found, fmt.Errorf("line %d: %s: %w", lineNo, k, err)
+			}
+			vals[i] = v
+			found |= 1 << i
+			break
+		}
+	}
+	return found, nil
+}
+
+// parseSingle parses a file holding one unsigned number (memory.current,
+// cpu.shares, cpuacct.usage).
+func parseSingle(data []byte) (uint64, error) { return parseUint(data) }
+
+// parseProcs reads a list of ids, one a line (cgroup.procs, tasks,
+// cgroup.threads): their number and the first one (0 when empty). Only the
+// first id is checked to be a number; blank lines are not counted.
+func parseProcs(data []byte) (n uint64, first int, err error) {
+	first = -1
+	for len(data) > 0 {
+		var line []byte
+		line, data = nextLine(data)
+		line = trimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		if first < 0 {
+			v, err := parseDigits(line)
+			if err != nil || v > 1<<31-1 {
+				return 0, 0, fmt.Errorf("line 1: bad pid %q", clip(line))
+			}
+			first = int(v)
+		}
+		n++
+	}
+	if first < 0 {
+		first = 0
+	}
+	return n, first, nil
+}
+
+// sortIO sorts per-device stats by major, then minor number.
+func sortIO(s []IOStats) {
+	slices.SortFunc(s, func(a, b IOStats) int {
+		if a.Major != b.Major {
+			if a.Major < b.Major {
+				return -1
+			}
+			return 1
+		}
+		switch {
+		case a.Minor < b.Minor:
+			return -1
+		case a.Minor > b.Minor:
+			return 1
+		}
+		return 0
+	})
+}
+
+// ioEntry returns the entry of dev major:minor in s, appending one when
+// absent.
+func ioEntry(s []IOStats, major, minor uint64) ([]IOStats, *IOStats) {
+	for i := range s {
+		if s[i].Major == major && s[i].Minor == minor {
+			return s, &s[i]
+		}
+	}
+	s = append(s, IOStats{Major: major, Minor: minor})
+	return s, &s[len(s)-1]
+}
+
+// parseDevice parses "major:minor".
+func parseDevice(b []byte) (major, minor uint64, err error) {
+	i := bytes.IndexByte(b, ':')
+	if i < 0 {
+		return 0, 0, fmt.Errorf("bad device %q", clip(b))
+	}
+	if major, err = parseDigits(b[:i]); err != nil {
+		return 0, 0, fmt.Errorf("bad device %q: %w", clip(b), err)
+	}
+	if minor, err = parseDigits(b[i+1:]); err != nil {
+		return 0, 0, fmt.Errorf("bad device %q: %w", clip(b), err)
+	}
+	return major, minor, nil
+}
