@@ -31,7 +31,7 @@ func (h Hierarchy) Discover(all bool) ([]Ref, error) {
 		return nil, fmt.Errorf("cgroups: discover: %w", ErrNoHierarchy)
 	}
 	root = filepath.Clean(root)
-	w := discoverWalker{all: all, prefix: len(root)}
+	w := discoverWalker{all: all, prefix: len(root), refs: make([]Ref, 0, 64)}
 	if root == "/" {
 		w.prefix = 0
 	}
@@ -114,7 +114,7 @@ func (w *discoverWalker) walk(dir string, depth int) error {
 // cgroup directory holds dozens of interface files and few subdirectories.
 func (w *discoverWalker) readSubdirs(dir string) error {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	for err == unix.EINTR {
+	for errors.Is(err, unix.EINTR) {
 		fd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	}
 	if err != nil {
@@ -126,7 +126,7 @@ func (w *discoverWalker) readSubdirs(dir string) error {
 	}
 	for {
 		n, err := unix.Getdents(fd, w.dents)
-		if err == unix.EINTR {
+		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
