@@ -35,11 +35,9 @@ func (h Hierarchy) Read(p string) (Stats, error) {
 	defer putReader(r)
 	r.rel = rel
 
-	var v2 *cgDir
-	if h.Unified != "" {
-		v2 = r.dir(h.Unified)
-	}
-	unified := func(c string) bool { return v2 != nil && slices.Contains(h.UnifiedControllers, c) }
+	// The unified directory is opened only when a controller is read from
+	// it: on a hybrid host it may lack the cgroup.
+	unified := func(c string) bool { return h.Unified != "" && slices.Contains(h.UnifiedControllers, c) }
 
 	var err error
 	cpu, acct := h.V1["cpu"], h.V1["cpuacct"]
@@ -47,7 +45,7 @@ func (h Hierarchy) Read(p string) (Stats, error) {
 	case cpu != "" || acct != "":
 		err = r.readV1CPU(&st, r.dir(cpu), r.dir(acct))
 	case unified("cpu"):
-		err = r.readV2CPU(&st, v2)
+		err = r.readV2CPU(&st, r.dir(h.Unified))
 	}
 	if err != nil {
 		return Stats{}, err
@@ -57,7 +55,7 @@ func (h Hierarchy) Read(p string) (Stats, error) {
 	case mem != "":
 		err = r.readV1Memory(&st, r.dir(mem))
 	case unified("memory"):
-		err = r.readV2Memory(&st, v2)
+		err = r.readV2Memory(&st, r.dir(h.Unified))
 	}
 	if err != nil {
 		return Stats{}, err
@@ -67,7 +65,7 @@ func (h Hierarchy) Read(p string) (Stats, error) {
 	case blkio != "":
 		err = r.readV1Blkio(&st, r.dir(blkio))
 	case unified("io"):
-		err = r.readV2IO(&st, v2)
+		err = r.readV2IO(&st, r.dir(h.Unified))
 	}
 	if err != nil {
 		return Stats{}, err
@@ -75,8 +73,8 @@ func (h Hierarchy) Read(p string) (Stats, error) {
 
 	if pids := h.V1["pids"]; cpu != "" || acct != "" || h.V1["memory"] != "" || pids != "" {
 		err = r.readV1Pids(&st, [...]*cgDir{r.dir(cpu), r.dir(acct), r.dir(h.V1["memory"]), r.dir(pids)}, r.dir(pids))
-	} else if v2 != nil {
-		err = r.readV2Pids(&st, v2, unified("pids"))
+	} else if h.Unified != "" {
+		err = r.readV2Pids(&st, r.dir(h.Unified), unified("pids"))
 	}
 	if err != nil {
 		return Stats{}, err

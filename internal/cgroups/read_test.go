@@ -164,6 +164,17 @@ func TestReadFixtures(t *testing.T) {
 			},
 		},
 	}
+	// A hybrid host: v1 controllers plus a unified mount with none of them,
+	// where the container's cgroup does not exist.
+	hybrid := v1Fixture(t, absTestdata(t, "v1"))
+	hybrid.Unified, hybrid.UnifiedControllers = absTestdata(t, "v2"), []string{"hugetlb"}
+	tests = append(tests, struct {
+		name string
+		h    Hierarchy
+		path string
+		want Stats
+	}{"v1 container on a hybrid host", hybrid, fixtureV1Container, tests[0].want})
+
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := tt.h.Read(tt.path)
@@ -535,6 +546,7 @@ func FuzzParseFlatKeyed(f *testing.F) {
 
 func FuzzParseProcs(f *testing.F) {
 	fixtureSeeds(f, func(n string) bool { return n == "cgroup.procs" || n == "tasks" || n == "cgroup.threads" })
+	f.Add([]byte("0001\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > maxFuzzInput {
 			t.Skip()
@@ -546,8 +558,11 @@ func FuzzParseProcs(f *testing.F) {
 		if n == 0 && first != 0 || first < 0 {
 			t.Fatalf("n %d first %d", n, first)
 		}
-		if first > 0 && !strings.HasPrefix(strings.TrimLeft(string(data), " \t\r\n"), strconv.Itoa(first)) {
-			t.Fatalf("first %d is not the first line of %q", first, data)
+		if n > 0 {
+			line := strings.Fields(string(data))[0]
+			if v, err := strconv.Atoi(line); err != nil || v != first {
+				t.Fatalf("first %d is not the first line %q of %q (%v)", first, line, data, err)
+			}
 		}
 	})
 }
