@@ -22,7 +22,7 @@ ne_args=(--collector.disable-defaults)
 for c in $collectors; do ne_args+=("--collector.$c"); done
 
 pp=$(free_port); np=$(free_port)
-bin/panoptes agent --listen "127.0.0.1:$pp" --log.level=warn & ppid=$!
+bin/panoptes agent --listen "127.0.0.1:$pp" --no-collector.container --log.level=warn & ppid=$!
 "$NE" --web.listen-address="127.0.0.1:$np" "${ne_args[@]}" --log.level=warn & npid=$!
 trap 'kill $ppid $npid 2>/dev/null; wait $ppid $npid 2>/dev/null || true' EXIT
 for _ in $(seq 50); do

@@ -24,6 +24,7 @@ type agentOptions struct {
 	disableDefaults bool
 	gomaxprocs      int
 	gogc            int
+	containers      containerOptions
 	enable, disable map[string]*bool
 }
 
@@ -79,6 +80,11 @@ back the others.`,
 			if err != nil {
 				return err
 			}
+			if c, own, routes := o.containers.build(o.host.ProcRoot, o.host.SysRoot, o.host.RootFS, logger); c != nil {
+				o.agent.Collectors = append(o.agent.Collectors, *c)
+				o.agent.Own, o.agent.Handlers = own, routes
+				names = append(names, c.Name)
+			}
 			a, err := agent.New(o.agent, logger)
 			if err != nil {
 				return err
@@ -121,6 +127,7 @@ func (o *agentOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.host.Netstat.Fields, "collector.netstat.fields", o.host.Netstat.Fields, "Regexp of /proc/net/{netstat,snmp,snmp6} fields (Protocol_Field) to report.")
 	fs.StringVar(&o.host.Vmstat.Fields, "collector.vmstat.fields", o.host.Vmstat.Fields, "Regexp of /proc/vmstat fields to report.")
 
+	o.containers.addFlags(fs)
 	fs.BoolVar(&o.disableDefaults, "collector.disable-defaults", false, "Disable every collector that is not explicitly enabled with --collector.<name>.")
 	for _, info := range host.Collectors() {
 		o.enable[info.Name] = fs.Bool("collector."+info.Name, info.DefaultEnabled, fmt.Sprintf("Enable the %s collector.", info.Name))
@@ -154,7 +161,13 @@ func (o *agentOptions) enabledCollectors(fs *pflag.FlagSet) ([]string, error) {
 			names = append(names, info.Name)
 		}
 	}
-	if len(names) == 0 {
+	if o.disableDefaults && !fs.Changed("collector.container") {
+		o.containers.enabled = false
+	}
+	if o.containers.enabled && o.containers.disabled && fs.Changed("collector.container") {
+		return nil, fmt.Errorf("--collector.container and --no-collector.container contradict each other")
+	}
+	if len(names) == 0 && (!o.containers.enabled || o.containers.disabled) {
 		return nil, fmt.Errorf("no collector is enabled: name at least one with --collector.<name>")
 	}
 	return names, nil

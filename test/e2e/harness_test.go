@@ -25,6 +25,9 @@ import (
 var panoptesBin string
 
 func TestMain(m *testing.M) {
+	if kind := os.Getenv(helperEnv); kind != "" {
+		runHelper(kind)
+	}
 	dir, err := os.MkdirTemp("", "panoptes-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -1,0 +1,402 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/procfs"
+
+	"github.com/panoptes-dev/panoptes/internal/cgroups"
+	"github.com/panoptes-dev/panoptes/internal/collector"
+)
+
+// Config configures the container collector.
+type Config struct {
+	// ProcRoot and SysRoot are the host's /proc and /sys.
+	ProcRoot, SysRoot string
+	// AllCgroups reports every cgroup, not only the root, pods, containers
+	// and services (cAdvisor's raw cgroups); off by default for cardinality.
+	AllCgroups bool
+}
+
+// Info is what a Namer knows of a container.
+type Info struct {
+	Container, Pod, Namespace, Image, Name string
+}
+
+// Namer names containers and pods; cmd/ wires it to the CRI resolver. A nil
+// Namer leaves the names empty, and the container ID stands in "name".
+type Namer interface {
+	// Container returns the names of a runtime container ID.
+	Container(ctx context.Context, id string) (Info, bool)
+	// Pod returns the name and namespace of a pod UID.
+	Pod(ctx context.Context, uid string) (name, namespace string, ok bool)
+}
+
+// baseLabels are the labels the kubelet's cAdvisor puts on every container
+// series.
+var baseLabels = []string{"container", "id", "image", "name", "namespace", "pod"}
+
+// Collector reports container metrics; it implements collector.Collector.
+type Collector struct {
+	cfg    Config
+	namer  Namer
+	logger *slog.Logger
+
+	mu        sync.Mutex
+	hierarchy *cgroups.Hierarchy // detected on first use
+
+	errorsTotal prometheus.Counter
+
+	cpuUsage, cpuUser, cpuSystem                    collector.TypedDesc
+	cfsPeriods, cfsThrottledPeriods, cfsThrottled   collector.TypedDesc
+	memUsage, memWorkingSet, memRSS, memCache       collector.TypedDesc
+	memSwap, memMapped, memFailcnt, oomEvents       collector.TypedDesc
+	specQuota, specPeriod, specShares, specMemLimit collector.TypedDesc
+	fsReadBytes, fsWriteBytes, fsReads, fsWrites    collector.TypedDesc
+	netRxBytes, netRxPackets, netRxDropped, netRxErrors,
+	netTxBytes, netTxPackets, netTxDropped, netTxErrors collector.TypedDesc
+	processes, threads, startTime, lastSeen collector.TypedDesc
+	machineCores, machineMemory             collector.TypedDesc
+}
+
+var _ collector.Collector = (*Collector)(nil)
+
+func desc(name, help string, t prometheus.ValueType, extra ...string) collector.TypedDesc {
+	return collector.NewRawTypedDesc(name, help, t, append(append([]string(nil), baseLabels...), extra...)...)
+}
+
+// New returns the container collector. errorsTotal, if not nil, counts the
+// cgroups whose files could not be read
+// (panoptes_collector_errors_total{collector="container"}).
+func New(cfg Config, namer Namer, errorsTotal prometheus.Counter, logger *slog.Logger) *Collector {
+	g, c := prometheus.GaugeValue, prometheus.CounterValue
+	return &Collector{
+		cfg: cfg, namer: namer, logger: logger, errorsTotal: errorsTotal,
+		cpuUsage:            desc("container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.", c, "cpu"),
+		cpuUser:             desc("container_cpu_user_seconds_total", "Cumulative user cpu time consumed in seconds.", c),
+		cpuSystem:           desc("container_cpu_system_seconds_total", "Cumulative system cpu time consumed in seconds.", c),
+		cfsPeriods:          desc("container_cpu_cfs_periods_total", "Number of elapsed enforcement period intervals.", c),
+		cfsThrottledPeriods: desc("container_cpu_cfs_throttled_periods_total", "Number of throttled period intervals.", c),
+		cfsThrottled:        desc("container_cpu_cfs_throttled_seconds_total", "Total time duration the container has been throttled.", c),
+		memUsage:            desc("container_memory_usage_bytes", "Current memory usage in bytes, including all memory regardless of when it was accessed", g),
+		memWorkingSet:       desc("container_memory_working_set_bytes", "Current working set in bytes.", g),
+		memRSS:              desc("container_memory_rss", "Size of RSS in bytes.", g),
+		memCache:            desc("container_memory_cache", "Number of bytes of page cache memory.", g),
+		memSwap:             desc("container_memory_swap", "Container swap usage in bytes.", g),
+		memMapped:           desc("container_memory_mapped_file", "Size of memory mapped files in bytes.", g),
+		memFailcnt:          desc("container_memory_failcnt", "Number of memory usage hits limits", c),
+		oomEvents:           desc("container_oom_events_total", "Count of out of memory events observed for the container", c),
+		specQuota:           desc("container_spec_cpu_quota", "CPU quota of the container.", g),
+		specPeriod:          desc("container_spec_cpu_period", "CPU period of the container.", g),
+		specShares:          desc("container_spec_cpu_shares", "CPU share of the container.", g),
+		specMemLimit:        desc("container_spec_memory_limit_bytes", "Memory limit for the container.", g),
+		fsReadBytes:         desc("container_fs_reads_bytes_total", "Cumulative count of bytes read", c, "device"),
+		fsWriteBytes:        desc("container_fs_writes_bytes_total", "Cumulative count of bytes written", c, "device"),
+		fsReads:             desc("container_fs_reads_total", "Cumulative count of reads completed", c, "device"),
+		fsWrites:            desc("container_fs_writes_total", "Cumulative count of writes completed", c, "device"),
+		netRxBytes:          desc("container_network_receive_bytes_total", "Cumulative count of bytes received", c, "interface"),
+		netRxPackets:        desc("container_network_receive_packets_total", "Cumulative count of packets received", c, "interface"),
+		netRxDropped:        desc("container_network_receive_packets_dropped_total", "Cumulative count of packets dropped while receiving", c, "interface"),
+		netRxErrors:         desc("container_network_receive_errors_total", "Cumulative count of errors encountered while receiving", c, "interface"),
+		netTxBytes:          desc("container_network_transmit_bytes_total", "Cumulative count of bytes transmitted", c, "interface"),
+		netTxPackets:        desc("container_network_transmit_packets_total", "Cumulative count of packets transmitted", c, "interface"),
+		netTxDropped:        desc("container_network_transmit_packets_dropped_total", "Cumulative count of packets dropped while transmitting", c, "interface"),
+		netTxErrors:         desc("container_network_transmit_errors_total", "Cumulative count of errors encountered while transmitting", c, "interface"),
+		processes:           desc("container_processes", "Number of processes running inside the container.", g),
+		threads:             desc("container_threads", "Number of threads running inside the container", g),
+		startTime:           desc("container_start_time_seconds", "Start time of the container since unix epoch in seconds.", g),
+		lastSeen:            desc("container_last_seen", "Last time a container was seen by the exporter", g),
+		machineCores:        collector.NewRawTypedDesc("machine_cpu_cores", "Number of logical CPU cores.", g),
+		machineMemory:       collector.NewRawTypedDesc("machine_memory_bytes", "Amount of memory installed on the machine.", g),
+	}
+}
+
+// Snapshot is one read of every container: what the collector exports and
+// what the kubelet-shaped endpoints serve.
+type Snapshot struct {
+	Time       time.Time
+	Containers []Container
+}
+
+// Container is one cgroup with its names and stats.
+type Container struct {
+	Ref     cgroups.Ref
+	Info    Info
+	Stats   cgroups.Stats
+	Network []procfs.NetDevLine
+	// StartTime is when the cgroup was created (its directory's change
+	// time), the zero time when unknown.
+	StartTime time.Time
+}
+
+// ErrNoCgroups is returned when the host has no cgroup hierarchy the agent
+// can read (wraps collector.ErrNoData).
+var ErrNoCgroups = fmt.Errorf("no cgroup hierarchy found: %w", collector.ErrNoData)
+
+func (c *Collector) detect() (cgroups.Hierarchy, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hierarchy != nil {
+		return *c.hierarchy, nil
+	}
+	h, err := cgroups.Detect(c.cfg.ProcRoot, c.cfg.SysRoot)
+	if err != nil {
+		return cgroups.Hierarchy{}, fmt.Errorf("%w: %w", ErrNoCgroups, err)
+	}
+	if h.Unified == "" && len(h.V1) == 0 {
+		return cgroups.Hierarchy{}, ErrNoCgroups
+	}
+	c.hierarchy = &h
+	return h, nil
+}
+
+// Snapshot reads every container now.
+func (c *Collector) Snapshot(ctx context.Context) (Snapshot, error) {
+	h, err := c.detect()
+	if err != nil {
+		return Snapshot{}, err
+	}
+	refs, err := h.Discover(c.cfg.AllCgroups)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("discover cgroups: %w", err)
+	}
+	snap := Snapshot{Time: time.Now(), Containers: make([]Container, 0, len(refs))}
+	podPID := map[string]int{} // pod UID -> a PID of one of its containers
+	for _, ref := range refs {
+		if ctx.Err() != nil {
+			return snap, ctx.Err()
+		}
+		st, err := h.Read(ref.Path)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) { // gone mid-scrape: skip silently
+				c.countError(ref.Path, err)
+			}
+			continue
+		}
+		if ref.Kind == cgroups.KindRoot && !st.HasMemory {
+			c.rootMemory(&st)
+		}
+		ct := Container{Ref: ref, Stats: st, StartTime: h.StartTime(ref.Path)}
+		ct.Info = c.names(ctx, ref)
+		if ref.Kind == cgroups.KindPodContainer && st.PID != 0 {
+			if _, ok := podPID[ref.PodUID]; !ok {
+				podPID[ref.PodUID] = st.PID
+			}
+		}
+		snap.Containers = append(snap.Containers, ct)
+	}
+	// Network counters belong to a network namespace: read them through one
+	// process of each pod (all its containers share the pod's namespace) and
+	// of each plain container.
+	for i := range snap.Containers {
+		ct := &snap.Containers[i]
+		pid := 0
+		switch ct.Ref.Kind {
+		case cgroups.KindPod:
+			pid = podPID[ct.Ref.PodUID]
+		case cgroups.KindContainer:
+			pid = ct.Stats.PID
+		}
+		if pid != 0 {
+			ct.Network = c.network(pid)
+		}
+	}
+	return snap, nil
+}
+
+func (c *Collector) countError(path string, err error) {
+	if c.errorsTotal != nil {
+		c.errorsTotal.Inc()
+	}
+	c.logger.Debug("reading cgroup", "path", path, "err", err)
+}
+
+// names asks the Namer, falling back to what the path says.
+func (c *Collector) names(ctx context.Context, ref cgroups.Ref) Info {
+	var info Info
+	switch ref.Kind {
+	case cgroups.KindPodContainer, cgroups.KindContainer:
+		if c.namer != nil {
+			if i, ok := c.namer.Container(ctx, ref.ContainerID); ok {
+				return i
+			}
+		}
+		info.Name = ref.ContainerID
+	case cgroups.KindPod:
+		if c.namer != nil {
+			info.Pod, info.Namespace, _ = c.namer.Pod(ctx, ref.PodUID)
+		}
+	case cgroups.KindService:
+		info.Name = ref.Service
+	}
+	return info
+}
+
+// ignoredInterface reports interfaces cAdvisor leaves out of container
+// network stats: loopback and the host ends of container links.
+func ignoredInterface(name string) bool {
+	for _, p := range []string{"lo", "veth", "docker", "nerdctl"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Collector) network(pid int) []procfs.NetDevLine {
+	fs, err := procfs.NewFS(c.cfg.ProcRoot)
+	if err != nil {
+		return nil
+	}
+	p, err := fs.Proc(pid)
+	if err != nil {
+		return nil
+	}
+	nd, err := p.NetDev()
+	if err != nil {
+		return nil // the process exited: no network stats this time
+	}
+	out := make([]procfs.NetDevLine, 0, len(nd))
+	for name, line := range nd {
+		if !ignoredInterface(name) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// Update implements collector.Collector.
+func (c *Collector) Update(ctx context.Context, ch *collector.Sink) error {
+	snap, err := c.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range snap.Containers {
+		c.emit(ch, &snap.Containers[i])
+	}
+	if err := c.machine(ch); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (c *Collector) emit(ch *collector.Sink, ct *Container) {
+	st := &ct.Stats
+	at := st.Timestamp
+	l := []string{ct.Info.Container, ct.Ref.Path, ct.Info.Image, ct.Info.Name, ct.Info.Namespace, ct.Info.Pod}
+	with := func(extra string) []string { return append(append(make([]string, 0, 7), l...), extra) }
+	send := func(d collector.TypedDesc, v float64) { ch.Send(d.MetricAt(at, v, l...)) }
+
+	if st.HasCPU {
+		ch.Send(c.cpuUsage.MetricAt(at, st.CPU.UsageSeconds, with("total")...))
+		send(c.cpuUser, st.CPU.UserSeconds)
+		send(c.cpuSystem, st.CPU.SystemSeconds)
+		// As cAdvisor: CFS counters only where bandwidth control ran, the
+		// quota only where one is set.
+		if st.CPU.Periods > 0 {
+			send(c.cfsPeriods, float64(st.CPU.Periods))
+			send(c.cfsThrottledPeriods, float64(st.CPU.ThrottledPeriods))
+			send(c.cfsThrottled, st.CPU.ThrottledSeconds)
+		}
+		if st.CPU.QuotaMicros > 0 {
+			send(c.specQuota, float64(st.CPU.QuotaMicros))
+		}
+		send(c.specPeriod, float64(st.CPU.PeriodMicros))
+		send(c.specShares, float64(st.CPU.Shares))
+	}
+	if st.HasMemory {
+		m := &st.Memory
+		send(c.memUsage, float64(m.Usage))
+		send(c.memWorkingSet, float64(m.WorkingSet))
+		send(c.memRSS, float64(m.RSS))
+		send(c.memCache, float64(m.Cache))
+		send(c.memSwap, float64(m.Swap))
+		send(c.memMapped, float64(m.MappedFile))
+		send(c.memFailcnt, float64(m.Failcnt))
+		send(c.oomEvents, float64(m.OOMKills))
+		send(c.specMemLimit, float64(m.Limit))
+	}
+	for _, io := range st.IO {
+		dev := fmt.Sprintf("%d:%d", io.Major, io.Minor)
+		ch.Send(c.fsReadBytes.MetricAt(at, float64(io.ReadBytes), with(dev)...))
+		ch.Send(c.fsWriteBytes.MetricAt(at, float64(io.WriteBytes), with(dev)...))
+		ch.Send(c.fsReads.MetricAt(at, float64(io.Reads), with(dev)...))
+		ch.Send(c.fsWrites.MetricAt(at, float64(io.Writes), with(dev)...))
+	}
+	for _, n := range ct.Network {
+		iface := n.Name
+		ch.Send(c.netRxBytes.MetricAt(at, float64(n.RxBytes), with(iface)...))
+		ch.Send(c.netRxPackets.MetricAt(at, float64(n.RxPackets), with(iface)...))
+		ch.Send(c.netRxDropped.MetricAt(at, float64(n.RxDropped), with(iface)...))
+		ch.Send(c.netRxErrors.MetricAt(at, float64(n.RxErrors), with(iface)...))
+		ch.Send(c.netTxBytes.MetricAt(at, float64(n.TxBytes), with(iface)...))
+		ch.Send(c.netTxPackets.MetricAt(at, float64(n.TxPackets), with(iface)...))
+		ch.Send(c.netTxDropped.MetricAt(at, float64(n.TxDropped), with(iface)...))
+		ch.Send(c.netTxErrors.MetricAt(at, float64(n.TxErrors), with(iface)...))
+	}
+	if st.HasPids {
+		send(c.processes, float64(st.Processes))
+		send(c.threads, float64(st.Threads))
+	}
+	if !ct.StartTime.IsZero() {
+		send(c.startTime, float64(ct.StartTime.UnixNano())/1e9)
+	}
+	send(c.lastSeen, float64(at.Unix()))
+}
+
+// rootMemory fills the root cgroup's memory from /proc/meminfo where the
+// hierarchy has no memory files for it (cgroup v2's root), as runc and
+// cAdvisor do: usage is what is not free, the working set that less the
+// inactive file pages.
+func (c *Collector) rootMemory(st *cgroups.Stats) {
+	fs, err := procfs.NewFS(c.cfg.ProcRoot)
+	if err != nil {
+		return
+	}
+	mi, err := fs.Meminfo()
+	if err != nil || mi.MemTotalBytes == nil || mi.MemFreeBytes == nil {
+		return
+	}
+	usage := *mi.MemTotalBytes - *mi.MemFreeBytes
+	ws := usage
+	if mi.InactiveFileBytes != nil && *mi.InactiveFileBytes < ws {
+		ws -= *mi.InactiveFileBytes
+	}
+	st.HasMemory = true
+	st.Memory.Usage, st.Memory.WorkingSet = usage, ws
+	if mi.AnonPagesBytes != nil {
+		st.Memory.RSS = *mi.AnonPagesBytes
+	}
+	if mi.CachedBytes != nil {
+		st.Memory.Cache = *mi.CachedBytes
+	}
+}
+
+// machine reports machine_cpu_cores and machine_memory_bytes.
+func (c *Collector) machine(ch *collector.Sink) error {
+	fs, err := procfs.NewFS(c.cfg.ProcRoot)
+	if err != nil {
+		return fmt.Errorf("open procfs: %w", err)
+	}
+	st, err := fs.Stat()
+	if err != nil {
+		return fmt.Errorf("read stat: %w", err)
+	}
+	mi, err := fs.Meminfo()
+	if err != nil {
+		return fmt.Errorf("read meminfo: %w", err)
+	}
+	ch.Send(c.machineCores.Metric(float64(len(st.CPU))))
+	if mi.MemTotalBytes != nil {
+		ch.Send(c.machineMemory.Metric(float64(*mi.MemTotalBytes)))
+	}
+	return nil
+}

@@ -1,0 +1,319 @@
+package e2e
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+// The helper processes of these tests are this test binary re-executed with
+// PANOPTES_E2E_HELPER set (see TestMain): "burn" spins on the CPU and
+// allocates and touches memory until its stdin closes; "listen" accepts
+// TCP connections on a port and counts bytes.
+const helperEnv = "PANOPTES_E2E_HELPER"
+
+// runHelper is called from TestMain when the binary runs as a helper.
+func runHelper(kind string) {
+	switch kind {
+	case "burn":
+		// Allocate and burn only once moved into its cgroup (the first
+		// stdin line), so that all of it is charged there.
+		in := bufio.NewReader(os.Stdin)
+		fmt.Println("ready")
+		if _, err := in.ReadString('\n'); err != nil {
+			os.Exit(1)
+		}
+		mib, _ := strconv.Atoi(os.Getenv("PANOPTES_E2E_MIB"))
+		mem := make([]byte, mib<<20)
+		for i := 0; i < len(mem); i += 4096 {
+			mem[i] = 1 // touch every page so it is resident
+		}
+		stop := make(chan struct{})
+		go func() { _, _ = io.Copy(io.Discard, in); close(stop) }()
+		fmt.Println("allocated")
+		x := 0
+		for {
+			select {
+			case <-stop:
+				_ = mem[len(mem)-1]
+				os.Exit(x & 0)
+			default:
+				for i := 0; i < 1_000_000; i++ {
+					x += i
+				}
+			}
+		}
+	case "listen":
+		ln, err := net.Listen("tcp", os.Getenv("PANOPTES_E2E_ADDR"))
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		fmt.Println("ready")
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				os.Exit(0)
+			}
+			go func() { _, _ = io.Copy(io.Discard, c); _ = c.Close() }()
+		}
+	}
+	os.Exit(2)
+}
+
+// requireRoot skips a test that needs root, or fails it under CI=true.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("this test needs root (cgroups, network namespaces); CI runs as root")
+	}
+	t.Skip("needs root to create cgroups and network namespaces")
+}
+
+// v1Controllers are the cgroup v1 hierarchies the test cgroups are made in.
+var v1Controllers = []string{"cpu", "cpuacct", "memory", "pids", "blkio"}
+
+// makeCgroup creates path (relative, e.g. kubepods/burstable/pod<uid>/<id>)
+// under every v1 controller mount that exists and removes it, deepest first,
+// when the test ends. It returns the mounts used.
+func makeCgroup(t *testing.T, path string) []string {
+	t.Helper()
+	var mounts []string
+	for _, c := range v1Controllers {
+		m := filepath.Join("/sys/fs/cgroup", c)
+		if _, err := os.Stat(filepath.Join(m, "cgroup.procs")); err != nil {
+			continue
+		}
+		mounts = append(mounts, m)
+		if err := os.MkdirAll(filepath.Join(m, path), 0o755); err != nil {
+			t.Fatalf("create cgroup %s: %v", filepath.Join(m, path), err)
+		}
+	}
+	if len(mounts) == 0 {
+		t.Skip("no writable cgroup v1 controllers on this machine")
+	}
+	t.Cleanup(func() {
+		parts := strings.Split(path, "/")
+		for i := len(parts); i > 0; i-- {
+			for _, m := range mounts {
+				_ = os.Remove(filepath.Join(m, filepath.Join(parts[:i]...)))
+			}
+		}
+	})
+	return mounts
+}
+
+// joinCgroup moves pid into path under every mount.
+func joinCgroup(t *testing.T, mounts []string, path string, pid int) {
+	t.Helper()
+	for _, m := range mounts {
+		if err := os.WriteFile(filepath.Join(m, path, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			t.Fatalf("move %d into %s: %v", pid, filepath.Join(m, path), err)
+		}
+	}
+}
+
+// startHelper starts a helper process and waits for its "ready" line.
+func startHelper(t *testing.T, kind string, env []string, wrap ...string) (*exec.Cmd, io.WriteCloser, *bufio.Reader) {
+	t.Helper()
+	args := append(append([]string{}, wrap...), os.Args[0], "-test.run=^$")
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(append(os.Environ(), helperEnv+"="+kind), env...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	out := bufio.NewReader(stdout)
+	line, err := out.ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ready" {
+		t.Fatalf("helper %s did not start: %q %v", kind, line, err)
+	}
+	return cmd, stdin, out
+}
+
+func randomHex(t *testing.T, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// seriesValue returns the value of the series of family whose label name
+// has value want, and whether there is one.
+func seriesValue(mf *dto.MetricFamily, label, want string) (float64, bool) {
+	for _, m := range mf.GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == label && l.GetValue() == want {
+				switch {
+				case m.Counter != nil:
+					return m.GetCounter().GetValue(), true
+				case m.Gauge != nil:
+					return m.GetGauge().GetValue(), true
+				}
+			}
+		}
+	}
+	return 0, false
+}
+
+// procCPUSeconds is utime+stime of a live process.
+func procCPUSeconds(t *testing.T, pid int) float64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / 100
+}
+
+// TestContainerCgroupsReported makes a pod container cgroup the way the
+// kubelet's cgroupfs driver lays it out, runs a CPU burner that also holds
+// 64 MiB in it, and checks the agent's cAdvisor-compatible metrics for it.
+func TestContainerCgroupsReported(t *testing.T) {
+	requireRoot(t)
+	uid := fmt.Sprintf("%s-%s-%s-%s-%s", randomHex(t, 4), randomHex(t, 2), randomHex(t, 2), randomHex(t, 2), randomHex(t, 6))
+	id := randomHex(t, 32)
+	path := "kubepods/burstable/pod" + uid + "/" + id
+	mounts := makeCgroup(t, path)
+	const mib = 64
+	burner, stdin, stdout := startHelper(t, "burn", []string{fmt.Sprintf("PANOPTES_E2E_MIB=%d", mib)})
+	joinCgroup(t, mounts, path, burner.Process.Pid)
+	before := procCPUSeconds(t, burner.Process.Pid) // runtime start-up, outside the cgroup
+	if _, err := io.WriteString(stdin, "start\n"); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "allocated" {
+		t.Fatalf("burner: %q %v", line, err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+
+	_, base := startAgent(t)
+	mfs := scrape(t, base+"/metrics")
+	own := procCPUSeconds(t, burner.Process.Pid) - before
+	cgroupID := "/" + path
+
+	usage, ok := seriesValue(mfs["container_cpu_usage_seconds_total"], "id", cgroupID)
+	if !ok {
+		t.Fatalf("no container_cpu_usage_seconds_total for %s", cgroupID)
+	}
+	// The burner's own CPU time since it joined is read just after the
+	// scrape, so it may be a little ahead: compare within 10%.
+	if usage < 0.9*own-0.05 || usage > 1.1*own+0.05 {
+		t.Errorf("cpu usage %.3f s, burner's own rusage %.3f s: not within 10%%", usage, own)
+	}
+	ws, ok := seriesValue(mfs["container_memory_working_set_bytes"], "id", cgroupID)
+	if !ok || ws < mib<<20 {
+		t.Errorf("working set %.0f bytes, want at least %d (present %v)", ws, mib<<20, ok)
+	}
+	if n, ok := seriesValue(mfs["container_processes"], "id", cgroupID); !ok || n < 1 {
+		t.Errorf("container_processes = %v (present %v), want >= 1", n, ok)
+	}
+	if _, ok := seriesValue(mfs["container_cpu_usage_seconds_total"], "id", "/kubepods/burstable/pod"+uid); !ok {
+		t.Errorf("the pod-level cgroup is not reported")
+	}
+	if name, ok := seriesValue(mfs["container_last_seen"], "name", id); !ok || name == 0 {
+		t.Errorf("without a runtime the container ID should stand in the name label")
+	}
+	if _, ok := mfs["machine_cpu_cores"]; !ok {
+		t.Errorf("machine_cpu_cores missing")
+	}
+}
+
+// TestPodNetworkReported puts a pod's process in a network namespace of its
+// own, linked to the host by a veth pair, sends it a known number of bytes
+// and checks the pod's container_network_receive_bytes_total.
+func TestPodNetworkReported(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("ip (iproute2) not installed")
+	}
+	ns := "pnp" + randomHex(t, 4)
+	hostIf, podIf := "vh"+randomHex(t, 3), "vp"+randomHex(t, 3)
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	run("netns", "add", ns)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	run("link", "add", hostIf, "type", "veth", "peer", "name", podIf)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", hostIf).Run() })
+	run("link", "set", podIf, "netns", ns)
+	// Link-local addresses: the pod is a test host of our own, reachable only over the veth.
+	run("addr", "add", "169.254.77.1/30", "dev", hostIf)
+	run("link", "set", hostIf, "up")
+	run("-n", ns, "addr", "add", "169.254.77.2/30", "dev", podIf)
+	run("-n", ns, "link", "set", podIf, "up")
+	run("-n", ns, "link", "set", "lo", "up")
+
+	uid := fmt.Sprintf("%s-%s-%s-%s-%s", randomHex(t, 4), randomHex(t, 2), randomHex(t, 2), randomHex(t, 2), randomHex(t, 6))
+	id := randomHex(t, 32)
+	path := "kubepods/besteffort/pod" + uid + "/" + id
+	mounts := makeCgroup(t, path)
+	listener, _, _ := startHelper(t, "listen", []string{"PANOPTES_E2E_ADDR=169.254.77.2:7777"}, "ip", "netns", "exec", ns)
+	joinCgroup(t, mounts, path, listener.Process.Pid)
+
+	const payload = 3 << 20
+	conn, err := net.DialTimeout("tcp", "169.254.77.2:7777", 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial the pod: %v", err)
+	}
+	if _, err := conn.Write(make([]byte, payload)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.Close()
+	time.Sleep(300 * time.Millisecond)
+
+	_, base := startAgent(t)
+	mfs := scrape(t, base+"/metrics")
+	rx := mfs["container_network_receive_bytes_total"]
+	var got float64
+	for _, m := range rx.GetMetric() {
+		var idOK, ifOK bool
+		for _, l := range m.GetLabel() {
+			idOK = idOK || (l.GetName() == "id" && l.GetValue() == "/kubepods/besteffort/pod"+uid)
+			ifOK = ifOK || (l.GetName() == "interface" && l.GetValue() == podIf)
+		}
+		if idOK && ifOK {
+			got = m.GetCounter().GetValue()
+		}
+	}
+	if got < payload {
+		t.Errorf("pod received %.0f bytes on %s, want at least %d", got, podIf, payload)
+	}
+}
