@@ -47,8 +47,11 @@ func runHelper(kind string) {
 		for {
 			select {
 			case <-stop:
-				_ = mem[len(mem)-1]
-				os.Exit(x & 0)
+				// Use the results so the compiler keeps the loop and the memory.
+				if x == -1 || mem[len(mem)-1] != 1 {
+					os.Exit(3)
+				}
+				os.Exit(0)
 			default:
 				for i := 0; i < 1_000_000; i++ {
 					x += i
