@@ -206,3 +206,18 @@ func appendOpenMetricsFloat(b []byte, f float64) []byte {
 	}
 	return append(b, '.', '0')
 }
+
+// Replay is a fixed set of samples as a prometheus.Collector (an unchecked
+// one): it lets a client_golang registry gather what the fast path renders,
+// so that both can be compared, and serves samples read elsewhere.
+type Replay []*Sample
+
+// Describe implements prometheus.Collector; it sends nothing.
+func (Replay) Describe(chan<- *prometheus.Desc) {}
+
+// Collect implements prometheus.Collector.
+func (r Replay) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range r {
+		ch <- s
+	}
+}

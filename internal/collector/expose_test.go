@@ -11,22 +11,12 @@ import (
 	"github.com/prometheus/common/expfmt"
 )
 
-// replay is a prometheus.Collector that emits fixed samples.
-type replay []*Sample
-
-func (replay) Describe(chan<- *prometheus.Desc) {}
-func (r replay) Collect(ch chan<- prometheus.Metric) {
-	for _, s := range r {
-		ch <- s
-	}
-}
-
 // viaExpfmt renders samples the slow, reference way: a registry's Gather and
 // expfmt's encoder.
 func viaExpfmt(t *testing.T, samples []*Sample, format expfmt.Format) string {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(replay(samples))
+	reg.MustRegister(Replay(samples))
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatalf("gather: %v", err)

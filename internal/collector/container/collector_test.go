@@ -57,7 +57,7 @@ func render(t *testing.T, dir string) string {
 	}
 	// The registry checks the samples are consistent, as a scrape would.
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(replay(samples))
+	reg.MustRegister(collector.Replay(samples))
 	if _, err := reg.Gather(); err != nil {
 		t.Fatalf("gather: %v", err)
 	}
@@ -70,15 +70,6 @@ func render(t *testing.T, dir string) string {
 		b = f.AppendText(b)
 	}
 	return string(b)
-}
-
-type replay []*collector.Sample
-
-func (replay) Describe(chan<- *prometheus.Desc) {}
-func (r replay) Collect(ch chan<- prometheus.Metric) {
-	for _, s := range r {
-		ch <- s
-	}
 }
 
 func TestGolden(t *testing.T) {

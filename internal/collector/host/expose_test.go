@@ -13,15 +13,6 @@ import (
 	"github.com/panoptes-dev/panoptes/internal/collector"
 )
 
-type replay []*collector.Sample
-
-func (replay) Describe(chan<- *prometheus.Desc) {}
-func (r replay) Collect(ch chan<- prometheus.Metric) {
-	for _, s := range r {
-		ch <- s
-	}
-}
-
 // TestFastExpositionOnThisHost scrapes every collector over this machine's
 // real /proc and /sys once and renders the samples both ways: the agent's fast
 // path must produce exactly what a client_golang registry and expfmt produce.
@@ -42,7 +33,7 @@ func TestFastExpositionOnThisHost(t *testing.T) {
 		t.Errorf("%d duplicate series", dups)
 	}
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(replay(samples))
+	reg.MustRegister(collector.Replay(samples))
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatalf("a registry refuses the samples: %v", err)
