@@ -23,7 +23,9 @@ import (
 // leaves its Has* flag false. When the cgroup's directory is missing from
 // every hierarchy consulted, or disappears while being read (the container
 // exited mid-scrape), Read returns an error that wraps fs.ErrNotExist; a
-// malformed file gives an error naming it.
+// malformed or unreadable file gives an error naming it together with the
+// stats of the other controllers, the one of that file left out (its Has*
+// flag false), so that one bad file costs one family, not the cgroup.
 //
 // Read is safe for concurrent use; it reuses pooled buffers, so it allocates
 // little beyond the returned Stats.IO.
@@ -39,6 +41,22 @@ func (h Hierarchy) Read(p string) (Stats, error) {
 	// it: on a hybrid host it may lack the cgroup.
 	unified := func(c string) bool { return h.Unified != "" && slices.Contains(h.UnifiedControllers, c) }
 
+	// A file that cannot be parsed drops only its controller (its Has*
+	// flag and values), so one bad file costs one family, not the cgroup;
+	// a cgroup that is gone is an error of its own.
+	var errs []error
+	keep := func(err error, drop func()) bool {
+		if err == nil {
+			return true
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+		drop()
+		errs = append(errs, err)
+		return true
+	}
+
 	var err error
 	cpu, acct := h.V1["cpu"], h.V1["cpuacct"]
 	switch {
@@ -47,43 +65,46 @@ func (h Hierarchy) Read(p string) (Stats, error) {
 	case unified("cpu"):
 		err = r.readV2CPU(&st, r.dir(h.Unified))
 	}
-	if err != nil {
+	if !keep(err, func() { st.HasCPU, st.CPU = false, CPUStats{} }) {
 		return Stats{}, err
 	}
 
+	err = nil
 	switch mem := h.V1["memory"]; {
 	case mem != "":
 		err = r.readV1Memory(&st, r.dir(mem))
 	case unified("memory"):
 		err = r.readV2Memory(&st, r.dir(h.Unified))
 	}
-	if err != nil {
+	if !keep(err, func() { st.HasMemory, st.Memory = false, MemoryStats{} }) {
 		return Stats{}, err
 	}
 
+	err = nil
 	switch blkio := h.V1["blkio"]; {
 	case blkio != "":
 		err = r.readV1Blkio(&st, r.dir(blkio))
 	case unified("io"):
 		err = r.readV2IO(&st, r.dir(h.Unified))
 	}
-	if err != nil {
+	if !keep(err, func() { st.HasIO, st.IO = false, nil }) {
 		return Stats{}, err
 	}
 
+	err = nil
 	if pids := h.V1["pids"]; cpu != "" || acct != "" || h.V1["memory"] != "" || pids != "" {
 		err = r.readV1Pids(&st, [...]*cgDir{r.dir(cpu), r.dir(acct), r.dir(h.V1["memory"]), r.dir(pids)}, r.dir(pids))
 	} else if h.Unified != "" {
 		err = r.readV2Pids(&st, r.dir(h.Unified), unified("pids"))
 	}
-	if err != nil {
+	if !keep(err, func() { st.HasPids, st.Processes, st.Threads, st.PID = false, 0, 0, 0 }) {
 		return Stats{}, err
 	}
 
 	if err := r.checkGone(); err != nil {
 		return Stats{}, err
 	}
-	return st, nil
+	return st, errors.Join(errs...)
 }
 
 // cleanCgroupPath makes p rooted and clean, so that it cannot climb out of

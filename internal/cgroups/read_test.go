@@ -231,27 +231,30 @@ func copyTree(t *testing.T, src string) string {
 }
 
 func TestReadMalformedFileNamed(t *testing.T) {
+	// dropped names the controller the bad file takes out; the others are
+	// still read.
 	tests := []struct {
 		v2         bool
 		controller string
 		file       string
 		content    string
+		dropped    string
 	}{
-		{false, "cpuacct", "cpuacct.usage", "12x\n"},
-		{false, "cpuacct", "cpuacct.stat", "user ten\nsystem 1\n"},
-		{false, "cpu", "cpu.stat", "nr_periods 1 2\n"},
-		{false, "cpu", "cpu.cfs_quota_us", "\n"},
-		{false, "memory", "memory.stat", "total_rss 1\ntotal_cache -x\n"},
-		{false, "memory", "memory.usage_in_bytes", "99999999999999999999999\n"},
-		{false, "memory", "memory.oom_control", "oom_kill\n"},
-		{false, "blkio", "blkio.throttle.io_serviced_recursive", "8:0 Read\n"},
-		{false, "cpu", "cgroup.procs", "abc\n"},
-		{true, "", "cpu.max", "50000 100000 7\n"},
-		{true, "", "cpu.weight", "0\n"},
-		{true, "", "memory.max", "unlimited\n"},
-		{true, "", "memory.events", "oom_kill many\n"},
-		{true, "", "io.stat", "8:0 rbytes\n"},
-		{true, "", "cgroup.threads", "-1\n"},
+		{false, "cpuacct", "cpuacct.usage", "12x\n", "cpu"},
+		{false, "cpuacct", "cpuacct.stat", "user ten\nsystem 1\n", "cpu"},
+		{false, "cpu", "cpu.stat", "nr_periods 1 2\n", "cpu"},
+		{false, "cpu", "cpu.cfs_quota_us", "\n", "cpu"},
+		{false, "memory", "memory.stat", "total_rss 1\ntotal_cache -x\n", "memory"},
+		{false, "memory", "memory.usage_in_bytes", "99999999999999999999999\n", "memory"},
+		{false, "memory", "memory.oom_control", "oom_kill\n", "memory"},
+		{false, "blkio", "blkio.throttle.io_serviced_recursive", "8:0 Read\n", "io"},
+		{false, "cpu", "cgroup.procs", "abc\n", "pids"},
+		{true, "", "cpu.max", "50000 100000 7\n", "cpu"},
+		{true, "", "cpu.weight", "0\n", "cpu"},
+		{true, "", "memory.max", "unlimited\n", "memory"},
+		{true, "", "memory.events", "oom_kill many\n", "memory"},
+		{true, "", "io.stat", "8:0 rbytes\n", "io"},
+		{true, "", "cgroup.threads", "-1\n", "pids"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -273,9 +276,15 @@ func TestReadMalformedFileNamed(t *testing.T) {
 			if tt.v2 {
 				p = fixtureV2Container
 			}
-			_, err := h.Read(p)
+			st, err := h.Read(p)
 			if err == nil {
 				t.Fatalf("Read with a malformed %s: no error", tt.file)
+			}
+			has := map[string]bool{"cpu": st.HasCPU, "memory": st.HasMemory, "io": st.HasIO, "pids": st.HasPids}
+			for c, ok := range has {
+				if want := c != tt.dropped; ok != want {
+					t.Errorf("after a malformed %s: %s read = %v, want %v", tt.file, c, ok, want)
+				}
 			}
 			if !strings.Contains(err.Error(), file) {
 				t.Errorf("error %q does not name %s", err, file)

@@ -176,10 +176,12 @@ func (c *Collector) Snapshot(ctx context.Context) (Snapshot, error) {
 		}
 		st, err := h.Read(ref.Path)
 		if err != nil {
-			if !errors.Is(err, fs.ErrNotExist) { // gone mid-scrape: skip silently
-				c.countError(ref.Path, err)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // gone mid-scrape: skip silently
 			}
-			continue
+			// A bad file drops only its controller's families (Read left
+			// it out); the rest of the container is still reported.
+			c.countError(ref.Path, err)
 		}
 		if ref.Kind == cgroups.KindRoot && !st.HasMemory {
 			c.rootMemory(&st)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/panoptes-dev/panoptes/internal/collector"
 )
@@ -103,5 +104,43 @@ func TestNoCgroups(t *testing.T) {
 	err := c.Update(context.Background(), &sink)
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("no cgroup hierarchy")) {
 		t.Fatalf("Update on a host without cgroups: %v", err)
+	}
+}
+
+// TestMalformedFileDropsOneFamily: a cgroup file that cannot be parsed costs
+// that controller's families for that container and counts an error; the
+// container's other families are still reported.
+func TestMalformedFileDropsOneFamily(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "v2"))); err != nil {
+		t.Fatal(err)
+	}
+	ctr := filepath.Join(dir, "sys/fs/cgroup/kubepods.slice/kubepods-burstable.slice",
+		"kubepods-burstable-pod6b0c5e1a_3f2d_4c8e_9a41_2d7e5f0b9c13.slice",
+		"cri-containerd-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope")
+	if err := os.WriteFile(filepath.Join(ctr, "memory.stat"), []byte("anon lots\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	errorsTotal := prometheus.NewCounter(prometheus.CounterOpts{Name: "errors_total", Help: "h"})
+	c := New(Config{ProcRoot: filepath.Join(dir, "proc"), SysRoot: filepath.Join(dir, "sys")}, fakeNamer{}, errorsTotal,
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var sink collector.Sink
+	if err := c.Update(context.Background(), &sink); err != nil {
+		t.Fatal(err)
+	}
+	var cpu, mem bool
+	for _, m := range sink.Metrics() {
+		s := m.(*collector.Sample)
+		if len(s.LabelValues) == 0 || s.LabelValues[0] != "app" {
+			continue
+		}
+		cpu = cpu || m.Desc() == c.cpuUsage.Desc
+		mem = mem || m.Desc() == c.memWorkingSet.Desc
+	}
+	if !cpu || mem {
+		t.Errorf("after a malformed memory.stat: cpu reported %v (want true), memory reported %v (want false)", cpu, mem)
+	}
+	if got := testutil.ToFloat64(errorsTotal); got != 1 {
+		t.Errorf("errors counted: %v, want 1", got)
 	}
 }
