@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -51,7 +54,8 @@ type Collector struct {
 	logger *slog.Logger
 
 	mu        sync.Mutex
-	hierarchy *cgroups.Hierarchy // detected on first use
+	hierarchy *cgroups.Hierarchy   // detected on first use
+	devices   map[[2]uint64]string // major:minor -> /dev/name, for the device label
 
 	errorsTotal prometheus.Counter
 
@@ -327,7 +331,7 @@ func (c *Collector) emit(ch *collector.Sink, ct *Container) {
 		send(c.specMemLimit, float64(m.Limit))
 	}
 	for _, io := range st.IO {
-		dev := fmt.Sprintf("%d:%d", io.Major, io.Minor)
+		dev := c.deviceName(io.Major, io.Minor)
 		ch.Send(c.fsReadBytes.MetricAt(at, float64(io.ReadBytes), with(dev)...))
 		ch.Send(c.fsWriteBytes.MetricAt(at, float64(io.WriteBytes), with(dev)...))
 		ch.Send(c.fsReads.MetricAt(at, float64(io.Reads), with(dev)...))
@@ -380,6 +384,30 @@ func (c *Collector) rootMemory(st *cgroups.Stats) {
 	if mi.CachedBytes != nil {
 		st.Memory.Cache = *mi.CachedBytes
 	}
+}
+
+// deviceName names a block device as cAdvisor's device label does
+// ("/dev/vda"), from /sys/dev/block/<major>:<minor>, falling back to
+// "major:minor". Names are cached: devices come and go rarely.
+func (c *Collector) deviceName(major, minor uint64) string {
+	k := [2]uint64{major, minor}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if name, ok := c.devices[k]; ok {
+		return name
+	}
+	id := strconv.FormatUint(major, 10) + ":" + strconv.FormatUint(minor, 10)
+	name := id
+	if target, err := os.Readlink(filepath.Join(c.cfg.SysRoot, "dev", "block", id)); err == nil {
+		name = "/dev/" + filepath.Base(target)
+	}
+	if c.devices == nil {
+		c.devices = map[[2]uint64]string{}
+	}
+	if len(c.devices) < 4096 {
+		c.devices[k] = name
+	}
+	return name
 }
 
 // machine reports machine_cpu_cores and machine_memory_bytes.
