@@ -4,9 +4,12 @@
 // runtime (containerd, CRI-O, or any CRI runtime) over its CRI gRPC socket
 // with ListPodSandbox, ListContainers and ListImages, and caches the answer.
 //
-// The package talks plain gRPC with the generated k8s.io/cri-api types only:
-// it must not import k8s.io client libraries (client-go, cri-client,
-// component-base, klog), which would bloat the node agent.
+// The package links neither google.golang.org/grpc nor k8s.io/cri-api (nor
+// k8s.io client libraries), which would bloat the node agent: it makes its
+// few unary gRPC calls with net/http over unencrypted HTTP/2 (h2c) on the
+// runtime's unix socket, and decodes the fields it needs from the responses
+// with protowire, by the field numbers of cri-api's api.proto. Its tests
+// check it against a real gRPC server built from cri-api.
 //
 // A Resolver does no work until asked: it connects on first use, refreshes
 // only when asked about an ID it has not seen (at most once per

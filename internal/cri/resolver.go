@@ -11,10 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // Default values for the zero fields of Config.
@@ -25,7 +21,7 @@ const (
 	// maxBackoff caps the wait between two attempts on a runtime that fails.
 	maxBackoff = 5 * time.Minute
 	// maxMsgSize matches the kubelet's limit for CRI responses; a node with
-	// many containers overflows gRPC's default of 4 MiB.
+	// many containers overflows gRPC's usual default of 4 MiB.
 	maxMsgSize = 16 << 20
 	// minIdle is the shortest time an unused connection stays open.
 	minIdle = time.Minute
@@ -130,7 +126,7 @@ type Resolver struct {
 	nextRefresh time.Time // earliest time of the next refresh
 	failures    int       // consecutive failed refreshes
 	lastErr     string    // last error logged, to log each distinct one once
-	conn        *grpc.ClientConn
+	conn        *client
 	endpoint    string
 	kind        runtimeKind
 	closed      bool
@@ -212,20 +208,17 @@ func (r *Resolver) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true
-	return r.dropConnLocked()
+	r.dropConnLocked()
+	return nil
 }
 
 // dropConnLocked closes the connection, if any. r.mu must be held.
-func (r *Resolver) dropConnLocked() error {
+func (r *Resolver) dropConnLocked() {
 	if r.conn == nil {
-		return nil
+		return
 	}
-	err := r.conn.Close()
+	r.conn.close()
 	r.conn, r.endpoint = nil, ""
-	if err != nil {
-		return fmt.Errorf("cri: closing connection: %w", err)
-	}
-	return nil
 }
 
 // refresh reloads the cache if a refresh is due, or waits for the one in
@@ -269,9 +262,9 @@ func (r *Resolver) refresh(parent context.Context) {
 		r.failures++
 		backoff := min(r.every<<min(r.failures-1, 16), max(maxBackoff, r.every))
 		r.nextRefresh = time.Now().Add(backoff)
-		// Forget the connection: the next attempt dials again, and gRPC does
-		// not keep redialling a dead socket in the background meanwhile.
-		_ = r.dropConnLocked()
+		// Forget the connection: the next attempt dials again, and nothing
+		// keeps redialling a dead socket in the background meanwhile.
+		r.dropConnLocked()
 		if key := errKey(err); key != r.lastErr {
 			r.lastErr = key
 			r.log.Warn("CRI runtime unavailable; container names fall back to cgroup paths",
@@ -315,28 +308,41 @@ func (r *Resolver) load(ctx context.Context) (snapshot, error) {
 	if err != nil {
 		return snapshot{}, err
 	}
-	rt := runtimeapi.NewRuntimeServiceClient(conn)
-	sbs, err := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	sbs, err := callDecode(ctx, conn, methodListPodSandbox, decodeListPodSandbox)
 	if err != nil {
 		return snapshot{}, fmt.Errorf("cri: ListPodSandbox: %w", err)
 	}
-	cs, err := rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+	cs, err := callDecode(ctx, conn, methodListContainers, decodeListContainers)
 	if err != nil {
 		return snapshot{}, fmt.Errorf("cri: ListContainers: %w", err)
 	}
 	// Images only improve the "image" label; the runtime may not serve them.
-	var imgs []*runtimeapi.Image
-	if resp, err := runtimeapi.NewImageServiceClient(conn).ListImages(ctx, &runtimeapi.ListImagesRequest{}); err != nil {
+	imgs, err := callDecode(ctx, conn, methodListImages, decodeListImages)
+	if err != nil {
 		r.log.Debug("CRI ListImages failed; image labels hold the image spec", "err", err)
-	} else {
-		imgs = resp.GetImages()
+		imgs = nil
 	}
-	return build(kind, sbs.GetItems(), cs.GetContainers(), imgs), nil
+	return build(kind, sbs, cs, imgs), nil
+}
+
+// callDecode makes the unary call method with an empty request (no filter)
+// and decodes its response.
+func callDecode[T any](ctx context.Context, c *client, method string, decode func([]byte) (T, error)) (T, error) {
+	msg, err := c.call(ctx, method, nil)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := decode(msg)
+	if err != nil {
+		return v, fmt.Errorf("decoding the response: %w", err)
+	}
+	return v, nil
 }
 
 // connect returns the open connection, or dials the endpoints in order and
 // keeps the first whose runtime answers Version.
-func (r *Resolver) connect(ctx context.Context) (*grpc.ClientConn, runtimeKind, error) {
+func (r *Resolver) connect(ctx context.Context) (*client, runtimeKind, error) {
 	r.mu.Lock()
 	conn, kind := r.conn, r.kind
 	r.mu.Unlock()
@@ -356,7 +362,7 @@ func (r *Resolver) connect(ctx context.Context) (*grpc.ClientConn, runtimeKind, 
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if r.closed {
-			_ = conn.Close()
+			conn.close()
 			return nil, 0, errors.New("cri: resolver closed")
 		}
 		r.conn, r.endpoint, r.kind = conn, ep, kind
@@ -366,74 +372,69 @@ func (r *Resolver) connect(ctx context.Context) (*grpc.ClientConn, runtimeKind, 
 }
 
 // dial connects to one endpoint and asks its runtime's name.
-func (r *Resolver) dial(ctx context.Context, endpoint string) (*grpc.ClientConn, runtimeKind, error) {
+func (r *Resolver) dial(ctx context.Context, endpoint string) (*client, runtimeKind, error) {
 	// A missing socket is the common case (the other runtime's path): fail
-	// without creating a channel.
+	// without creating a transport.
 	if _, err := os.Stat(endpoint); err != nil {
 		return nil, 0, fmt.Errorf("cri: %w", err)
 	}
-	conn, err := grpc.NewClient("unix://"+endpoint,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgSize)),
-		grpc.WithIdleTimeout(r.idle),
-	)
+	conn := newClient(endpoint, r.idle)
+	v, err := callDecode(ctx, conn, methodVersion, decodeVersion)
 	if err != nil {
-		return nil, 0, fmt.Errorf("cri: %s: %w", endpoint, err)
-	}
-	v, err := runtimeapi.NewRuntimeServiceClient(conn).Version(ctx, &runtimeapi.VersionRequest{})
-	if err != nil {
-		_ = conn.Close()
+		conn.close()
 		return nil, 0, fmt.Errorf("cri: %s: Version: %w", endpoint, err)
 	}
 	kind := kindContainerd
-	if name := strings.ToLower(v.GetRuntimeName()); strings.Contains(name, "cri-o") || strings.Contains(name, "crio") {
+	if name := strings.ToLower(v.runtimeName); strings.Contains(name, "cri-o") || strings.Contains(name, "crio") {
 		kind = kindCRIO
 	}
 	r.log.Debug("CRI runtime found", "endpoint", endpoint,
-		"runtime", v.GetRuntimeName(), "version", v.GetRuntimeVersion())
+		"runtime", v.runtimeName, "version", v.runtimeVersion)
 	return conn, kind, nil
 }
 
 // build turns the runtime's lists into the cache maps.
-func build(kind runtimeKind, sbs []*runtimeapi.PodSandbox, cs []*runtimeapi.Container, imgs []*runtimeapi.Image) snapshot {
+func build(kind runtimeKind, sbs []criSandbox, cs []criContainer, imgs []criImage) snapshot {
 	images, pause := imageNames(imgs)
 	snap := snapshot{
 		containers: make(map[string]ContainerInfo, len(sbs)+len(cs)),
 		pods:       make(map[string]podInfo, len(sbs)),
 	}
-	for _, sb := range sbs {
-		md := sb.GetMetadata()
+	for i := range sbs {
+		sb := &sbs[i]
+		md := &sb.metadata
 		info := ContainerInfo{
-			PodName:   first(sb.GetLabels()[labelPodName], md.GetName()),
-			Namespace: first(sb.GetLabels()[labelPodNamespace], md.GetNamespace()),
-			PodUID:    first(sb.GetLabels()[labelPodUID], md.GetUid()),
+			PodName:   first(sb.labels[labelPodName], md.name),
+			Namespace: first(sb.labels[labelPodNamespace], md.namespace),
+			PodUID:    first(sb.labels[labelPodUID], md.uid),
 			Image:     pause,
-			Name:      sb.GetId(),
+			Name:      sb.id,
 			Sandbox:   true,
 		}
 		if kind == kindCRIO {
 			info.ContainerName = "POD"
-			info.Name = crioName("POD", info.PodName, info.Namespace, info.PodUID, md.GetAttempt())
+			info.Name = crioName("POD", info.PodName, info.Namespace, info.PodUID, md.attempt)
 		}
-		snap.containers[sb.GetId()] = info
+		snap.containers[sb.id] = info
 		if info.PodUID != "" {
 			snap.pods[info.PodUID] = podInfo{name: info.PodName, namespace: info.Namespace}
 		}
 	}
-	for _, c := range cs {
-		sb := snap.containers[c.GetPodSandboxId()] // pod names when labels lack them
+	for i := range cs {
+		c := &cs[i]
+		sb := snap.containers[c.podSandboxID] // pod names when labels lack them
 		info := ContainerInfo{
-			ContainerName: first(c.GetLabels()[labelContainerName], c.GetMetadata().GetName()),
-			PodName:       first(c.GetLabels()[labelPodName], sb.PodName),
-			Namespace:     first(c.GetLabels()[labelPodNamespace], sb.Namespace),
-			PodUID:        first(c.GetLabels()[labelPodUID], sb.PodUID),
+			ContainerName: first(c.labels[labelContainerName], c.metadata.name),
+			PodName:       first(c.labels[labelPodName], sb.PodName),
+			Namespace:     first(c.labels[labelPodNamespace], sb.Namespace),
+			PodUID:        first(c.labels[labelPodUID], sb.PodUID),
 			Image:         containerImage(c, images),
-			Name:          c.GetId(),
+			Name:          c.id,
 		}
 		if kind == kindCRIO {
-			info.Name = crioName(info.ContainerName, info.PodName, info.Namespace, info.PodUID, c.GetMetadata().GetAttempt())
+			info.Name = crioName(info.ContainerName, info.PodName, info.Namespace, info.PodUID, c.metadata.attempt)
 		}
-		snap.containers[c.GetId()] = info
+		snap.containers[c.id] = info
 	}
 	return snap
 }
@@ -447,25 +448,26 @@ func crioName(container, pod, namespace, uid string, attempt uint32) string {
 // imageNames maps image IDs and repo digests to the image's display name
 // (first repo tag, else first repo digest), and returns the pinned pause
 // image's name for sandboxes.
-func imageNames(imgs []*runtimeapi.Image) (map[string]string, string) {
+func imageNames(imgs []criImage) (map[string]string, string) {
 	names := make(map[string]string, 2*len(imgs))
 	var pinned []string
 	pause := ""
-	for _, img := range imgs {
+	for i := range imgs {
+		img := &imgs[i]
 		name := ""
-		if tags := img.GetRepoTags(); len(tags) > 0 {
-			name = tags[0]
-		} else if digests := img.GetRepoDigests(); len(digests) > 0 {
-			name = digests[0]
+		if len(img.repoTags) > 0 {
+			name = img.repoTags[0]
+		} else if len(img.repoDigests) > 0 {
+			name = img.repoDigests[0]
 		}
 		if name == "" {
 			continue
 		}
-		names[img.GetId()] = name
-		for _, d := range img.GetRepoDigests() {
+		names[img.id] = name
+		for _, d := range img.repoDigests {
 			names[d] = name
 		}
-		if img.GetPinned() {
+		if img.pinned {
 			pinned = append(pinned, name)
 			if pause == "" && strings.Contains(name, "pause") {
 				pause = name
@@ -479,9 +481,9 @@ func imageNames(imgs []*runtimeapi.Image) (map[string]string, string) {
 }
 
 // containerImage picks the "image" label of a container.
-func containerImage(c *runtimeapi.Container, images map[string]string) string {
-	spec := c.GetImage().GetImage()
-	for _, id := range []string{c.GetImageRef(), c.GetImageId(), spec} {
+func containerImage(c *criContainer, images map[string]string) string {
+	spec := c.image.image
+	for _, id := range []string{c.imageRef, c.imageID, spec} {
 		if name, ok := images[id]; ok && id != "" {
 			return name
 		}
@@ -489,7 +491,7 @@ func containerImage(c *runtimeapi.Container, images map[string]string) string {
 	if spec != "" && !isImageID(spec) {
 		return spec
 	}
-	return first(c.GetImage().GetUserSpecifiedImage(), spec, c.GetImageRef())
+	return first(c.image.userSpecifiedImage, spec, c.imageRef)
 }
 
 // isImageID reports whether s is an image ID ("sha256:<hex>" or bare hex)
