@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs and can install by itself: the real peers the
 # end-to-end tests compare with (Debian's prometheus, promtool and
-# prometheus-node-exporter) and a pinned golangci-lint built with this
-# machine's Go and cached under $CACHE. Without root or apt-get it says what
+# prometheus-node-exporter; cAdvisor, built from its library module with the
+# kubelet's labels by bench/cadvisorpeer) and a pinned golangci-lint built
+# with this machine's Go, both cached under $CACHE. Without root or apt-get it says what
 # is missing; the tests that need it then skip, or fail when CI=true.
 set -euo pipefail
 
 CACHE=${PANOPTES_CACHE:-$HOME/.cache/panoptes}
 GOLANGCI_VERSION=${GOLANGCI_VERSION:-v2.15.0}
+CADVISOR_VERSION=${CADVISOR_VERSION:-v0.60.6}
+HERE=$(cd "$(dirname "$0")/.." && pwd)
 
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
@@ -38,4 +41,25 @@ if [ ! -x "$lint" ]; then
 	mkdir -p "$(dirname "$lint")"
 	mv "$tmp/golangci-lint" "$lint"
 	rmdir "$tmp"
+fi
+
+# cAdvisor as a peer, never a dependency of Panoptes: its command is a nested
+# module the Go module proxy does not serve, so bench/cadvisorpeer (a module
+# of its own) drives github.com/google/cadvisor/lib as the kubelet does. Built
+# in a scratch directory, so neither go.mod of this repository changes.
+cadvisor="$CACHE/peers/cadvisor-$CADVISOR_VERSION"
+if [ ! -x "$cadvisor" ]; then
+	echo "test-deps: building cAdvisor $CADVISOR_VERSION into $cadvisor (about a minute, once)" >&2
+	build="$CACHE/peers/build-cadvisor-$CADVISOR_VERSION"
+	rm -rf "$build"
+	mkdir -p "$build"
+	cp "$HERE"/bench/cadvisorpeer/{go.mod,go.sum,main.go} "$build/"
+	(
+		cd "$build"
+		export GOFLAGS=-mod=mod CGO_ENABLED=0
+		go get "github.com/google/cadvisor/lib@$CADVISOR_VERSION"
+		go build -trimpath -o cadvisor .
+	)
+	mv "$build/cadvisor" "$cadvisor"
+	rm -rf "$build"
 fi
