@@ -9,7 +9,8 @@
 # scrape, p50/p99 latency, RSS and series count from bench/scrapebench
 # (cAdvisor is the reference for the ratios). Needs root. The cgroups are
 # removed on exit.
-# Usage: bench/containers.sh [rounds] [scrapes-per-round]; N=${COUNTS:-"100 500"}
+# Usage: bench/containers.sh [rounds] [scrapes-per-round]; N=${COUNTS:-"100 500"};
+# PANOPTES_ARGS adds agent flags (e.g. --runtime.gomaxprocs=2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -91,7 +92,7 @@ echo "cadvisor: ${CADVISOR:-none} (--housekeeping_interval=$HOUSEKEEPING, the ku
 for n in $COUNTS; do
 	make_containers "$n"
 	pp=$(free_port)
-	bin/panoptes agent --listen "127.0.0.1:$pp" --collector.disable-defaults --collector.container --log.level=warn &
+	bin/panoptes agent --listen "127.0.0.1:$pp" --collector.disable-defaults --collector.container --log.level=warn ${PANOPTES_ARGS:-} &
 	ppid=$! pids+=($!)
 	targets=(-target "panoptes=http://127.0.0.1:$pp/metrics@$ppid")
 	urls=("http://127.0.0.1:$pp/metrics")

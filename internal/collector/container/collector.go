@@ -173,24 +173,23 @@ func (c *Collector) Snapshot(ctx context.Context) (Snapshot, error) {
 		return Snapshot{}, fmt.Errorf("discover cgroups: %w", err)
 	}
 	snap := Snapshot{Time: time.Now(), Containers: make([]Container, 0, len(refs))}
+	read := c.readAll(ctx, h, refs)
 	podPID := map[string]int{} // pod UID -> a PID of one of its containers
-	for _, ref := range refs {
-		if ctx.Err() != nil {
-			return snap, ctx.Err()
-		}
-		st, err := h.Read(ref.Path)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
+	for i, ref := range refs {
+		r := &read[i]
+		if r.err != nil {
+			if errors.Is(r.err, fs.ErrNotExist) {
 				continue // gone mid-scrape: skip silently
 			}
 			// A bad file drops only its controller's families (Read left
 			// it out); the rest of the container is still reported.
-			c.countError(ref.Path, err)
+			c.countError(ref.Path, r.err)
 		}
+		st := r.stats
 		if ref.Kind == cgroups.KindRoot && !st.HasMemory {
 			c.rootMemory(&st)
 		}
-		ct := Container{Ref: ref, Stats: st, StartTime: h.StartTime(ref.Path)}
+		ct := Container{Ref: ref, Stats: st, StartTime: r.start}
 		ct.Info = c.names(ctx, ref)
 		if ref.Kind == cgroups.KindPodContainer && st.PID != 0 {
 			if _, ok := podPID[ref.PodUID]; !ok {
@@ -216,6 +215,48 @@ func (c *Collector) Snapshot(ctx context.Context) (Snapshot, error) {
 		}
 	}
 	return snap, nil
+}
+
+// readers is how many cgroups are read at once. Reading cgroup files is
+// kernel work in system calls, which run on threads of their own even at
+// GOMAXPROCS=1, so a few readers cut a scrape's latency on a multi-core node
+// without adding CPU.
+const readers = 4
+
+type readResult struct {
+	stats cgroups.Stats
+	start time.Time
+	err   error
+}
+
+// readAll reads every cgroup's stats and start time, a few at a time; a
+// cancelled context leaves the rest unread (reported as gone).
+func (c *Collector) readAll(ctx context.Context, h cgroups.Hierarchy, refs []cgroups.Ref) []readResult {
+	out := make([]readResult, len(refs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(readers, len(refs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				st, err := h.Read(refs[i].Path)
+				out[i] = readResult{stats: st, start: h.StartTime(refs[i].Path), err: err}
+			}
+		}()
+	}
+	for i := range refs {
+		if ctx.Err() != nil {
+			for ; i < len(refs); i++ {
+				out[i].err = fs.ErrNotExist
+			}
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
 }
 
 func (c *Collector) countError(path string, err error) {
