@@ -2,7 +2,8 @@
 # Side-by-side benchmark of `panoptes agent` against Debian's node_exporter
 # with the same collectors, on this machine, in one run: CPU seconds per
 # scrape, p50/p99 scrape latency, RSS and series count (see
-# bench/scrapebench). Usage: bench/agent.sh [rounds] [scrapes-per-round]
+# bench/scrapebench). Usage: bench/agent.sh [rounds] [scrapes-per-round];
+# PANOPTES_ARGS adds agent flags (e.g. --runtime.gogc=100).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,7 @@ ne_args=(--collector.disable-defaults)
 for c in $collectors; do ne_args+=("--collector.$c"); done
 
 pp=$(free_port); np=$(free_port)
-bin/panoptes agent --listen "127.0.0.1:$pp" --no-collector.container --log.level=warn & ppid=$!
+bin/panoptes agent --listen "127.0.0.1:$pp" --no-collector.container --log.level=warn ${PANOPTES_ARGS:-} & ppid=$!
 "$NE" --web.listen-address="127.0.0.1:$np" "${ne_args[@]}" --log.level=warn & npid=$!
 trap 'kill $ppid $npid 2>/dev/null; wait $ppid $npid 2>/dev/null || true' EXIT
 for _ in $(seq 50); do
