@@ -69,7 +69,7 @@ func (o *containerOptions) build(procRoot, sysRoot, rootFS string, logger *slog.
 		criNamer{cri.New(criCfg, logger.With("component", "cri"))}, errorsTotal, logger.With("collector", "container"))
 	routes := map[string]http.Handler{
 		"/metrics/resource": kubelet.NewResourceHandler(c, logger),
-		"/stats/summary":    kubelet.NewSummaryHandler(c, o.nodeName, logger),
+		"/stats/summary":    kubelet.NewSummaryHandler(c, o.nodeName, logger, kubelet.WithProcRoot(procRoot)),
 	}
 	return &collector.Named{Name: "container", Collector: c}, []prometheus.Collector{errorsTotal}, routes
 }
