@@ -65,7 +65,7 @@ func (o *containerOptions) build(procRoot, sysRoot, rootFS string, logger *slog.
 		Help:        "Errors reading a source that dropped part of a collector's output (a cgroup file that could not be read).",
 		ConstLabels: prometheus.Labels{"collector": "container"},
 	})
-	c := container.New(container.Config{ProcRoot: procRoot, SysRoot: sysRoot, AllCgroups: o.all},
+	c := container.New(container.Config{ProcRoot: procRoot, SysRoot: sysRoot, RootFS: rootFS, AllCgroups: o.all},
 		criNamer{cri.New(criCfg, logger.With("component", "cri"))}, errorsTotal, logger.With("collector", "container"))
 	routes := map[string]http.Handler{
 		"/metrics/resource": kubelet.NewResourceHandler(c, logger),

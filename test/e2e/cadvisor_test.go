@@ -65,12 +65,7 @@ func startCadvisor(t *testing.T) string {
 // knownLabelDifferences are label names cAdvisor puts on a family and
 // Panoptes does not, as "family: labels". They are listed, not hidden: the
 // test fails when one is no longer true, so that it is removed here.
-var knownLabelDifferences = map[string]string{
-	// cAdvisor labels the machine with /etc/machine-id, the boot ID and the
-	// DMI product UUID; Panoptes does not read those yet.
-	"machine_cpu_cores":    "boot_id,machine_id,system_uuid",
-	"machine_memory_bytes": "boot_id,machine_id,system_uuid",
-}
+var knownLabelDifferences = map[string]string{}
 
 // sample is the value and timestamp of the series of family with id.
 func sample(mfs map[string]*dto.MetricFamily, family, id string) (float64, bool) {

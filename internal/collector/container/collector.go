@@ -22,8 +22,8 @@ import (
 
 // Config configures the container collector.
 type Config struct {
-	// ProcRoot and SysRoot are the host's /proc and /sys.
-	ProcRoot, SysRoot string
+	// ProcRoot, SysRoot and RootFS are the host's /proc, /sys and /.
+	ProcRoot, SysRoot, RootFS string
 	// AllCgroups reports every cgroup, not only the root, pods, containers
 	// and services (cAdvisor's raw cgroups); off by default for cardinality.
 	AllCgroups bool
@@ -43,6 +43,9 @@ type Namer interface {
 	Pod(ctx context.Context, uid string) (name, namespace string, ok bool)
 }
 
+// machineLabels are the labels cAdvisor puts on machine_* series.
+var machineLabels = []string{"boot_id", "machine_id", "system_uuid"}
+
 // baseLabels are the labels the kubelet's cAdvisor puts on every container
 // series.
 var baseLabels = []string{"container", "id", "image", "name", "namespace", "pod"}
@@ -56,6 +59,7 @@ type Collector struct {
 	mu        sync.Mutex
 	hierarchy *cgroups.Hierarchy   // detected on first use
 	devices   map[[2]uint64]string // major:minor -> /dev/name, for the device label
+	ids       *[3]string           // machine labels, read once
 
 	errorsTotal prometheus.Counter
 
@@ -118,8 +122,8 @@ func New(cfg Config, namer Namer, errorsTotal prometheus.Counter, logger *slog.L
 		threads:             desc("container_threads", "Number of threads running inside the container", g),
 		startTime:           desc("container_start_time_seconds", "Start time of the container since unix epoch in seconds.", g),
 		lastSeen:            desc("container_last_seen", "Last time a container was seen by the exporter", g),
-		machineCores:        collector.NewRawTypedDesc("machine_cpu_cores", "Number of logical CPU cores.", g),
-		machineMemory:       collector.NewRawTypedDesc("machine_memory_bytes", "Amount of memory installed on the machine.", g),
+		machineCores:        collector.NewRawTypedDesc("machine_cpu_cores", "Number of logical CPU cores.", g, machineLabels...),
+		machineMemory:       collector.NewRawTypedDesc("machine_memory_bytes", "Amount of memory installed on the machine.", g, machineLabels...),
 	}
 }
 
@@ -427,6 +431,40 @@ func (c *Collector) rootMemory(st *cgroups.Stats) {
 	}
 }
 
+// machineIDs returns cAdvisor's machine labels: the boot ID, the machine ID
+// (/etc/machine-id, else D-Bus's copy) and the DMI product UUID, each empty
+// when unreadable (a VM without DMI, a container without the host's /etc).
+// They are read once: they change only across a reboot, which restarts the
+// agent too.
+func (c *Collector) machineIDs() [3]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ids != nil {
+		return *c.ids
+	}
+	first := func(paths ...string) string {
+		for _, p := range paths {
+			if b, err := os.ReadFile(p); err == nil {
+				if v := strings.TrimSpace(string(b)); v != "" {
+					return v
+				}
+			}
+		}
+		return ""
+	}
+	root := c.cfg.RootFS
+	if root == "" {
+		root = "/"
+	}
+	ids := [3]string{
+		first(filepath.Join(c.cfg.ProcRoot, "sys/kernel/random/boot_id")),
+		first(filepath.Join(root, "etc/machine-id"), filepath.Join(root, "var/lib/dbus/machine-id")),
+		first(filepath.Join(c.cfg.SysRoot, "class/dmi/id/product_uuid")),
+	}
+	c.ids = &ids
+	return ids
+}
+
 // deviceName names a block device as cAdvisor's device label does
 // ("/dev/vda"), from /sys/dev/block/<major>:<minor>, falling back to
 // "major:minor". Names are cached: devices come and go rarely.
@@ -465,9 +503,10 @@ func (c *Collector) machine(ch *collector.Sink) error {
 	if err != nil {
 		return fmt.Errorf("read meminfo: %w", err)
 	}
-	ch.Send(c.machineCores.Metric(float64(len(st.CPU))))
+	ids := c.machineIDs()
+	ch.Send(c.machineCores.Metric(float64(len(st.CPU)), ids[:]...))
 	if mi.MemTotalBytes != nil {
-		ch.Send(c.machineMemory.Metric(float64(*mi.MemTotalBytes)))
+		ch.Send(c.machineMemory.Metric(float64(*mi.MemTotalBytes), ids[:]...))
 	}
 	return nil
 }
