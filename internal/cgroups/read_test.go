@@ -342,11 +342,7 @@ func TestReadDotDot(t *testing.T) {
 }
 
 func TestParseUint(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    uint64
-		wantErr bool
-	}{
+	checkScalar(t, "parseUint", parseUint, []scalarCase[uint64]{
 		{"0", 0, false},
 		{"42\n", 42, false},
 		{"  7 \t\n", 7, false},
@@ -363,21 +359,11 @@ func TestParseUint(t *testing.T) {
 		{"+1", 0, true},
 		{"0x10", 0, true},
 		{"max", 0, true},
-	}
-	for _, tt := range tests {
-		got, err := parseUint([]byte(tt.in))
-		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("parseUint(%q) = %d, %v; want %d, err %v", tt.in, got, err, tt.want, tt.wantErr)
-		}
-	}
+	})
 }
 
 func TestParseInt(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    int64
-		wantErr bool
-	}{
+	checkScalar(t, "parseInt", parseInt, []scalarCase[int64]{
 		{"-1\n", -1, false},
 		{"100000\n", 100000, false},
 		{"0", 0, false},
@@ -390,13 +376,7 @@ func TestParseInt(t *testing.T) {
 		{"-", 0, true},
 		{"--1", 0, true},
 		{"1.5", 0, true},
-	}
-	for _, tt := range tests {
-		got, err := parseInt([]byte(tt.in))
-		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("parseInt(%q) = %d, %v; want %d, err %v", tt.in, got, err, tt.want, tt.wantErr)
-		}
-	}
+	})
 }
 
 func TestParseFlatKeyed(t *testing.T) {
@@ -617,6 +597,24 @@ func BenchmarkReadV2(b *testing.B) {
 	for b.Loop() {
 		if _, err := h.Read(fixtureV2Container); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// scalarCase is one input of a single-value parser and what it must give.
+type scalarCase[T comparable] struct {
+	in      string
+	want    T
+	wantErr bool
+}
+
+// checkScalar runs a single-value parser over its table.
+func checkScalar[T comparable](t *testing.T, name string, parse func([]byte) (T, error), cases []scalarCase[T]) {
+	t.Helper()
+	for _, tt := range cases {
+		got, err := parse([]byte(tt.in))
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("%s(%q) = %v, %v; want %v, err %v", name, tt.in, got, err, tt.want, tt.wantErr)
 		}
 	}
 }

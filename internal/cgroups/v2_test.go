@@ -58,11 +58,7 @@ func TestWeightToShares(t *testing.T) {
 }
 
 func TestParseMemoryMax(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    uint64
-		wantErr bool
-	}{
+	checkScalar(t, "parseMemoryMax", parseMemoryMax, []scalarCase[uint64]{
 		{"max\n", 0, false},
 		{"536870912\n", 536870912, false},
 		{"0\n", 0, false},
@@ -71,13 +67,7 @@ func TestParseMemoryMax(t *testing.T) {
 		{"", 0, true},
 		{"maximum\n", 0, true},
 		{"1G\n", 0, true},
-	}
-	for _, tt := range tests {
-		got, err := parseMemoryMax([]byte(tt.in))
-		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("parseMemoryMax(%q) = %d, %v; want %d, err %v", tt.in, got, err, tt.want, tt.wantErr)
-		}
-	}
+	})
 }
 
 func TestParseIOStat(t *testing.T) {
