@@ -131,13 +131,15 @@ func (r *Runner) runAll() [][]prometheus.Metric {
 		pending++
 		sinks[i] = &Sink{}
 		go func() {
-			defer c.busy.Store(false)
 			begin := time.Now()
 			var err error
 			defer func() {
 				if p := recover(); p != nil {
 					err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
 				}
+				// Free the collector before reporting: a scrape that starts
+				// as soon as this one returns must find it idle.
+				c.busy.Store(false)
 				done <- outcome{index: i, err: err, duration: time.Since(begin)}
 			}()
 			err = c.Collector.Update(ctx, sinks[i])
