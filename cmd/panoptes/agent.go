@@ -111,7 +111,7 @@ func (o *agentOptions) addFlags(fs *pflag.FlagSet) {
 
 	fs.IntVar(&o.gomaxprocs, "runtime.gomaxprocs", 1, "How many CPUs the Go runtime may run on at once (GOMAXPROCS). The collectors wait on the kernel more than they compute, and one keeps the agent's footprint on a busy node small, as node_exporter does; 0 keeps Go's default (all CPUs).")
 
-	fs.IntVar(&o.gogc, "runtime.gogc", 75, "Garbage collection target percentage (GOGC): lower keeps the heap, and so the agent's memory on every node, smaller at some CPU cost; 100 is Go's default. The GOGC environment variable, when set, takes precedence.")
+	fs.IntVar(&o.gogc, "runtime.gogc", 60, "Garbage collection target percentage (GOGC): lower keeps the heap, and so the agent's memory on every node, smaller at some CPU cost; 100 is Go's default. The GOGC environment variable, when set, takes precedence.")
 
 	fs.StringVar(&o.host.ProcRoot, "path.procfs", o.host.ProcRoot, "procfs mount point (the host's /proc, e.g. /host/proc in a container).")
 	fs.StringVar(&o.host.SysRoot, "path.sysfs", o.host.SysRoot, "sysfs mount point (the host's /sys).")
