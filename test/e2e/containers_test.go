@@ -261,21 +261,19 @@ func TestContainerCgroupsReported(t *testing.T) {
 // and checks the pod's container_network_receive_bytes_total.
 func TestPodNetworkReported(t *testing.T) {
 	requireRoot(t)
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("ip (iproute2) not installed")
-	}
+	ip := requirePeer(t, "ip") // iproute2
 	ns := "pnp" + randomHex(t, 4)
 	hostIf, podIf := "vh"+randomHex(t, 3), "vp"+randomHex(t, 3)
 	run := func(args ...string) {
 		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
 			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
 	run("netns", "add", ns)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	t.Cleanup(func() { _ = exec.Command(ip, "netns", "del", ns).Run() })
 	run("link", "add", hostIf, "type", "veth", "peer", "name", podIf)
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", hostIf).Run() })
+	t.Cleanup(func() { _ = exec.Command(ip, "link", "del", hostIf).Run() })
 	run("link", "set", podIf, "netns", ns)
 	// Link-local addresses: the pod is a test host of our own, reachable only over the veth.
 	run("addr", "add", "169.254.77.1/30", "dev", hostIf)
@@ -288,7 +286,7 @@ func TestPodNetworkReported(t *testing.T) {
 	id := randomHex(t, 32)
 	path := "kubepods/besteffort/pod" + uid + "/" + id
 	mounts := makeCgroup(t, path)
-	listener, _, _ := startHelper(t, "listen", []string{"PANOPTES_E2E_ADDR=169.254.77.2:7777"}, "ip", "netns", "exec", ns)
+	listener, _, _ := startHelper(t, "listen", []string{"PANOPTES_E2E_ADDR=169.254.77.2:7777"}, ip, "netns", "exec", ns)
 	joinCgroup(t, mounts, path, listener.Process.Pid)
 
 	const payload = 3 << 20
