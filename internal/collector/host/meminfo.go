@@ -47,8 +47,12 @@ func (c *meminfoCollector) Update(_ context.Context, ch *collector.Sink) error {
 }
 
 // meminfoEntry is one /proc/meminfo field under its node_exporter name.
-type meminfoEntry struct {
-	Key   string // Active_anon_bytes, HugePages_Total
+type meminfoEntry = keyValue
+
+// keyValue is one field of a "key value" file (/proc/meminfo, /proc/vmstat)
+// under its metric-name suffix: Active_anon_bytes, HugePages_Total, pgfault.
+type keyValue struct {
+	Key   string
 	Value float64
 }
 

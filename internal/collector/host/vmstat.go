@@ -55,10 +55,7 @@ func (c *vmstatCollector) Update(_ context.Context, ch *collector.Sink) error {
 }
 
 // vmstatEntry is one /proc/vmstat field.
-type vmstatEntry struct {
-	Key   string
-	Value float64
-}
+type vmstatEntry = keyValue
 
 // parseVmstat parses /proc/vmstat, "key value" per line (extra fields are
 // ignored, as node_exporter ignores them). A repeated key keeps its first
