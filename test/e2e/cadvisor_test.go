@@ -16,27 +16,10 @@ import (
 )
 
 // cadvisorPath returns the cAdvisor peer hack/test-deps.sh builds into
-// $PANOPTES_CACHE/peers (default ~/.cache/panoptes/peers), skipping the test
-// when it is missing, except under CI=true where that is a failure.
+// $PANOPTES_CACHE/peers (default ~/.cache/panoptes/peers).
 func cadvisorPath(t *testing.T) string {
 	t.Helper()
-	cache := os.Getenv("PANOPTES_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "panoptes")
-	}
-	matches, _ := filepath.Glob(filepath.Join(cache, "peers", "cadvisor-*"))
-	sort.Strings(matches)
-	for i := len(matches) - 1; i >= 0; i-- {
-		if st, err := os.Stat(matches[i]); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return matches[i]
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("peer cadvisor is not built in %s/peers; `make deps` builds it (CI=true makes this a failure)", cache)
-	}
-	t.Skipf("peer cadvisor is not built in %s/peers (run `make deps` to build it)", cache)
-	return ""
+	return cachedPeer(t, "cadvisor-*")
 }
 
 var cadvisorListeningRE = regexp.MustCompile(`listening on (\S+)`)

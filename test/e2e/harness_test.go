@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -120,20 +121,7 @@ var listeningRE = regexp.MustCompile(`msg=listening address=(\S+)`)
 // its base URL once it is listening.
 func startAgent(t *testing.T, args ...string) (*process, string) {
 	t.Helper()
-	p := start(t, panoptesBin, append([]string{"agent", "--listen=127.0.0.1:0"}, args...)...)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := listeningRE.FindStringSubmatch(p.logs.String()); m != nil {
-			return p, "http://" + m[1]
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("panoptes agent exited early:\n%s", p.logs.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	t.Fatalf("panoptes agent did not report its address:\n%s", p.logs.String())
-	return nil, ""
+	return waitListening(t, start(t, panoptesBin, append([]string{"agent", "--listen=127.0.0.1:0"}, args...)...), "panoptes agent")
 }
 
 // waitHTTP polls url until it answers 200.
@@ -208,4 +196,77 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// cachedPeer returns the newest executable matching glob under
+// $PANOPTES_CACHE/peers (default ~/.cache/panoptes/peers), where
+// hack/test-deps.sh builds the peers that are not Debian packages. A missing
+// peer skips the test, except under CI=true where it is a failure.
+func cachedPeer(t *testing.T, glob string) string {
+	t.Helper()
+	cache := os.Getenv("PANOPTES_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "panoptes")
+	}
+	matches, _ := filepath.Glob(filepath.Join(cache, "peers", glob))
+	sort.Strings(matches)
+	for i := len(matches) - 1; i >= 0; i-- {
+		if st, err := os.Stat(matches[i]); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return matches[i]
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("peer %s is not built in %s/peers; `make deps` builds it (CI=true makes this a failure)", glob, cache)
+	}
+	t.Skipf("peer %s is not built in %s/peers (run `make deps` to build it)", glob, cache)
+	return ""
+}
+
+// prometheusPeer returns Prometheus built at the version of the embedded
+// prometheus/prometheus packages: the oracle and benchmark peer of the server.
+func prometheusPeer(t *testing.T) string {
+	t.Helper()
+	return cachedPeer(t, "prometheus-v*/prometheus")
+}
+
+// startServer runs `panoptes server` on an ephemeral loopback port and
+// returns its base URL once it listens. Unless args name a storage path, the
+// data goes to a directory of the test's own.
+func startServer(t *testing.T, args ...string) (*process, string) {
+	t.Helper()
+	full := []string{"server", "--web.listen-address=127.0.0.1:0"}
+	if !hasFlag(args, "--storage.tsdb.path") {
+		full = append(full, "--storage.tsdb.path="+t.TempDir())
+	}
+	return waitListening(t, start(t, panoptesBin, append(full, args...)...), "panoptes server")
+}
+
+// hasFlag reports whether args set the flag name (as --name=v or --name v).
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+// waitListening waits for a panoptes process to log the address it bound
+// and returns the process with its base URL.
+func waitListening(t *testing.T, p *process, what string) (*process, string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := listeningRE.FindStringSubmatch(p.logs.String()); m != nil {
+			return p, "http://" + m[1]
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited early:\n%s", what, p.logs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("%s did not report its address:\n%s", what, p.logs.String())
+	return nil, ""
 }
