@@ -303,9 +303,12 @@ func startPrometheusReceiver(t *testing.T, cfg string) string {
 func startSUT(t *testing.T, cfg string) string {
 	t.Helper()
 	if os.Getenv("PANOPTES_ORACLE_SUT") == "prometheus" {
-		return startPrometheusReceiver(t, cfg)
+		base := startPrometheusReceiver(t, cfg)
+		t.Logf("system under test: a second Prometheus peer at %s (PANOPTES_ORACLE_SUT=prometheus)", base)
+		return base
 	}
 	_, base := startServer(t, "--config.file="+cfg, "--web.enable-remote-write-receiver")
+	t.Logf("system under test: panoptes server at %s", base)
 	return base
 }
 
@@ -435,7 +438,11 @@ type oracleSeriesResult struct {
 
 // oracleResult is an API answer reduced to what must agree.
 type oracleResult struct {
-	HTTPStatus int
+	HTTPStatus  int
+	ContentType string
+	// Fields are the names of the response's fields and of its data's,
+	// so that a field one side adds or drops shows too.
+	Fields     []string
 	Status     string
 	ErrorType  string
 	Error      string
@@ -478,6 +485,7 @@ func oracleDo(base string, q oracleQuery, d *oracleData) (*oracleResult, error) 
 		return nil, fmt.Errorf("%s %s: %w\n%s", req.Method, path, err, body)
 	}
 	r.HTTPStatus = resp.StatusCode
+	r.ContentType = resp.Header.Get("Content-Type")
 	return r, nil
 }
 
@@ -500,7 +508,11 @@ func oracleDecode(body []byte, ordered bool) (*oracleResult, error) {
 	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("decode response: %w", err)
 	}
-	r := &oracleResult{Status: raw.Status, ErrorType: raw.ErrorType, Error: raw.Error,
+	fields, err := oracleFields(body)
+	if err != nil {
+		return nil, err
+	}
+	r := &oracleResult{Fields: fields, Status: raw.Status, ErrorType: raw.ErrorType, Error: raw.Error,
 		Warnings: raw.Warnings, Infos: raw.Infos, ResultType: raw.Data.ResultType}
 	sort.Strings(r.Warnings)
 	sort.Strings(r.Infos)
@@ -562,6 +574,27 @@ func oracleDecode(body []byte, ordered bool) (*oracleResult, error) {
 		return nil, fmt.Errorf("unknown resultType %q", r.ResultType)
 	}
 	return r, nil
+}
+
+// oracleFields lists the field names of a response and of its data object
+// (as "data.NAME"), sorted.
+func oracleFields(body []byte) ([]string, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		return nil, fmt.Errorf("decode response: %w", err)
+	}
+	var fields []string
+	for k, v := range top {
+		fields = append(fields, k)
+		var data map[string]json.RawMessage
+		if k == "data" && json.Unmarshal(v, &data) == nil {
+			for dk := range data {
+				fields = append(fields, "data."+dk)
+			}
+		}
+	}
+	sort.Strings(fields)
+	return fields, nil
 }
 
 // oracleDecodePoint reduces a [timestamp, value] pair. A value that is not
