@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
+	"net/http"
 	"net"
 	"os"
 	"runtime"
@@ -9,10 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/panoptes-dev/panoptes/internal/agent"
+	"github.com/panoptes-dev/panoptes/internal/collector"
 	"github.com/panoptes-dev/panoptes/internal/collector/host"
 )
 
@@ -72,18 +76,10 @@ back the others.`,
 			if _, set := os.LookupEnv("GOGC"); !set && o.gogc > 0 {
 				debug.SetGCPercent(o.gogc)
 			}
-			names, err := o.enabledCollectors(cmd.Flags())
+			var names []string
+			o.agent.Collectors, names, o.agent.Own, o.agent.Handlers, err = o.buildCollectors(cmd.Flags(), logger)
 			if err != nil {
 				return err
-			}
-			o.agent.Collectors, err = host.New(names, o.host, logger)
-			if err != nil {
-				return err
-			}
-			if c, own, routes := o.containers.build(o.host.ProcRoot, o.host.SysRoot, o.host.RootFS, logger); c != nil {
-				o.agent.Collectors = append(o.agent.Collectors, *c)
-				o.agent.Own, o.agent.Handlers = own, routes
-				names = append(names, c.Name)
 			}
 			a, err := agent.New(o.agent, logger)
 			if err != nil {
@@ -107,12 +103,17 @@ func (o *agentOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.agent.MetricsPath, "web.telemetry-path", "/metrics", "Path under which to expose metrics.")
 	fs.IntVar(&o.agent.MaxRequests, "web.max-requests", 40, "Maximum number of concurrent scrapes; more get HTTP 503. 0 means no limit.")
 	fs.BoolVar(&o.agent.DisableExporterMetrics, "web.disable-exporter-metrics", false, "Leave out the metrics about the agent itself (go_*, process_*, promhttp_*, panoptes_build_info).")
-	fs.DurationVar(&o.agent.CollectorTimeout, "collector.timeout", 8*time.Second, "Cut off a collector that has not finished after this long (a hung NFS mount); it reports node_scrape_collector_success 0. 0 disables the timeout.")
 
 	fs.IntVar(&o.gomaxprocs, "runtime.gomaxprocs", 1, "How many CPUs the Go runtime may run on at once (GOMAXPROCS). The collectors wait on the kernel more than they compute, and one keeps the agent's footprint on a busy node small, as node_exporter does; 0 keeps Go's default (all CPUs).")
 
 	fs.IntVar(&o.gogc, "runtime.gogc", 60, "Garbage collection target percentage (GOGC): lower keeps the heap, and so the agent's memory on every node, smaller at some CPU cost; 100 is Go's default. The GOGC environment variable, when set, takes precedence.")
+	o.addCollectorFlags(fs)
+}
 
+// addCollectorFlags adds the flags that choose and configure collectors,
+// shared by the agent and the all-in-one default.
+func (o *agentOptions) addCollectorFlags(fs *pflag.FlagSet) {
+	fs.DurationVar(&o.agent.CollectorTimeout, "collector.timeout", 8*time.Second, "Cut off a collector that has not finished after this long (a hung NFS mount); it reports node_scrape_collector_success 0. 0 disables the timeout.")
 	fs.StringVar(&o.host.ProcRoot, "path.procfs", o.host.ProcRoot, "procfs mount point (the host's /proc, e.g. /host/proc in a container).")
 	fs.StringVar(&o.host.SysRoot, "path.sysfs", o.host.SysRoot, "sysfs mount point (the host's /sys).")
 	fs.StringVar(&o.host.RootFS, "path.rootfs", o.host.RootFS, "Root file system mount point (the host's /), used by the filesystem and os collectors.")
@@ -133,6 +134,28 @@ func (o *agentOptions) addFlags(fs *pflag.FlagSet) {
 		o.enable[info.Name] = fs.Bool("collector."+info.Name, info.DefaultEnabled, fmt.Sprintf("Enable the %s collector.", info.Name))
 		o.disable[info.Name] = fs.Bool("no-collector."+info.Name, false, fmt.Sprintf("Disable the %s collector.", info.Name))
 	}
+}
+
+// buildCollectors resolves the collector flags into the collectors to run,
+// their names, the metrics about them and the container collector's
+// kubelet-shaped routes.
+func (o *agentOptions) buildCollectors(fs *pflag.FlagSet, logger *slog.Logger) ([]collector.Named, []string, []prometheus.Collector, map[string]http.Handler, error) {
+	names, err := o.enabledCollectors(fs)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	named, err := host.New(names, o.host, logger)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	var own []prometheus.Collector
+	var routes map[string]http.Handler
+	if c, errs, r := o.containers.build(o.host.ProcRoot, o.host.SysRoot, o.host.RootFS, logger); c != nil {
+		named = append(named, *c)
+		own, routes = errs, r
+		names = append(names, c.Name)
+	}
+	return named, names, own, routes, nil
 }
 
 // enabledCollectors resolves the --collector.* flags into a list of names.

@@ -1,0 +1,278 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"html"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/exp/api/remote"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/route"
+	"github.com/prometheus/prometheus/config"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/rules"
+	"github.com/prometheus/prometheus/scrape"
+	"github.com/prometheus/prometheus/tsdb"
+	apiv1 "github.com/prometheus/prometheus/web/api/v1"
+
+	"github.com/panoptes-dev/panoptes/internal/version"
+)
+
+// routes builds the HTTP surface: Prometheus's API v1 (its own package, so
+// paths, parameters and JSON are Prometheus's), the lifecycle and health
+// endpoints, /federate, the server's own /metrics and the extra routes.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+
+	api := s.newAPI()
+	r := route.New()
+	api.Register(r)
+	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", r))
+
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "Panoptes Server is Healthy.")
+	})
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "Panoptes Server is Ready.")
+	})
+	mux.HandleFunc("/-/reload", s.handleReload)
+	mux.Handle("/federate", &federation{
+		queryable: s.db,
+		lookback:  s.opts.LookbackDelta,
+		external:  func() map[string]string { return s.currentConfig().GlobalConfig.ExternalLabels.Map() },
+		logger:    s.logger,
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{ErrorLog: nil}))
+	for pattern, h := range s.opts.Handlers {
+		mux.Handle(pattern, h)
+	}
+	if _, ok := s.opts.Handlers["/"]; !ok {
+		mux.HandleFunc("/{$}", s.landing)
+	}
+	return mux
+}
+
+// handleReload is POST /-/reload, as Prometheus's --web.enable-lifecycle.
+func (s *Server) handleReload(w http.ResponseWriter, r *http.Request) {
+	if !s.opts.EnableLifecycle {
+		http.Error(w, "Lifecycle API is not enabled.", http.StatusForbidden)
+		return
+	}
+	if r.Method != http.MethodPost && r.Method != http.MethodPut {
+		w.Header().Set("Allow", "POST, PUT")
+		http.Error(w, "This endpoint requires a POST or PUT request.", http.StatusMethodNotAllowed)
+		return
+	}
+	if err := s.Reload(); err != nil {
+		http.Error(w, fmt.Sprintf("failed to reload config: %s", err), http.StatusInternalServerError)
+		return
+	}
+	fmt.Fprintln(w, "config reloaded")
+}
+
+func (s *Server) landing(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fmt.Fprintf(w, `<!doctype html><html><head><title>Panoptes</title></head><body><h1>Panoptes server</h1>
+<p>%s</p><ul>
+<li><a href="api/v1/targets">api/v1/targets</a></li>
+<li><a href="api/v1/status/buildinfo">api/v1/status/buildinfo</a></li>
+<li><a href="api/v1/query?query=up">api/v1/query?query=up</a></li>
+<li><a href="metrics">metrics</a></li>
+</ul></body></html>`, html.EscapeString(version.Get().Version))
+}
+
+// newAPI wires prometheus/web/api/v1 to our parts.
+func (s *Server) newAPI() *apiv1.API {
+	externalURL := s.externalURL()
+	targets := &targetRetriever{scrape: s.scrape, inProcess: s.inProcess}
+	vi := version.Get()
+	build := &apiv1.PrometheusVersion{
+		Version:   vi.Version,
+		Revision:  vi.Revision,
+		Branch:    "",
+		BuildUser: "",
+		BuildDate: vi.BuildDate,
+		GoVersion: vi.GoVersion,
+	}
+	flags := s.opts.Flags
+	if flags == nil {
+		flags = map[string]string{}
+	}
+	return apiv1.NewAPI(
+		s.engine,
+		s.fanout,
+		s.fanout, // remote_write receiver; only used when rwEnabled
+		s.db,
+		func(context.Context) apiv1.ScrapePoolsRetriever { return targets },
+		func(context.Context) apiv1.TargetRetriever { return targets },
+		func(context.Context) apiv1.AlertmanagerRetriever { return noAlertmanagers{} },
+		func() config.Config { return *s.currentConfig() },
+		flags,
+		apiv1.GlobalURLOptions{ListenAddress: s.opts.ListenAddress, Host: externalURL.Host, Scheme: externalURL.Scheme},
+		func(f http.HandlerFunc) http.HandlerFunc { return f },
+		adminStats{s.db, s.dbStats},
+		s.opts.StoragePath,
+		s.opts.EnableAdminAPI,
+		false, 0, // search API
+		s.logger.With("component", "api"),
+		func(context.Context) apiv1.RulesRetriever { return noRules{} },
+		5e7, 10, 1048576, // remote read: sample limit, concurrency, bytes per frame
+		false, // not agent mode
+		nil,   // CORS origin
+		s.runtimeInfo,
+		build,
+		nil, nil, // notifications
+		s.opts.Gatherer,
+		s.opts.Registerer,
+		nil, // default stats renderer
+		s.opts.EnableRemoteWriteReceiver,
+		remote.MessageTypes{remote.WriteV1MessageType, remote.WriteV2MessageType},
+		false, false, false, // OTLP receiver
+		s.opts.LookbackDelta,
+		false, // type and unit labels
+		false, // append metadata
+		nil,   // error code override
+		nil,   // feature registry
+		apiv1.OpenAPIOptions{ExternalURL: externalURL.String(), Version: vi.Version},
+		parser.NewParser(parser.Options{}),
+		false, // query cost
+		s.opts.QueryTimeout,
+	)
+}
+
+func (s *Server) externalURL() *url.URL {
+	if s.opts.ExternalURL != "" {
+		if u, err := url.Parse(s.opts.ExternalURL); err == nil {
+			return u
+		}
+	}
+	host, port, err := net.SplitHostPort(s.opts.ListenAddress)
+	if err != nil {
+		return &url.URL{Scheme: "http", Host: s.opts.ListenAddress, Path: "/"}
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host, _ = os.Hostname()
+	}
+	return &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port), Path: "/"}
+}
+
+func (s *Server) runtimeInfo() (apiv1.RuntimeInfo, error) {
+	cwd, _ := os.Getwd()
+	host, _ := os.Hostname()
+	info := apiv1.RuntimeInfo{
+		StartTime:      s.birth,
+		CWD:            cwd,
+		Hostname:       host,
+		ServerTime:     time.Now().UTC(),
+		GoroutineCount: runtime.NumGoroutine(),
+		GOMAXPROCS:     runtime.GOMAXPROCS(0),
+		GOMEMLIMIT:     debug.SetMemoryLimit(-1),
+		GOGC:           os.Getenv("GOGC"),
+		GODEBUG:        os.Getenv("GODEBUG"),
+	}
+	var parts []string
+	if s.opts.RetentionTime != 0 {
+		parts = append(parts, model.Duration(s.opts.RetentionTime).String())
+	}
+	if s.opts.RetentionSize != 0 {
+		parts = append(parts, fmt.Sprintf("%dB", s.opts.RetentionSize))
+	}
+	info.StorageRetention = strings.Join(parts, " or ")
+	mfs, err := s.opts.Gatherer.Gather()
+	if err != nil {
+		return info, fmt.Errorf("gather runtime status: %w", err)
+	}
+	for _, mf := range mfs {
+		v := 0.0
+		if ms := mf.GetMetric(); len(ms) > 0 {
+			v = ms[0].GetGauge().GetValue() + ms[0].GetCounter().GetValue()
+		}
+		switch mf.GetName() {
+		case "prometheus_tsdb_wal_corruptions_total":
+			info.CorruptionCount = int64(v)
+		case "prometheus_config_last_reload_successful":
+			info.ReloadConfigSuccess = v != 0
+		case "prometheus_config_last_reload_success_timestamp_seconds":
+			info.LastConfigTime = time.Unix(int64(v), 0).UTC()
+		}
+	}
+	return info, nil
+}
+
+// targetRetriever adds the in-process targets to the scrape manager's.
+type targetRetriever struct {
+	scrape    *scrape.Manager
+	inProcess *inProcessManager
+}
+
+func (t *targetRetriever) ScrapePools() []string {
+	pools := t.scrape.ScrapePools()
+	for job := range t.inProcess.active() {
+		pools = append(pools, job)
+	}
+	return pools
+}
+
+func (t *targetRetriever) TargetsActive() map[string][]*scrape.Target {
+	out := t.scrape.TargetsActive()
+	for job, ts := range t.inProcess.active() {
+		out[job] = append(out[job], ts...)
+	}
+	return out
+}
+
+func (t *targetRetriever) TargetsDropped() map[string][]*scrape.Target {
+	return t.scrape.TargetsDropped()
+}
+
+func (t *targetRetriever) TargetsDroppedCounts() map[string]int {
+	return t.scrape.TargetsDroppedCounts()
+}
+
+func (t *targetRetriever) ScrapePoolConfig(job string) (*config.ScrapeConfig, error) {
+	if sc, ok := t.inProcess.scrapeConfig(job); ok {
+		return sc, nil
+	}
+	return t.scrape.ScrapePoolConfig(job)
+}
+
+// noAlertmanagers and noRules answer the alerting endpoints until rules
+// and alerting are built.
+type noAlertmanagers struct{}
+
+func (noAlertmanagers) Alertmanagers() []*url.URL        { return nil }
+func (noAlertmanagers) DroppedAlertmanagers() []*url.URL { return nil }
+
+type noRules struct{}
+
+func (noRules) RuleGroups() []*rules.Group           { return nil }
+func (noRules) AlertingRules() []*rules.AlertingRule { return nil }
+
+// adminStats gives the API the TSDB's statistics and admin operations.
+type adminStats struct {
+	db    *tsdb.DB
+	stats *tsdb.DBStats
+}
+
+func (a adminStats) CleanTombstones() error { return a.db.CleanTombstones() }
+func (a adminStats) Delete(ctx context.Context, mint, maxt int64, ms ...*labels.Matcher) error {
+	return a.db.Delete(ctx, mint, maxt, ms...)
+}
+func (a adminStats) Snapshot(dir string, withHead bool) error { return a.db.Snapshot(dir, withHead) }
+func (a adminStats) Stats(name string, limit int) (*tsdb.Stats, error) {
+	return a.db.Head().Stats(name, limit), nil
+}
+func (a adminStats) WALReplayStatus() (tsdb.WALReplayStatus, error) {
+	return a.stats.Head.WALReplayStatus.GetWALReplayStatus(), nil
+}
+func (a adminStats) BlockMetas() ([]tsdb.BlockMeta, error) { return a.db.BlockMetas(), nil }

@@ -1,0 +1,384 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/config"
+	"github.com/prometheus/prometheus/discovery"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/scrape"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/storage/remote"
+	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/util/compression"
+
+	// The service discovery mechanisms a prometheus.yml may name. Each
+	// registers itself with the discovery package; the cloud providers'
+	// are left out on purpose (their SDKs would double the binary).
+	_ "github.com/prometheus/prometheus/discovery/dns"
+	_ "github.com/prometheus/prometheus/discovery/file"
+	_ "github.com/prometheus/prometheus/discovery/http"
+	_ "github.com/prometheus/prometheus/discovery/kubernetes"
+)
+
+// Options configure a Server. The zero value of a field means the
+// Prometheus default unless its comment says otherwise.
+type Options struct {
+	// ConfigFile is a Prometheus-format YAML file; empty means no scrape
+	// jobs of its own (in-process targets and remote_write still work).
+	ConfigFile string
+	// ListenAddress is the TCP address of the HTTP API.
+	ListenAddress string
+	// ExternalURL is where users reach the server, for links; empty derives
+	// it from the listen address.
+	ExternalURL string
+	// StoragePath is the TSDB directory (WAL, head chunks, blocks).
+	StoragePath string
+	// RetentionTime drops blocks older than this; 0 means 15 days unless
+	// RetentionSize is set.
+	RetentionTime time.Duration
+	// RetentionSize drops the oldest blocks while the TSDB is larger than
+	// this many bytes; 0 means no size limit.
+	RetentionSize int64
+	// WALCompression compresses the write-ahead log with snappy, as
+	// Prometheus does by default.
+	WALCompression bool
+
+	QueryTimeout        time.Duration
+	QueryMaxSamples     int
+	QueryMaxConcurrency int
+	LookbackDelta       time.Duration
+
+	// EnableRemoteWriteReceiver serves POST /api/v1/write.
+	EnableRemoteWriteReceiver bool
+	// EnableLifecycle serves POST /-/reload.
+	EnableLifecycle bool
+	// EnableAdminAPI serves the TSDB admin endpoints (delete series,
+	// snapshot, clean tombstones).
+	EnableAdminAPI bool
+
+	// InProcess are targets collected inside this process.
+	InProcess []InProcessTarget
+	// Handlers are extra routes (the UI), by pattern of http.ServeMux.
+	Handlers map[string]http.Handler
+	// Flags are the command line flags, shown by /api/v1/status/flags.
+	Flags map[string]string
+
+	// Registerer and Gatherer hold the server's own metrics; the
+	// prometheus/prometheus packages register theirs with Registerer.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	Logger     *slog.Logger
+}
+
+// Server is a running time-series server.
+type Server struct {
+	opts   Options
+	logger *slog.Logger
+
+	db            *tsdb.DB
+	dbStats       *tsdb.DBStats
+	remote        *remote.Storage
+	fanout        storage.Storage
+	engine        *promql.Engine
+	scrape        *scrape.Manager
+	discovery     *discovery.Manager
+	inProcess     *inProcessManager
+	handler       http.Handler
+	reloadMetrics *reloadMetrics
+
+	discoveryCtx    context.Context
+	discoveryCancel context.CancelFunc
+
+	mu     sync.RWMutex
+	config *config.Config
+	// reloadMu serialises reloads: SIGHUP and /-/reload may race.
+	reloadMu sync.Mutex
+
+	birth time.Time
+}
+
+// New opens the storage, loads the config and builds the server. A bad
+// config or an unusable storage path is an error that says which.
+func New(opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registerer == nil || opts.Gatherer == nil {
+		reg := prometheus.NewRegistry()
+		opts.Registerer, opts.Gatherer = reg, reg
+	}
+	if opts.StoragePath == "" {
+		opts.StoragePath = "data"
+	}
+	if opts.LookbackDelta == 0 {
+		opts.LookbackDelta = 5 * time.Minute
+	}
+	if opts.QueryTimeout == 0 {
+		opts.QueryTimeout = 2 * time.Minute
+	}
+	if opts.QueryMaxSamples == 0 {
+		opts.QueryMaxSamples = 50_000_000
+	}
+	if opts.QueryMaxConcurrency == 0 {
+		opts.QueryMaxConcurrency = 20
+	}
+	if opts.RetentionTime == 0 && opts.RetentionSize == 0 {
+		opts.RetentionTime = 15 * 24 * time.Hour
+	}
+	s := &Server{opts: opts, logger: opts.Logger, birth: time.Now()}
+
+	// Load the config before touching the disk: a typo in the YAML should
+	// not need a TSDB open (and WAL replay) to be reported.
+	cfg, err := s.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+
+	if err := os.MkdirAll(opts.StoragePath, 0o755); err != nil {
+		return nil, fmt.Errorf("storage path %s: %w", opts.StoragePath, err)
+	}
+	s.dbStats = tsdb.NewDBStats()
+	s.db, err = tsdb.Open(opts.StoragePath, s.logger.With("component", "tsdb"), opts.Registerer, s.tsdbOptions(), s.dbStats)
+	if err != nil {
+		return nil, fmt.Errorf("open storage %s: %w (another process may hold its lock, or the directory is not writable)", opts.StoragePath, err)
+	}
+	s.registerTSDBMetrics()
+	closeOnErr := func(err error) (*Server, error) {
+		_ = s.db.Close()
+		return nil, err
+	}
+
+	readyScrape := &readyScrapeManager{}
+	s.remote = remote.NewStorage(s.logger.With("component", "remote"), opts.Registerer, s.db.StartTime, opts.StoragePath, time.Minute, readyScrape, false)
+	s.fanout = storage.NewFanout(s.logger, s.db, s.remote)
+
+	if err := discovery.RegisterK8sClientMetricsWithPrometheus(opts.Registerer); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return closeOnErr(fmt.Errorf("register kubernetes client metrics: %w", err))
+		}
+	}
+	sdMetrics, err := discovery.CreateAndRegisterSDMetrics(opts.Registerer)
+	if err != nil {
+		return closeOnErr(fmt.Errorf("register discovery metrics: %w", err))
+	}
+	s.discoveryCtx, s.discoveryCancel = context.WithCancel(context.Background())
+	s.discovery = discovery.NewManager(s.discoveryCtx, s.logger.With("component", "discovery"), opts.Registerer, sdMetrics, discovery.Name("scrape"))
+	if s.discovery == nil {
+		return closeOnErr(errors.New("create the discovery manager"))
+	}
+	s.scrape, err = scrape.NewManager(&scrape.Options{}, s.logger.With("component", "scrape"), nil, nil, s.fanout, opts.Registerer)
+	if err != nil {
+		return closeOnErr(fmt.Errorf("create the scrape manager: %w", err))
+	}
+	readyScrape.set(s.scrape)
+
+	tracker, err := promql.NewActiveQueryTracker(opts.StoragePath, opts.QueryMaxConcurrency, s.logger.With("component", "query tracker"))
+	if err != nil {
+		return closeOnErr(fmt.Errorf("query tracker in %s: %w", opts.StoragePath, err))
+	}
+	s.engine = promql.NewEngine(promql.EngineOpts{
+		Logger:             s.logger.With("component", "query engine"),
+		Reg:                opts.Registerer,
+		MaxSamples:         opts.QueryMaxSamples,
+		Timeout:            opts.QueryTimeout,
+		ActiveQueryTracker: tracker,
+		LookbackDelta:      opts.LookbackDelta,
+		NoStepSubqueryIntervalFn: func(int64) int64 {
+			return int64(time.Duration(s.currentConfig().GlobalConfig.EvaluationInterval) / time.Millisecond)
+		},
+		// Always on in Prometheus since 2.33.
+		EnableAtModifier:     true,
+		EnableNegativeOffset: true,
+		Parser:               parser.NewParser(parser.Options{}),
+	})
+
+	s.inProcess = newInProcessManager(s.fanout, opts.InProcess, s.logger.With("component", "in-process"))
+	s.reloadMetrics = newReloadMetrics(opts.Registerer)
+
+	if err := s.applyConfig(cfg); err != nil {
+		_ = s.remote.Close()
+		return closeOnErr(err)
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// tsdbOptions are Prometheus's defaults for its flags, with our retention.
+func (s *Server) tsdbOptions() *tsdb.Options {
+	o := tsdb.DefaultOptions()
+	o.RetentionDuration = int64(s.opts.RetentionTime / time.Millisecond)
+	o.MaxBytes = s.opts.RetentionSize
+	if s.opts.WALCompression {
+		o.WALCompression = compression.Snappy
+	}
+	// As Prometheus does: blocks are compacted up to a tenth of the
+	// retention, and at most 31 days.
+	maxBlock := 31 * 24 * time.Hour
+	if s.opts.RetentionTime != 0 && s.opts.RetentionTime/10 < maxBlock {
+		maxBlock = s.opts.RetentionTime / 10
+	}
+	if ms := int64(maxBlock / time.Millisecond); ms > o.MinBlockDuration {
+		o.MaxBlockDuration = ms
+	}
+	return o
+}
+
+// registerTSDBMetrics adds the gauges Prometheus's main registers beside the
+// tsdb package's own, so dashboards built on them work.
+func (s *Server) registerTSDBMetrics() {
+	db := s.db
+	s.opts.Registerer.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "prometheus_tsdb_lowest_timestamp_seconds",
+			Help: "Lowest timestamp value stored in the database.",
+		}, func() float64 {
+			if bb := db.Blocks(); len(bb) > 0 {
+				return float64(bb[0].Meta().MinTime / 1000)
+			}
+			return float64(db.Head().MinTime() / 1000)
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "prometheus_tsdb_head_min_time_seconds",
+			Help: "Minimum time bound of the head block.",
+		}, func() float64 { return float64(db.Head().MinTime() / 1000) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "prometheus_tsdb_head_max_time_seconds",
+			Help: "Maximum timestamp of the head block.",
+		}, func() float64 { return float64(db.Head().MaxTime() / 1000) }),
+	)
+}
+
+// Handler serves the API, the lifecycle endpoints and the extra routes.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Storage is where samples are appended (local TSDB and remote_write).
+func (s *Server) Storage() storage.Storage { return s.fanout }
+
+// Run listens and runs discovery, scraping and in-process collection until
+// ctx is done, then shuts down in order: stop taking samples, flush
+// remote_write, close the TSDB (which persists the head's chunks). onListen,
+// when not nil, is called with the bound address.
+func (s *Server) Run(ctx context.Context, onListen func(net.Addr)) error {
+	ln, err := net.Listen("tcp", s.opts.ListenAddress)
+	if err != nil {
+		s.closeStorage()
+		return fmt.Errorf("listen on %s: %w", s.opts.ListenAddress, err)
+	}
+	if onListen != nil {
+		onListen(ln.Addr())
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelError),
+	}
+
+	var wg sync.WaitGroup
+	httpErr := make(chan error, 1)
+	wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			httpErr <- err
+		}
+	})
+	wg.Go(func() {
+		if err := s.discovery.Run(); err != nil && !errors.Is(err, context.Canceled) {
+			s.logger.Error("discovery manager stopped", "err", err)
+		}
+	})
+	scrapeDone := make(chan struct{})
+	go func() {
+		defer close(scrapeDone)
+		if err := s.scrape.Run(s.discovery.SyncCh()); err != nil {
+			s.logger.Error("scrape manager stopped", "err", err)
+		}
+	}()
+	inCtx, inCancel := context.WithCancel(context.Background())
+	inDone := make(chan struct{})
+	go func() { defer close(inDone); s.inProcess.run(inCtx, ln.Addr().String()) }()
+	hupDone := make(chan struct{})
+	go func() { defer close(hupDone); s.reloadOnSignal(ctx) }()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-httpErr:
+		runErr = fmt.Errorf("serve HTTP: %w", runErr)
+	}
+
+	s.logger.Info("shutting down")
+	// Stop producing samples first, so that what was acknowledged is all
+	// in the WAL when the TSDB closes.
+	s.discoveryCancel()
+	s.scrape.Stop()
+	<-scrapeDone
+	inCancel()
+	<-inDone
+	<-hupDone
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	wg.Wait()
+	s.closeStorage()
+	return runErr
+}
+
+func (s *Server) closeStorage() {
+	s.discoveryCancel()
+	if err := s.remote.Close(); err != nil {
+		s.logger.Error("close remote storage", "err", err)
+	}
+	if err := s.db.Close(); err != nil {
+		s.logger.Error("close TSDB", "err", err)
+	}
+}
+
+func (s *Server) currentConfig() *config.Config {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.config
+}
+
+// readyScrapeManager hands remote storage the scrape manager (for metadata)
+// once it exists; the two need each other at construction.
+type readyScrapeManager struct {
+	mu sync.Mutex
+	m  *scrape.Manager
+}
+
+func (r *readyScrapeManager) set(m *scrape.Manager) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m = m
+}
+
+func (r *readyScrapeManager) Get() (*scrape.Manager, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		return nil, errors.New("scrape manager not ready")
+	}
+	return r.m, nil
+}
+
+
+// absPath makes a relative path absolute for messages and the config's
+// relative file references.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
