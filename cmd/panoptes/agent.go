@@ -3,8 +3,8 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"runtime/debug"

@@ -373,7 +373,6 @@ func (r *readyScrapeManager) Get() (*scrape.Manager, error) {
 	return r.m, nil
 }
 
-
 // absPath makes a relative path absolute for messages and the config's
 // relative file references.
 func absPath(p string) string {
