@@ -1,4 +1,4 @@
-# The two commands of the README: `make run` (go run ./cmd/panoptes agent) and
+# The two commands of the README: `make run` (go run ./cmd/panoptes) and
 # `make test` (everything CI runs).
 GO            ?= go
 CACHE         ?= $(HOME)/.cache/panoptes
@@ -9,10 +9,13 @@ FUZZTIME      ?= 10s
 .PHONY: run build test deps fmt-check vet lint unit fuzz bench
 
 run:
-	$(GO) run ./cmd/panoptes agent
+	$(GO) run ./cmd/panoptes
 
+# bin/panoptes holds every role; bin/panoptes-agent is the lean agent build
+# the DaemonSet runs (-tags agentonly: the server's packages are not linked).
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/panoptes ./cmd/panoptes
+	CGO_ENABLED=0 $(GO) build -tags agentonly -trimpath -o bin/panoptes-agent ./cmd/panoptes
 
 # The whole test suite: installs the real peers when it can, then format,
 # vet, lint, and every test with the race detector.
@@ -27,6 +30,7 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags agentonly ./cmd/panoptes
 
 lint:
 	$(GOLANGCI) run ./...

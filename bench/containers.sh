@@ -24,7 +24,7 @@ CADVISOR=${CADVISOR:-$(ls "$CACHE"/peers/cadvisor-* 2>/dev/null | sort | tail -1
 [ "$(id -u)" = 0 ] || { echo "bench: needs root to create cgroups" >&2; exit 1; }
 [ -n "$CADVISOR" ] || echo "bench: no cAdvisor in $CACHE/peers (hack/test-deps.sh builds it); Panoptes alone" >&2
 
-CGO_ENABLED=0 go build -trimpath -o bin/panoptes ./cmd/panoptes # static, as the image ships it
+CGO_ENABLED=0 go build -tags "${PANOPTES_TAGS-agentonly}" -trimpath -o bin/panoptes-agent ./cmd/panoptes # the lean DaemonSet build, static as the image ships it
 go build -o bin/scrapebench ./bench/scrapebench
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
@@ -92,7 +92,7 @@ echo "cadvisor: ${CADVISOR:-none} (--housekeeping_interval=$HOUSEKEEPING, the ku
 for n in $COUNTS; do
 	make_containers "$n"
 	pp=$(free_port)
-	bin/panoptes agent --listen "127.0.0.1:$pp" --collector.disable-defaults --collector.container --log.level=warn ${PANOPTES_ARGS:-} &
+	bin/panoptes-agent agent --listen "127.0.0.1:$pp" --collector.disable-defaults --collector.container --log.level=warn ${PANOPTES_ARGS:-} &
 	ppid=$! pids+=($!)
 	targets=(-target "panoptes=http://127.0.0.1:$pp/metrics@$ppid")
 	urls=("http://127.0.0.1:$pp/metrics")

@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/panoptes-dev/panoptes/internal/collector/host"
 	"github.com/panoptes-dev/panoptes/internal/version"
 )
 
@@ -56,39 +55,18 @@ func (o *logOptions) logger() (*slog.Logger, error) {
 
 func newRootCommand() *cobra.Command {
 	logOpts := &logOptions{}
-	aio := &allInOne{agent: agentOptions{host: host.DefaultConfig(), enable: map[string]*bool{}, disable: map[string]*bool{}}}
 	root := &cobra.Command{
-		Use:   "panoptes",
-		Short: "Monitoring for a Kubernetes cluster or a Linux host, in one binary",
-		Long: `Panoptes replaces node_exporter, cAdvisor, kube-state-metrics, metrics-server,
-Prometheus and Grafana with one binary.
-
-With no subcommand it monitors this host at once: the host and container
-collectors run in-process and are stored in ./data by the server, whose API
-(and UI) listens on 127.0.0.1:9090. --config.file adds scrape targets.
-
-Each role also runs on its own:
-
-  panoptes agent     host and container metrics on :9100 (node_exporter- and
-                     cAdvisor-compatible; run on every node)
-  panoptes server    scrape, storage, PromQL API, remote_write on :9090
-                     (Prometheus-compatible)
-  panoptes version   print the build`,
-		Example: `  # Monitor this machine; open the printed URL:
-  panoptes
-
-  # Also scrape the targets of a prometheus.yml, keep data elsewhere:
-  panoptes --config.file=prometheus.yml --storage.tsdb.path=/var/lib/panoptes`,
+		Use:           "panoptes",
+		Short:         "Monitoring for a Kubernetes cluster or a Linux host, in one binary",
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return aio.run(cmd, logOpts)
-		},
 	}
 	logOpts.addFlags(root)
-	aio.addFlags(root.Flags())
-	root.AddCommand(newAgentCommand(logOpts), newServerCommand(logOpts), newVersionCommand())
+	root.AddCommand(newAgentCommand(logOpts), newVersionCommand())
+	// The roles beyond the agent, and the all-in-one default, come from
+	// roles_full.go; the lean agent build (-tags agentonly) leaves them out.
+	addRoles(root, logOpts)
 	return root
 }
 

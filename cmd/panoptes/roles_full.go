@@ -1,0 +1,39 @@
+//go:build !agentonly
+
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/panoptes-dev/panoptes/internal/collector/host"
+)
+
+// addRoles adds the server role and makes the bare command the all-in-one
+// default.
+func addRoles(root *cobra.Command, logOpts *logOptions) {
+	aio := &allInOne{agent: agentOptions{host: host.DefaultConfig(), enable: map[string]*bool{}, disable: map[string]*bool{}}}
+	root.Long = `Panoptes replaces node_exporter, cAdvisor, kube-state-metrics, metrics-server,
+Prometheus and Grafana with one binary.
+
+With no subcommand it monitors this host at once: the host and container
+collectors run in-process and are stored in ./data by the server, whose API
+(and UI) listens on 127.0.0.1:9090. --config.file adds scrape targets.
+
+Each role also runs on its own:
+
+  panoptes agent     host and container metrics on :9100 (node_exporter- and
+                     cAdvisor-compatible; run on every node)
+  panoptes server    scrape, storage, PromQL API, remote_write on :9090
+                     (Prometheus-compatible)
+  panoptes version   print the build`
+	root.Example = `  # Monitor this machine; open the printed URL:
+  panoptes
+
+  # Also scrape the targets of a prometheus.yml, keep data elsewhere:
+  panoptes --config.file=prometheus.yml --storage.tsdb.path=/var/lib/panoptes`
+	root.RunE = func(cmd *cobra.Command, _ []string) error {
+		return aio.run(cmd, logOpts)
+	}
+	aio.addFlags(root.Flags())
+	root.AddCommand(newServerCommand(logOpts))
+}
