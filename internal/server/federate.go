@@ -129,7 +129,9 @@ func (f *federation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	format := expfmt.Negotiate(r.Header)
+	// Text or the classic protobuf format, as Prometheus federates; untyped
+	// families have no OpenMetrics form worth offering.
+	format := expfmt.NegotiateAccept(r.Header, expfmt.NewFormat(expfmt.TypeTextPlain), expfmt.NewFormat(expfmt.TypeProtoDelim))
 	w.Header().Set("Content-Type", string(format))
 	enc := expfmt.NewEncoder(w, format)
 	for _, n := range names {

@@ -162,6 +162,9 @@ func New(opts Options) (*Server, error) {
 
 	readyScrape := &readyScrapeManager{}
 	s.remote = remote.NewStorage(s.logger.With("component", "remote"), opts.Registerer, s.db.StartTime, opts.StoragePath, time.Minute, readyScrape, false)
+	// Wake remote_write's WAL readers on every commit; without it they poll
+	// the WAL every 15 s and the receivers lag by that much.
+	s.db.SetWriteNotified(s.remote)
 	s.fanout = storage.NewFanout(s.logger, s.db, s.remote)
 
 	if err := discovery.RegisterK8sClientMetricsWithPrometheus(opts.Registerer); err != nil {
