@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -11,38 +12,72 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// TestDeployManifestArgs checks that the DaemonSet in deploy/agent runs the
-// agent with flags the binary accepts, so the manifest cannot drift from the
-// CLI unnoticed.
-func TestDeployManifestArgs(t *testing.T) {
-	t.Parallel()
-	b, err := os.ReadFile("../../deploy/agent/daemonset.yaml")
+// manifestContainer reads the one container of a workload manifest.
+func manifestContainer(t *testing.T, path, kind string) (command, args []string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ds struct {
+	var w struct {
 		Kind string `yaml:"kind"`
 		Spec struct {
 			Template struct {
 				Spec struct {
 					Containers []struct {
-						Args []string `yaml:"args"`
+						Command []string `yaml:"command"`
+						Args    []string `yaml:"args"`
 					} `yaml:"containers"`
 				} `yaml:"spec"`
 			} `yaml:"template"`
 		} `yaml:"spec"`
 	}
-	if err := yaml.Unmarshal(b, &ds); err != nil {
-		t.Fatalf("parse daemonset.yaml: %v", err)
+	if err := yaml.Unmarshal(b, &w); err != nil {
+		t.Fatalf("parse %s: %v", path, err)
 	}
-	if ds.Kind != "DaemonSet" || len(ds.Spec.Template.Spec.Containers) != 1 {
-		t.Fatalf("daemonset.yaml: kind %q with %d containers", ds.Kind, len(ds.Spec.Template.Spec.Containers))
+	if w.Kind != kind || len(w.Spec.Template.Spec.Containers) != 1 {
+		t.Fatalf("%s: kind %q with %d containers, want one %s container", path, w.Kind, len(w.Spec.Template.Spec.Containers), kind)
 	}
-	args := ds.Spec.Template.Spec.Containers[0].Args
+	c := w.Spec.Template.Spec.Containers[0]
+	return c.Command, c.Args
+}
+
+// TestDeployManifestArgs checks that the DaemonSet in deploy/agent runs the
+// lean agent build with flags it accepts, so the manifest cannot drift from
+// the CLI unnoticed.
+func TestDeployManifestArgs(t *testing.T) {
+	t.Parallel()
+	command, args := manifestContainer(t, "../../deploy/agent/daemonset.yaml", "DaemonSet")
+	if len(command) != 1 || command[0] != "/panoptes-agent" {
+		t.Errorf("DaemonSet command %q, want the lean build [/panoptes-agent] the Dockerfile installs", command)
+	}
+	lean := filepath.Join(t.TempDir(), "panoptes-agent")
+	if out, err := exec.Command("go", "build", "-tags", "agentonly", "-o", lean, "github.com/panoptes-dev/panoptes/cmd/panoptes").CombinedOutput(); err != nil {
+		t.Fatalf("build the lean agent: %v\n%s", err, out)
+	}
 	// --help makes cobra parse every flag and stop before serving.
-	out, err := exec.Command(panoptesBin, append(args, "--help")...).CombinedOutput()
+	out, err := exec.Command(lean, append(args, "--help")...).CombinedOutput()
 	if err != nil {
+		t.Fatalf("panoptes-agent %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// TestServerDeployManifest: the StatefulSet in deploy/server passes flags
+// the server accepts, and the server starts with the config of its
+// ConfigMap (Kubernetes discovery, which cannot reach a cluster here, is
+// logged and does not stop it).
+func TestServerDeployManifest(t *testing.T) {
+	t.Parallel()
+	_, args := manifestContainer(t, "../../deploy/server/statefulset.yaml", "StatefulSet")
+	if out, err := exec.Command(panoptesBin, append(args, "--help")...).CombinedOutput(); err != nil {
 		t.Fatalf("panoptes %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	_, base := startServer(t, "--config.file=../../deploy/server/prometheus.yml")
+	_, body := get(t, base+"/api/v1/status/config")
+	for _, job := range []string{"panoptes-server", "node", "kubernetes-pods", "kubernetes-service-endpoints"} {
+		if !strings.Contains(string(body), "job_name: "+job) {
+			t.Errorf("running config lacks job %s: %s", job, body)
+		}
 	}
 }
 
