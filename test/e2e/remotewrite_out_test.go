@@ -56,24 +56,10 @@ func rwExpected(instance string, external map[string]string) []string {
 		for k, v := range base {
 			s.labels[k] = v
 		}
-		out = append(out, rwLabels(s.labels)+" "+s.value)
+		out = append(out, oracleLabelString(s.labels)+" "+s.value)
 	}
 	sort.Strings(out)
 	return out
-}
-
-// rwLabels formats a label set in a stable order.
-func rwLabels(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + strconv.Quote(m[k])
-	}
-	return "{" + strings.Join(parts, ",") + "}"
 }
 
 // rwTarget serves the fixed exposition on loopback and returns host:port.
@@ -228,7 +214,7 @@ func (e rwEndpoint) query(query string, at time.Time) ([]string, error) {
 		if f, err := strconv.ParseFloat(v, 64); err == nil {
 			v = strconv.FormatFloat(f, 'g', -1, 64) // "1027", "1.027e+03" alike
 		}
-		out = append(out, rwLabels(s.Metric)+" "+v)
+		out = append(out, oracleLabelString(s.Metric)+" "+v)
 	}
 	sort.Strings(out)
 	return out, nil
