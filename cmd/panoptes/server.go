@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,6 +79,8 @@ func (o *serverOptions) resolve(fs *pflag.FlagSet) error {
 	})
 	if _, set := os.LookupEnv("GOGC"); !set && o.gogc > 0 {
 		debug.SetGCPercent(o.gogc)
+		// As Prometheus does, so that /api/v1/status/runtimeinfo shows it.
+		_ = os.Setenv("GOGC", strconv.Itoa(o.gogc))
 	}
 	return nil
 }

@@ -311,8 +311,9 @@ func (s *Server) Run(ctx context.Context, onListen func(net.Addr)) error {
 	inCtx, inCancel := context.WithCancel(context.Background())
 	inDone := make(chan struct{})
 	go func() { defer close(inDone); s.inProcess.run(inCtx, ln.Addr().String()) }()
+	hupCtx, hupCancel := context.WithCancel(ctx)
 	hupDone := make(chan struct{})
-	go func() { defer close(hupDone); s.reloadOnSignal(ctx) }()
+	go func() { defer close(hupDone); s.reloadOnSignal(hupCtx) }()
 
 	var runErr error
 	select {
@@ -329,6 +330,7 @@ func (s *Server) Run(ctx context.Context, onListen func(net.Addr)) error {
 	<-scrapeDone
 	inCancel()
 	<-inDone
+	hupCancel()
 	<-hupDone
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
