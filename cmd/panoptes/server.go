@@ -30,6 +30,7 @@ type serverOptions struct {
 	opts          server.Options
 	retentionTime string
 	retentionSize string
+	minFree       string
 	gogc          int
 }
 
@@ -45,6 +46,7 @@ func (o *serverOptions) addFlags(fs *pflag.FlagSet, listen, storage string) {
 	fs.StringVar(&o.opts.StoragePath, "storage.path", storage, "Alias of --storage.tsdb.path.")
 	fs.StringVar(&o.retentionTime, "storage.tsdb.retention.time", "", "How long to keep samples (e.g. 15d, 12h). Default 15d, unless only --storage.tsdb.retention.size is given.")
 	fs.StringVar(&o.retentionSize, "storage.tsdb.retention.size", "", "Most bytes of blocks to keep (e.g. 512MB, 10GB); the oldest blocks go first. Default: no size limit.")
+	fs.StringVar(&o.minFree, "storage.tsdb.min-free-space", "64MB", "Stop ingesting (scrapes and remote_write fail with an error that says why) while the storage's file system has less free than this, and resume by itself when space is freed: a write-ahead log that meets a full disk can be torn and lose data on the next start. 0 disables.")
 	fs.BoolVar(&o.opts.WALCompression, "storage.tsdb.wal-compression", true, "Compress the write-ahead log (snappy).")
 	fs.DurationVar(&o.opts.QueryTimeout, "query.timeout", 2*time.Minute, "Longest a query may run before it is cut off with errorType \"timeout\".")
 	fs.IntVar(&o.opts.QueryMaxSamples, "query.max-samples", 50_000_000, "Most samples a query may hold in memory at once; more fails it with errorType \"execution\".")
@@ -69,6 +71,13 @@ func (o *serverOptions) resolve(fs *pflag.FlagSet) error {
 			return fmt.Errorf("--storage.tsdb.retention.size: %q is not a size like 512MB or 10GB", o.retentionSize)
 		}
 		o.opts.RetentionSize = int64(b)
+	}
+	if o.minFree != "" && o.minFree != "0" {
+		b, err := units.ParseBase2Bytes(o.minFree)
+		if err != nil {
+			return fmt.Errorf("--storage.tsdb.min-free-space: %q is not a size like 64MB", o.minFree)
+		}
+		o.opts.MinFreeSpace = int64(b)
 	}
 	if _, _, err := net.SplitHostPort(o.opts.ListenAddress); err != nil {
 		return fmt.Errorf("--web.listen-address: %w", err)

@@ -111,7 +111,7 @@ func (s *Server) newAPI() *apiv1.API {
 	return apiv1.NewAPI(
 		s.engine,
 		s.fanout,
-		s.fanout, // remote_write receiver; only used when rwEnabled
+		s.appendable, // remote_write receiver; only used when rwEnabled
 		s.db,
 		func(context.Context) apiv1.ScrapePoolsRetriever { return targets },
 		func(context.Context) apiv1.TargetRetriever { return targets },

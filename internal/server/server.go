@@ -51,6 +51,9 @@ type Options struct {
 	// RetentionSize drops the oldest blocks while the TSDB is larger than
 	// this many bytes; 0 means no size limit.
 	RetentionSize int64
+	// MinFreeSpace stops ingestion while the storage's file system has less
+	// free than this many bytes (see diskGuard); 0 disables the guard.
+	MinFreeSpace int64
 	// WALCompression compresses the write-ahead log with snappy, as
 	// Prometheus does by default.
 	WALCompression bool
@@ -87,10 +90,13 @@ type Server struct {
 	opts   Options
 	logger *slog.Logger
 
-	db            *tsdb.DB
-	dbStats       *tsdb.DBStats
-	remote        *remote.Storage
-	fanout        storage.Storage
+	db      *tsdb.DB
+	dbStats *tsdb.DBStats
+	remote  *remote.Storage
+	fanout  storage.Storage
+	// appendable is the fanout behind the disk guard: every writer (scrape,
+	// remote_write receiver, in-process targets) appends through it.
+	appendable    guardedStorage
 	engine        *promql.Engine
 	scrape        *scrape.Manager
 	discovery     *discovery.Manager
@@ -166,6 +172,7 @@ func New(opts Options) (*Server, error) {
 	// the WAL every 15 s and the receivers lag by that much.
 	s.db.SetWriteNotified(s.remote)
 	s.fanout = storage.NewFanout(s.logger, s.db, s.remote)
+	s.appendable = guardedStorage{s: s.fanout, g: &diskGuard{path: opts.StoragePath, minFree: uint64(max(opts.MinFreeSpace, 0)), logger: s.logger}}
 
 	if err := discovery.RegisterK8sClientMetricsWithPrometheus(opts.Registerer); err != nil {
 		var are prometheus.AlreadyRegisteredError
@@ -182,7 +189,7 @@ func New(opts Options) (*Server, error) {
 	if s.discovery == nil {
 		return closeOnErr(errors.New("create the discovery manager"))
 	}
-	s.scrape, err = scrape.NewManager(&scrape.Options{}, s.logger.With("component", "scrape"), nil, nil, s.fanout, opts.Registerer)
+	s.scrape, err = scrape.NewManager(&scrape.Options{}, s.logger.With("component", "scrape"), nil, nil, s.appendable, opts.Registerer)
 	if err != nil {
 		return closeOnErr(fmt.Errorf("create the scrape manager: %w", err))
 	}
@@ -208,7 +215,7 @@ func New(opts Options) (*Server, error) {
 		Parser:               parser.NewParser(parser.Options{}),
 	})
 
-	s.inProcess = newInProcessManager(s.fanout, opts.InProcess, s.logger.With("component", "in-process"))
+	s.inProcess = newInProcessManager(s.appendable, opts.InProcess, s.logger.With("component", "in-process"))
 	s.reloadMetrics = newReloadMetrics(opts.Registerer)
 
 	if err := s.applyConfig(cfg); err != nil {

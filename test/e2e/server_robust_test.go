@@ -652,34 +652,20 @@ func robustMount(t *testing.T, size string) string {
 var repairedRE = regexp.MustCompile(`msg="Encountered WAL read error, attempting repair".*err="([^"]*)"`)
 
 // TestServerFullDisk: the TSDB's filesystem (a 24 MiB tmpfs) fills up
-// under remote write. While it is full, writes fail with HTTP 500 naming
-// ENOSPC and the server keeps running and answering queries; once space is
-// back, writes are acknowledged again; SIGTERM stops it cleanly and it
-// starts again on the same directory with every sample acknowledged before
-// the disk filled.
+// under remote write. Ingestion stops with an error that says why (HTTP 500
+// to the writer, one log line), the server keeps running and answering
+// queries, ingestion resumes by itself once space is freed, and after a
+// restart on the same directory every acknowledged sample is there and no
+// refused one is.
 //
-// Whether the samples acknowledged after space returned survive that
-// restart depends on where in the write-ahead log the failed writes fell,
-// and this is a limitation of Prometheus's tsdb/wlog that the server
-// inherits (prometheus/prometheus#13027, open; the TODO in wlog.(*WL).log).
-// A failed write's WAL record is not taken back out of the page buffer:
-//
-//   - When every failed record fits in what is left of its 32 KiB WAL page
-//     (small writes, the "small" subtest), nothing acknowledged is lost, but
-//     the refused records are written out with the first flush after space
-//     returns: samples answered with HTTP 500 (and absent from queries while
-//     the server runs) are there after the restart.
-//   - When a failed record spans WAL pages (a write of some thousands of
-//     samples, the "large" subtest), its first fragments reach the disk with
-//     the next successful flush and the rest never does. The WAL is torn:
-//     at the next start the reader stops with "unexpected full record" or
-//     "unexpected first record", the TSDB repairs the WAL by cutting the
-//     segment there and deleting the later ones, and every sample
-//     acknowledged after space returned is lost. The server starts and logs
-//     the repair (WARN), no more.
-//
-// The test asserts the first case's outcome whenever the WAL was not
-// repaired at start, and logs the loss as the known limitation when it was.
+// The server stops ingesting while less than --storage.tsdb.min-free-space
+// is free rather than letting the write-ahead log meet ENOSPC: Prometheus's
+// tsdb/wlog keeps a failed record in its page buffer and writes it later
+// (prometheus/prometheus#13027), so refused samples came back after a
+// restart and, when the record spanned WAL pages, the WAL was torn and the
+// next start cut it, losing every sample acknowledged after space returned.
+// Both sizes of write are run: 500 series per write fit in a WAL page, 4000
+// span several.
 func TestServerFullDisk(t *testing.T) {
 	t.Run("small", func(t *testing.T) { robustFullDisk(t, 500) })
 	t.Run("large", func(t *testing.T) { robustFullDisk(t, 4000) })
@@ -690,7 +676,7 @@ func TestServerFullDisk(t *testing.T) {
 func robustFullDisk(t *testing.T, series int) {
 	mnt := robustMount(t, "24m")
 	data := filepath.Join(mnt, "data")
-	p, base := startServer(t, "--storage.tsdb.path="+data)
+	p, base := startServer(t, "--storage.tsdb.path="+data, "--storage.tsdb.min-free-space=2MB")
 
 	begin := time.Now().Add(-30 * time.Minute).Truncate(time.Second)
 	at := func(b int) time.Time { return begin.Add(time.Duration(b) * time.Second) }
@@ -720,22 +706,15 @@ func robustFullDisk(t *testing.T, series int) {
 	}
 	t.Logf("filler: %d bytes; the filesystem is full", n)
 
-	// A write fails as soon as the WAL needs a new block of the filesystem.
-	var failed error
-	for range 100 {
-		failed = push()
-		if failed != nil {
-			phase[batch-1] = full
-			break
-		}
-		phase[batch-1] = before
-	}
+	// The first write with the disk full is refused before it reaches the WAL.
+	failed := push()
+	phase[batch-1] = full
 	if failed == nil {
-		t.Fatalf("remote write still succeeds with the disk full (%d batches)", batch)
+		t.Fatalf("remote write still succeeds with the disk full")
 	}
 	t.Logf("batch %d failed with the disk full: %v", batch-1, failed)
-	if !strings.HasPrefix(failed.Error(), "500 ") || !strings.Contains(failed.Error(), "no space left on device") {
-		t.Errorf("remote write with the disk full: %v, want HTTP 500 naming ENOSPC", failed)
+	if !strings.HasPrefix(failed.Error(), "500 ") || !strings.Contains(failed.Error(), "min-free-space") {
+		t.Errorf("remote write with the disk full: %v, want HTTP 500 naming --storage.tsdb.min-free-space", failed)
 	}
 	for range 3 {
 		if err := push(); err == nil {
@@ -743,7 +722,7 @@ func robustFullDisk(t *testing.T, series int) {
 		}
 		phase[batch-1] = full
 	}
-	if !strings.Contains(p.logs.String(), "no space left on device") {
+	if !strings.Contains(p.logs.String(), "storage is nearly full") {
 		t.Errorf("the server does not log the full disk:\n%s", p.logs.String())
 	}
 	robustAlive(t, p, base)
@@ -783,7 +762,10 @@ func robustFullDisk(t *testing.T, series int) {
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("SIGTERM: exit status %d, want 0:\n%s", code, p.logs.String())
 	}
-	q, base := startServer(t, "--storage.tsdb.path="+data)
+	if !strings.Contains(p.logs.String(), "ingestion resumed") {
+		t.Errorf("the server does not log that ingestion resumed:\n%s", p.logs.String())
+	}
+	q, base := startServer(t, "--storage.tsdb.path="+data, "--storage.tsdb.min-free-space=2MB")
 	robustAlive(t, q, base)
 	repaired := repairedRE.FindStringSubmatch(q.logs.String())
 
@@ -804,17 +786,12 @@ func robustFullDisk(t *testing.T, series int) {
 		t.Errorf("batches acknowledged before the disk filled are lost after the restart: %v", lostBefore)
 	}
 	if len(resurrected) > 0 {
-		t.Logf("batches refused with HTTP 500 while the disk was full are stored after the restart: %v "+
-			"(the failed WAL record stays in the page buffer and is written once space returns)", resurrected)
+		t.Errorf("batches refused with HTTP 500 while the disk was full are stored after the restart: %v", resurrected)
 	}
-	switch {
-	case repaired == nil && len(lostAfter) > 0:
-		t.Errorf("batches acknowledged after space returned are lost after the restart, without a WAL repair: %v", lostAfter)
-	case repaired != nil && len(lostAfter) > 0:
-		t.Logf("KNOWN LIMITATION (prometheus/prometheus#13027): the WAL was torn by the failed write (%s) and "+
-			"repaired at start; the %d batches acknowledged after space returned are lost: %v",
-			repaired[1], len(lostAfter), lostAfter)
-	case repaired != nil:
-		t.Logf("the WAL was repaired at start (%s) without losing an acknowledged batch", repaired[1])
+	if len(lostAfter) > 0 {
+		t.Errorf("batches acknowledged after space returned are lost after the restart: %v", lostAfter)
+	}
+	if repaired != nil {
+		t.Errorf("the WAL had to be repaired at start (%s): the full disk tore it", repaired[1])
 	}
 }

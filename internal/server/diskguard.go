@@ -1,0 +1,113 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/prometheus/prometheus/storage"
+	"golang.org/x/sys/unix"
+)
+
+// diskGuard refuses to commit samples while the storage's file system has
+// less than minFree bytes free.
+//
+// Why not let the write-ahead log meet ENOSPC: the TSDB's WAL keeps a record
+// whose write failed in its page buffer and writes it later; a record that
+// spanned pages is then torn, and the next start "repairs" the WAL by
+// cutting it there, losing every sample acknowledged after space returned
+// (prometheus/prometheus#13027). Stopping ingestion a margin before the disk
+// is full keeps the WAL whole: commits fail with an error that says why,
+// nothing reaches the WAL, and ingestion resumes by itself once space is
+// freed.
+type diskGuard struct {
+	path    string
+	minFree uint64
+	logger  *slog.Logger
+	full    atomic.Bool
+}
+
+// check returns an error while free space is under the margin, logging the
+// transitions into and out of that state once each.
+func (g *diskGuard) check() error {
+	if g == nil || g.minFree == 0 {
+		return nil
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(g.path, &st); err != nil {
+		return nil // cannot tell; let the write itself report
+	}
+	free := st.Bavail * uint64(st.Bsize)
+	if free < g.minFree {
+		if !g.full.Swap(true) {
+			g.logger.Error("storage is nearly full: ingestion stopped until space is freed",
+				"path", g.path, "free_bytes", free, "min_free_bytes", g.minFree)
+		}
+		return fmt.Errorf("storage %s has %d bytes free, under the %d bytes kept free (--storage.tsdb.min-free-space): samples refused until space is freed", g.path, free, g.minFree)
+	}
+	if g.full.Swap(false) {
+		g.logger.Info("storage has free space again: ingestion resumed", "path", g.path, "free_bytes", free)
+	}
+	return nil
+}
+
+// guardedStorage is where samples are appended: the fanout storage, with
+// the disk guard checked before each commit.
+type guardedStorage struct {
+	s storage.Storage
+	g *diskGuard
+}
+
+func (a guardedStorage) Appender(ctx context.Context) storage.Appender {
+	return guardedAppender{a.s.Appender(ctx), a.g}
+}
+
+func (a guardedStorage) AppenderV2(ctx context.Context) storage.AppenderV2 {
+	app := a.s.AppenderV2(ctx)
+	// The remote_write receiver needs the exemplar method of the fanout's
+	// appender; keep it visible through the wrapper.
+	if ea, ok := app.(storage.ExemplarAppenderV2); ok {
+		return guardedExemplarAppenderV2{ea, a.g}
+	}
+	return guardedAppenderV2{app, a.g}
+}
+
+type guardedAppender struct {
+	storage.Appender
+	g *diskGuard
+}
+
+func (a guardedAppender) Commit() error {
+	if err := a.g.check(); err != nil {
+		_ = a.Rollback()
+		return err
+	}
+	return a.Appender.Commit()
+}
+
+type guardedAppenderV2 struct {
+	storage.AppenderV2
+	g *diskGuard
+}
+
+func (a guardedAppenderV2) Commit() error {
+	if err := a.g.check(); err != nil {
+		_ = a.Rollback()
+		return err
+	}
+	return a.AppenderV2.Commit()
+}
+
+type guardedExemplarAppenderV2 struct {
+	storage.ExemplarAppenderV2
+	g *diskGuard
+}
+
+func (a guardedExemplarAppenderV2) Commit() error {
+	if err := a.g.check(); err != nil {
+		_ = a.Rollback()
+		return err
+	}
+	return a.ExemplarAppenderV2.Commit()
+}
