@@ -53,8 +53,10 @@ case $MODE in concurrent | sequential) ;; *) echo "bench: MODE is concurrent or 
 command -v jq >/dev/null || { echo "bench: needs jq" >&2; exit 1; }
 
 go build -o bin/loadgen ./bench/loadgen
+# Static, as the image ships it; built even for a PANOPTES_CMD, which may
+# wrap it (env GOMEMLIMIT=... bin/panoptes server).
+CGO_ENABLED=0 go build -trimpath -o bin/panoptes ./cmd/panoptes || [ -n "${PANOPTES_CMD:-}" ]
 if [ -z "${PANOPTES_CMD:-}" ]; then
-	CGO_ENABLED=0 go build -trimpath -o bin/panoptes ./cmd/panoptes # static, as the image ships it
 	bin/panoptes server --help >/dev/null 2>&1 || { echo "bench: bin/panoptes has no server subcommand yet" >&2; exit 1; }
 	PANOPTES_CMD="bin/panoptes server"
 fi
@@ -162,6 +164,7 @@ finish() {
 	R[$name.series]=$(metric "$url" prometheus_tsdb_head_series)
 	R[$name.heap]=$(metric "$url" go_memstats_heap_inuse_bytes) R[$name.gogc]=$(metric "$url" go_gc_gogc_percent)
 	R[$name.rss]=$(status_kib "$pid" VmRSS) R[$name.hwm]=$(status_kib "$pid" VmHWM)
+	R[$name.anon]=$(status_kib "$pid" RssAnon) R[$name.file]=$(status_kib "$pid" RssFile)
 	R[$name.disk]=$(disk_bytes "$tmp/$name/data")
 	# The mean VmRSS over the second half of the steady window.
 	R[$name.rssmean]=$(awk -v from="$(awk -v a="${R[$name.t0]}" -v b="${R[$name.t1]}" 'BEGIN { printf "%.3f", (a + b) / 2 }')" \
@@ -326,6 +329,8 @@ echo "summary (ratio = panoptes / prometheus; lower is better except samples/s):
 		x[$n.rssm]=$(v "${R[$n.rssmean]} / 1024")
 		x[$n.rsss]=$(v "${R[$n.rssmean]} * 1024 / ${R[$n.series]}")
 		x[$n.heap]=$(v "${R[$n.heap]} / 1048576")
+		x[$n.anon]=$(v "${R[$n.anon]} / 1024")
+		x[$n.file]=$(v "${R[$n.file]} / 1024")
 		x[$n.disk]=$(v "${R[$n.disk]} / 1048576")
 		x[$n.bps]=$(v "${R[$n.disk]} / ${R[$n.samples1]}")
 		x[$n.p50]=$(v "$(pct 0.5 "$tmp/q/$n.all") * 1000")
@@ -343,6 +348,8 @@ echo "summary (ratio = panoptes / prometheus; lower is better except samples/s):
 	row "steady RSS MiB (VmRSS at end)" "${x[$p.rss]}" "${x[$q.rss]}" %.1f
 	row "mean RSS MiB (2nd half of window)" "${x[$p.rssm]}" "${x[$q.rssm]}" %.1f
 	row "RSS bytes / head series" "${x[$p.rsss]}" "${x[$q.rsss]}" %.0f
+	row "  of which anonymous MiB (RssAnon)" "${x[$p.anon]}" "${x[$q.anon]}" %.1f
+	row "  of which file-backed MiB (RssFile)" "${x[$p.file]}" "${x[$q.file]}" %.1f
 	row "Go heap in use MiB (at end)" "${x[$p.heap]}" "${x[$q.heap]}" %.1f
 	row "GOGC" "${R[$p.gogc]}" "${R[$q.gogc]}" %d
 	row "disk MiB (wal + chunks_head)" "${x[$p.disk]}" "${x[$q.disk]}" %.2f
