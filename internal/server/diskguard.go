@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"sync/atomic"
 
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"golang.org/x/sys/unix"
 )
@@ -53,29 +56,49 @@ func (g *diskGuard) check() error {
 }
 
 // guardedStorage is where samples are appended: the fanout storage, with
-// the disk guard checked before each commit.
+// the disk guard checked when an appender is taken (so that a refused batch
+// does not even create series: the head logs created series to the WAL
+// on rollback too) and again before its commit (the disk may fill during a
+// batch).
 type guardedStorage struct {
 	s storage.Storage
 	g *diskGuard
 }
 
 func (a guardedStorage) Appender(ctx context.Context) storage.Appender {
-	return guardedAppender{a.s.Appender(ctx), a.g}
+	return guardedAppender{a.s.Appender(ctx), a.g, a.g.check()}
 }
 
 func (a guardedStorage) AppenderV2(ctx context.Context) storage.AppenderV2 {
-	app := a.s.AppenderV2(ctx)
+	app, refuse := a.s.AppenderV2(ctx), a.g.check()
 	// The remote_write receiver needs the exemplar method of the fanout's
 	// appender; keep it visible through the wrapper.
 	if ea, ok := app.(storage.ExemplarAppenderV2); ok {
-		return guardedExemplarAppenderV2{ea, a.g}
+		return guardedExemplarAppenderV2{guardedAppenderV2{ea, a.g, refuse}, ea}
 	}
-	return guardedAppenderV2{app, a.g}
+	return guardedAppenderV2{app, a.g, refuse}
 }
 
 type guardedAppender struct {
 	storage.Appender
 	g *diskGuard
+	// refuse, when set, fails every append: the disk was nearly full when
+	// the appender was taken.
+	refuse error
+}
+
+func (a guardedAppender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v float64) (storage.SeriesRef, error) {
+	if a.refuse != nil {
+		return 0, a.refuse
+	}
+	return a.Appender.Append(ref, l, t, v)
+}
+
+func (a guardedAppender) AppendHistogram(ref storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	if a.refuse != nil {
+		return 0, a.refuse
+	}
+	return a.Appender.AppendHistogram(ref, l, t, h, fh)
 }
 
 func (a guardedAppender) Commit() error {
@@ -88,7 +111,15 @@ func (a guardedAppender) Commit() error {
 
 type guardedAppenderV2 struct {
 	storage.AppenderV2
-	g *diskGuard
+	g      *diskGuard
+	refuse error
+}
+
+func (a guardedAppenderV2) Append(ref storage.SeriesRef, l labels.Labels, st, t int64, v float64, h *histogram.Histogram, fh *histogram.FloatHistogram, opts storage.AOptions) (storage.SeriesRef, error) {
+	if a.refuse != nil {
+		return 0, a.refuse
+	}
+	return a.AppenderV2.Append(ref, l, st, t, v, h, fh, opts)
 }
 
 func (a guardedAppenderV2) Commit() error {
@@ -99,15 +130,16 @@ func (a guardedAppenderV2) Commit() error {
 	return a.AppenderV2.Commit()
 }
 
+// guardedExemplarAppenderV2 is guardedAppenderV2 over an appender that also
+// takes exemplars.
 type guardedExemplarAppenderV2 struct {
-	storage.ExemplarAppenderV2
-	g *diskGuard
+	guardedAppenderV2
+	ea storage.ExemplarAppenderV2
 }
 
-func (a guardedExemplarAppenderV2) Commit() error {
-	if err := a.g.check(); err != nil {
-		_ = a.Rollback()
-		return err
+func (a guardedExemplarAppenderV2) AppendExemplars(ref storage.SeriesRef, l labels.Labels, es []exemplar.Exemplar) (storage.SeriesRef, error) {
+	if a.refuse != nil {
+		return 0, a.refuse
 	}
-	return a.ExemplarAppenderV2.Commit()
+	return a.ea.AppendExemplars(ref, l, es)
 }

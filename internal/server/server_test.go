@@ -16,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
+	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"google.golang.org/protobuf/proto"
 )
@@ -245,4 +246,35 @@ func gaugeValue(t *testing.T, g prometheus.Gatherer, name string) float64 {
 	}
 	t.Fatalf("%s not gathered", name)
 	return 0
+}
+
+// TestDiskGuard: commits are refused while free space is under the margin
+// and go through again once it is not, without touching the storage.
+func TestDiskGuard(t *testing.T) {
+	s := newTestServer(t, Options{MinFreeSpace: math.MaxInt64})
+	defer s.closeStorage()
+	app := s.appendable.Appender(context.Background())
+	if _, err := app.Append(0, labels.FromStrings("__name__", "guarded"), time.Now().UnixMilli(), 1); err == nil || !strings.Contains(err.Error(), "min-free-space") {
+		t.Fatalf("Append with the disk under the margin: %v, want an error naming --storage.tsdb.min-free-space", err)
+	}
+	if err := app.Commit(); err == nil {
+		t.Fatal("Commit with the disk under the margin succeeded")
+	}
+	if n := s.db.Head().NumSeries(); n != 0 {
+		t.Errorf("a refused append created %d series", n)
+	}
+	s.appendable.g.minFree = 1
+	app2 := s.appendable.AppenderV2(context.Background())
+	if _, err := app2.Append(0, labels.FromStrings("__name__", "guarded"), 0, time.Now().UnixMilli(), 1, nil, nil, storage.AOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := app2.(storage.ExemplarAppenderV2); !ok {
+		t.Errorf("the guarded AppenderV2 (%T) hides the exemplar appender the remote_write receiver needs", app2)
+	}
+	if err := app2.Commit(); err != nil {
+		t.Fatalf("Commit with space: %v", err)
+	}
+	if n := s.db.Head().NumSeries(); n != 1 {
+		t.Errorf("%d series after a commit with space, want 1", n)
+	}
 }
