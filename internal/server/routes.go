@@ -6,6 +6,7 @@ import (
 	"html"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"runtime"
@@ -53,6 +54,13 @@ func (s *Server) routes() http.Handler {
 		logger:    s.logger,
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{ErrorLog: nil}))
+	// Profiles, as Prometheus serves them: what bench/server.sh's
+	// PROFILE_DIR and `go tool pprof` read.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	for pattern, h := range s.opts.Handlers {
 		mux.Handle(pattern, h)
 	}
