@@ -55,6 +55,16 @@ func (g *diskGuard) check() error {
 	return nil
 }
 
+// commit commits tx unless the disk is nearly full, in which case it rolls
+// tx back and says why.
+func (g *diskGuard) commit(tx storage.AppenderTransaction) error {
+	if err := g.check(); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
 // guardedStorage is where samples are appended: the fanout storage, with
 // the disk guard checked when an appender is taken (so that a refused batch
 // does not even create series: the head logs created series to the WAL
@@ -101,13 +111,7 @@ func (a guardedAppender) AppendHistogram(ref storage.SeriesRef, l labels.Labels,
 	return a.Appender.AppendHistogram(ref, l, t, h, fh)
 }
 
-func (a guardedAppender) Commit() error {
-	if err := a.g.check(); err != nil {
-		_ = a.Rollback()
-		return err
-	}
-	return a.Appender.Commit()
-}
+func (a guardedAppender) Commit() error { return a.g.commit(a.Appender) }
 
 type guardedAppenderV2 struct {
 	storage.AppenderV2
@@ -122,13 +126,7 @@ func (a guardedAppenderV2) Append(ref storage.SeriesRef, l labels.Labels, st, t 
 	return a.AppenderV2.Append(ref, l, st, t, v, h, fh, opts)
 }
 
-func (a guardedAppenderV2) Commit() error {
-	if err := a.g.check(); err != nil {
-		_ = a.Rollback()
-		return err
-	}
-	return a.AppenderV2.Commit()
-}
+func (a guardedAppenderV2) Commit() error { return a.g.commit(a.AppenderV2) }
 
 // guardedExemplarAppenderV2 is guardedAppenderV2 over an appender that also
 // takes exemplars.

@@ -153,6 +153,9 @@ func TestInProcessStaleness(t *testing.T) {
 	l := newInProcessLoop(m.cfgs[0], m)
 	l.collect(context.Background())
 	g.set("a")
+	// Collections are timestamped in milliseconds; two in the same one
+	// would make the second a duplicate.
+	time.Sleep(5 * time.Millisecond)
 	l.collect(context.Background())
 
 	q, err := s.db.Querier(math.MinInt64, math.MaxInt64)
