@@ -162,6 +162,12 @@ func New(opts Options) (*Server, error) {
 	}
 	s.registerTSDBMetrics()
 	closeOnErr := func(err error) (*Server, error) {
+		if s.discoveryCancel != nil {
+			s.discoveryCancel()
+		}
+		if s.remote != nil {
+			_ = s.remote.Close()
+		}
 		_ = s.db.Close()
 		return nil, err
 	}
@@ -219,7 +225,6 @@ func New(opts Options) (*Server, error) {
 	s.reloadMetrics = newReloadMetrics(opts.Registerer)
 
 	if err := s.applyConfig(cfg); err != nil {
-		_ = s.remote.Close()
 		return closeOnErr(err)
 	}
 	s.handler = s.routes()
