@@ -123,10 +123,16 @@ func Start(t testing.TB) *Env {
 // started (if any), and exits: `func TestMain(m *testing.M) { k8stestenv.Main(m) }`.
 func Main(m *testing.M) {
 	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops the control plane that Start started, if any: for a TestMain
+// that does more than Main (call it after m.Run).
+func Stop() {
 	if sharedStop != nil {
 		sharedStop()
 	}
-	os.Exit(code)
 }
 
 // Setup starts a control plane (or picks up a reused one, see the package

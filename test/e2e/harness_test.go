@@ -20,6 +20,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/panoptes-dev/panoptes/internal/k8stestenv"
 )
 
 // panoptesBin is built once by TestMain.
@@ -42,6 +44,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	k8stestenv.Stop()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/panoptes-dev/panoptes/internal/k8stestenv"
+)
+
+// kube sends one request to the test API server as the admin and fails the
+// test unless it answers want.
+func kube(t *testing.T, env *k8stestenv.Env, want int, method, path, contentType string, body any) {
+	t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code, resp, err := env.Do(ctx, method, path, contentType, b)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	if code != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, code, want, resp)
+	}
+}
+
+// TestServerKubernetesSD: the server, running deploy/server's prometheus.yml
+// against a real kube-apiserver, discovers a pod and a service that ask to
+// be scraped with the prometheus.io annotations, scrapes them with their
+// namespace/pod/service labels (the service's endpoint is discovered and
+// relabelled; its documentation address cannot be scraped from here), and
+// leaves alone a pod that does not ask.
+func TestServerKubernetesSD(t *testing.T) {
+	env := k8stestenv.Start(t)
+
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "# TYPE k8s_sd_probe gauge\nk8s_sd_probe 1")
+	}))
+	t.Cleanup(target.Close)
+	_, port, err := net.SplitHostPort(strings.TrimPrefix(target.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ns := "sd-test"
+	kube(t, env, 201, "POST", "/api/v1/namespaces", "", map[string]any{"metadata": map[string]any{"name": ns}})
+	pod := func(name string, annotations map[string]string) {
+		kube(t, env, 201, "POST", "/api/v1/namespaces/"+ns+"/pods", "", map[string]any{
+			"metadata": map[string]any{"name": name, "annotations": annotations},
+			"spec":     map[string]any{"containers": []any{map[string]any{"name": "app", "image": "example.invalid/app"}}},
+		})
+		// No kubelet here: the test plays it, running the pod on loopback.
+		kube(t, env, 200, "PATCH", "/api/v1/namespaces/"+ns+"/pods/"+name+"/status", "application/merge-patch+json", map[string]any{
+			"status": map[string]any{"phase": "Running", "podIP": "127.0.0.1", "podIPs": []any{map[string]any{"ip": "127.0.0.1"}}},
+		})
+	}
+	pod("probe", map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": port, "prometheus.io/path": "/metrics"})
+	pod("quiet", nil)
+	kube(t, env, 201, "POST", "/api/v1/namespaces/"+ns+"/services", "", map[string]any{
+		"metadata": map[string]any{"name": "probe-svc", "annotations": map[string]string{"prometheus.io/scrape": "true"}},
+		"spec":     map[string]any{"ports": []any{map[string]any{"name": "http", "port": 80}}},
+	})
+	kube(t, env, 201, "POST", "/api/v1/namespaces/"+ns+"/endpoints", "", map[string]any{
+		"metadata": map[string]any{"name": "probe-svc"},
+		"subsets": []any{map[string]any{
+			// The API refuses loopback endpoint addresses, and tests listen on
+			// loopback only: a documentation address (RFC 5737) that is
+			// discovered and relabelled but cannot answer.
+			"addresses": []any{map[string]any{"ip": "192.0.2.10"}},
+			"ports":     []any{map[string]any{"name": "http", "port": atoiT(t, port)}},
+		}},
+	})
+
+	// deploy/server's config as shipped, pointed at this API server (in a
+	// cluster it uses the pod's service account) and scraping every second.
+	b, err := os.ReadFile("../../deploy/server/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(b)
+	cfg = strings.ReplaceAll(cfg, "      - role: ", "      - kubeconfig_file: "+env.Kubeconfig+"\n        role: ")
+	cfg = strings.Replace(cfg, "scrape_interval: 15s", "scrape_interval: 1s", 1)
+	cfg = strings.Replace(cfg, "scrape_timeout: 10s", "scrape_timeout: 1s", 1)
+	path := filepath.Join(t.TempDir(), "prometheus.yml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, base := startServer(t, "--config.file="+path)
+
+	waitQuery(t, base, `k8s_sd_probe{job="kubernetes-pods", namespace="sd-test", pod="probe"}`, 60*time.Second, nil)
+	// The annotated service's endpoint is a target with its service label.
+	waitQuery(t, base, `up{job="kubernetes-service-endpoints", namespace="sd-test", service="probe-svc", instance="192.0.2.10:`+port+`"}`, 60*time.Second, nil)
+	if s := instantQuery(t, base, `up{job="kubernetes-pods", pod="quiet"}`); len(s) != 0 {
+		t.Errorf("a pod without prometheus.io/scrape was scraped: %v", s)
+	}
+	_, body := get(t, base+"/api/v1/targets?state=active")
+	if !strings.Contains(string(body), `"__meta_kubernetes_pod_name":"probe"`) {
+		t.Errorf("the probe pod's target lacks its discovered labels: %s", body)
+	}
+}
+
+func atoiT(t *testing.T, s string) int {
+	t.Helper()
+	var n int
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
