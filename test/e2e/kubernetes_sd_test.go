@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,12 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/panoptes-dev/panoptes/internal/k8stestenv"
 )
 
 // kube sends one request to the test API server as the admin and fails the
-// test unless it answers want.
-func kube(t *testing.T, env *k8stestenv.Env, want int, method, path, contentType string, body any) {
+// test unless it answers want; it returns the answer's body.
+func kube(t *testing.T, env *k8stestenv.Env, want int, method, path, contentType string, body any) []byte {
 	t.Helper()
 	b, err := json.Marshal(body)
 	if err != nil {
@@ -33,10 +38,86 @@ func kube(t *testing.T, env *k8stestenv.Env, want int, method, path, contentType
 	if code != want {
 		t.Fatalf("%s %s: status %d, want %d: %s", method, path, code, want, resp)
 	}
+	return resp
+}
+
+// serverKubeconfig applies deploy/server/rbac.yaml (ServiceAccount,
+// ClusterRole, ClusterRoleBinding in namespace monitoring) and returns a
+// kubeconfig that authenticates as that ServiceAccount, so that discovery
+// runs with the least RBAC the manifests grant, not as the admin.
+func serverKubeconfig(t *testing.T, env *k8stestenv.Env) string {
+	t.Helper()
+	kube(t, env, 201, "POST", "/api/v1/namespaces", "", map[string]any{"metadata": map[string]any{"name": "monitoring"}})
+	b, err := os.ReadFile("../../deploy/server/rbac.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := map[string]string{
+		"ServiceAccount":     "/api/v1/namespaces/monitoring/serviceaccounts",
+		"ClusterRole":        "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+		"ClusterRoleBinding": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	for {
+		var obj map[string]any
+		if err := dec.Decode(&obj); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("parse rbac.yaml: %v", err)
+		}
+		kind, _ := obj["kind"].(string)
+		path, ok := paths[kind]
+		if !ok {
+			t.Fatalf("rbac.yaml: unexpected kind %q", kind)
+		}
+		kube(t, env, 201, "POST", path, "", obj)
+	}
+	var tr struct {
+		Status struct {
+			Token string `json:"token"`
+		} `json:"status"`
+	}
+	resp := kube(t, env, 201, "POST", "/api/v1/namespaces/monitoring/serviceaccounts/panoptes-server/token", "",
+		map[string]any{"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": map[string]any{}})
+	if err := json.Unmarshal(resp, &tr); err != nil || tr.Status.Token == "" {
+		t.Fatalf("TokenRequest for panoptes-server: %v: %s", err, resp)
+	}
+	admin, err := os.ReadFile(env.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kc struct {
+		Clusters []struct {
+			Cluster struct {
+				CA string `yaml:"certificate-authority-data"`
+			} `yaml:"cluster"`
+		} `yaml:"clusters"`
+	}
+	if err := yaml.Unmarshal(admin, &kc); err != nil || len(kc.Clusters) == 0 || kc.Clusters[0].Cluster.CA == "" {
+		t.Fatalf("admin kubeconfig %s: no certificate-authority-data (%v)", env.Kubeconfig, err)
+	}
+	path := filepath.Join(t.TempDir(), "server.kubeconfig")
+	cfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+  - name: test
+    cluster: {server: %q, certificate-authority-data: %q}
+users:
+  - name: panoptes-server
+    user: {token: %q}
+contexts:
+  - name: test
+    context: {cluster: test, user: panoptes-server}
+current-context: test
+`, env.URL, kc.Clusters[0].Cluster.CA, tr.Status.Token)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // TestServerKubernetesSD: the server, running deploy/server's prometheus.yml
-// against a real kube-apiserver, discovers a pod and a service that ask to
+// against a real kube-apiserver with only the RBAC of deploy/server, discovers a pod and a service that ask to
 // be scraped with the prometheus.io annotations, scrapes them with their
 // namespace/pod/service labels (the service's endpoint is discovered and
 // relabelled; its documentation address cannot be scraped from here), and
@@ -82,14 +163,15 @@ func TestServerKubernetesSD(t *testing.T) {
 		}},
 	})
 
-	// deploy/server's config as shipped, pointed at this API server (in a
-	// cluster it uses the pod's service account) and scraping every second.
+	// deploy/server's config as shipped, pointed at this API server as the
+	// ServiceAccount of deploy/server/rbac.yaml (in a cluster the pod's
+	// mounted token does the same) and scraping every second.
 	b, err := os.ReadFile("../../deploy/server/prometheus.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := string(b)
-	cfg = strings.ReplaceAll(cfg, "      - role: ", "      - kubeconfig_file: "+env.Kubeconfig+"\n        role: ")
+	cfg = strings.ReplaceAll(cfg, "      - role: ", "      - kubeconfig_file: "+serverKubeconfig(t, env)+"\n        role: ")
 	cfg = strings.Replace(cfg, "scrape_interval: 15s", "scrape_interval: 1s", 1)
 	cfg = strings.Replace(cfg, "scrape_timeout: 10s", "scrape_timeout: 1s", 1)
 	path := filepath.Join(t.TempDir(), "prometheus.yml")
