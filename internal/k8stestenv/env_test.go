@@ -12,25 +12,10 @@ import (
 
 func TestMain(m *testing.M) { Main(m) }
 
-// call sends a request as the admin and fails the test unless the status is want.
+// call is Env.Call with the answer decoded as a JSON object.
 func call(t *testing.T, env *Env, want int, method, path, contentType string, body any) map[string]any {
 	t.Helper()
-	var b []byte
-	if body != nil {
-		var err error
-		if b, err = json.Marshal(body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	code, resp, err := env.Do(ctx, method, path, contentType, b)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	if code != want {
-		t.Fatalf("%s %s: status %d, want %d: %s", method, path, code, want, resp)
-	}
+	resp := env.Call(t, want, method, path, contentType, body)
 	var out map[string]any
 	if err := json.Unmarshal(resp, &out); err != nil {
 		t.Fatalf("%s %s: %v: %s", method, path, err, resp)

@@ -26,6 +26,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +67,29 @@ type Env struct {
 // body, when not nil, is sent with contentType (application/json when empty).
 func (e *Env) Do(ctx context.Context, method, path, contentType string, body []byte) (int, []byte, error) {
 	return do(ctx, e.Client, method, e.URL+path, contentType, body)
+}
+
+// Call sends body (encoded as JSON unless nil) as the admin and fails the
+// test unless the API server answers want; it returns the answer's body.
+func (e *Env) Call(t testing.TB, want int, method, path, contentType string, body any) []byte {
+	t.Helper()
+	var b []byte
+	if body != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code, resp, err := e.Do(ctx, method, path, contentType, b)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	if code != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, code, want, resp)
+	}
+	return resp
 }
 
 func do(ctx context.Context, c *http.Client, method, url, contentType string, body []byte) (int, []byte, error) {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,33 +20,13 @@ import (
 	"github.com/panoptes-dev/panoptes/internal/k8stestenv"
 )
 
-// kube sends one request to the test API server as the admin and fails the
-// test unless it answers want; it returns the answer's body.
-func kube(t *testing.T, env *k8stestenv.Env, want int, method, path, contentType string, body any) []byte {
-	t.Helper()
-	b, err := json.Marshal(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	code, resp, err := env.Do(ctx, method, path, contentType, b)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	if code != want {
-		t.Fatalf("%s %s: status %d, want %d: %s", method, path, code, want, resp)
-	}
-	return resp
-}
-
 // serverKubeconfig applies deploy/server/rbac.yaml (ServiceAccount,
 // ClusterRole, ClusterRoleBinding in namespace monitoring) and returns a
 // kubeconfig that authenticates as that ServiceAccount, so that discovery
 // runs with the least RBAC the manifests grant, not as the admin.
 func serverKubeconfig(t *testing.T, env *k8stestenv.Env) string {
 	t.Helper()
-	kube(t, env, 201, "POST", "/api/v1/namespaces", "", map[string]any{"metadata": map[string]any{"name": "monitoring"}})
+	env.Call(t, 201, "POST", "/api/v1/namespaces", "", map[string]any{"metadata": map[string]any{"name": "monitoring"}})
 	b, err := os.ReadFile("../../deploy/server/rbac.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -70,14 +49,14 @@ func serverKubeconfig(t *testing.T, env *k8stestenv.Env) string {
 		if !ok {
 			t.Fatalf("rbac.yaml: unexpected kind %q", kind)
 		}
-		kube(t, env, 201, "POST", path, "", obj)
+		env.Call(t, 201, "POST", path, "", obj)
 	}
 	var tr struct {
 		Status struct {
 			Token string `json:"token"`
 		} `json:"status"`
 	}
-	resp := kube(t, env, 201, "POST", "/api/v1/namespaces/monitoring/serviceaccounts/panoptes-server/token", "",
+	resp := env.Call(t, 201, "POST", "/api/v1/namespaces/monitoring/serviceaccounts/panoptes-server/token", "",
 		map[string]any{"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": map[string]any{}})
 	if err := json.Unmarshal(resp, &tr); err != nil || tr.Status.Token == "" {
 		t.Fatalf("TokenRequest for panoptes-server: %v: %s", err, resp)
@@ -135,24 +114,24 @@ func TestServerKubernetesSD(t *testing.T) {
 	}
 
 	ns := "sd-test"
-	kube(t, env, 201, "POST", "/api/v1/namespaces", "", map[string]any{"metadata": map[string]any{"name": ns}})
+	env.Call(t, 201, "POST", "/api/v1/namespaces", "", map[string]any{"metadata": map[string]any{"name": ns}})
 	pod := func(name string, annotations map[string]string) {
-		kube(t, env, 201, "POST", "/api/v1/namespaces/"+ns+"/pods", "", map[string]any{
+		env.Call(t, 201, "POST", "/api/v1/namespaces/"+ns+"/pods", "", map[string]any{
 			"metadata": map[string]any{"name": name, "annotations": annotations},
 			"spec":     map[string]any{"containers": []any{map[string]any{"name": "app", "image": "example.invalid/app"}}},
 		})
 		// No kubelet here: the test plays it, running the pod on loopback.
-		kube(t, env, 200, "PATCH", "/api/v1/namespaces/"+ns+"/pods/"+name+"/status", "application/merge-patch+json", map[string]any{
+		env.Call(t, 200, "PATCH", "/api/v1/namespaces/"+ns+"/pods/"+name+"/status", "application/merge-patch+json", map[string]any{
 			"status": map[string]any{"phase": "Running", "podIP": "127.0.0.1", "podIPs": []any{map[string]any{"ip": "127.0.0.1"}}},
 		})
 	}
 	pod("probe", map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": port, "prometheus.io/path": "/metrics"})
 	pod("quiet", nil)
-	kube(t, env, 201, "POST", "/api/v1/namespaces/"+ns+"/services", "", map[string]any{
+	env.Call(t, 201, "POST", "/api/v1/namespaces/"+ns+"/services", "", map[string]any{
 		"metadata": map[string]any{"name": "probe-svc", "annotations": map[string]string{"prometheus.io/scrape": "true"}},
 		"spec":     map[string]any{"ports": []any{map[string]any{"name": "http", "port": 80}}},
 	})
-	kube(t, env, 201, "POST", "/api/v1/namespaces/"+ns+"/endpoints", "", map[string]any{
+	env.Call(t, 201, "POST", "/api/v1/namespaces/"+ns+"/endpoints", "", map[string]any{
 		"metadata": map[string]any{"name": "probe-svc"},
 		"subsets": []any{map[string]any{
 			// The API refuses loopback endpoint addresses, and tests listen on
