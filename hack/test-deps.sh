@@ -4,7 +4,8 @@
 # prometheus-node-exporter; cAdvisor, built from its library module with the
 # kubelet's labels by bench/cadvisorpeer; Prometheus at the version of the
 # embedded prometheus/prometheus packages; single-node VictoriaMetrics as a
-# remote-write receiver) and a pinned golangci-lint built with this machine's
+# remote-write receiver; kube-state-metrics and metrics-server; Debian's chromium
+# for the web UI's browser tests) and a pinned golangci-lint built with this machine's
 # Go, all cached under $CACHE. Without root or apt-get it says what
 # is missing; the tests that need it then skip, or fail when CI=true.
 set -euo pipefail
@@ -14,6 +15,9 @@ GOLANGCI_VERSION=${GOLANGCI_VERSION:-v2.15.0}
 CADVISOR_VERSION=${CADVISOR_VERSION:-v0.60.6}
 # v1.151.0 is the newest VictoriaMetrics whose go.mod this machine's Go builds.
 VICTORIAMETRICS_VERSION=${VICTORIAMETRICS_VERSION:-v1.151.0}
+# The peers of `panoptes state` and `panoptes metrics-api`.
+KSM_VERSION=${KSM_VERSION:-v2.20.0}
+METRICS_SERVER_VERSION=${METRICS_SERVER_VERSION:-v0.8.0}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 # Prometheus as a peer is built at the version go.mod embeds, so the oracle and
 # the server run the same tsdb, promql and scrape code.
@@ -24,6 +28,7 @@ command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus-node-exporter >/dev/null 2>&1 || missing+=(prometheus-node-exporter)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2) # network namespaces for the pod network test
+command -v chromium >/dev/null 2>&1 || missing+=(chromium) # the web UI's browser tests
 if [ ${#missing[@]} -gt 0 ]; then
 	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -110,6 +115,39 @@ if [ ! -x "$victoriametrics/victoria-metrics" ]; then
 	mkdir -p "$victoriametrics"
 	mv "$build/victoria-metrics" "$victoriametrics/victoria-metrics"
 	rm -rf "$build"
+fi
+
+# kube-state-metrics, the oracle and benchmark peer of `panoptes state`. Its
+# version list is not served, so `go install ...@version` fails; in a scratch
+# module `go get` of the exact version works. Cold: about 4 minutes, 87 MB.
+ksm="$CACHE/peers/kube-state-metrics-$KSM_VERSION"
+if [ ! -x "$ksm/kube-state-metrics" ]; then
+	echo "test-deps: building kube-state-metrics $KSM_VERSION into $ksm (about 4 minutes cold, once per version)" >&2
+	build="$CACHE/peers/build-kube-state-metrics-$KSM_VERSION"
+	rm -rf "$build"
+	mkdir -p "$build"
+	(
+		cd "$build"
+		export GOFLAGS=-mod=mod CGO_ENABLED=0
+		go mod init peer >/dev/null 2>&1
+		go get "k8s.io/kube-state-metrics/v2@$KSM_VERSION"
+		go build -trimpath -o kube-state-metrics k8s.io/kube-state-metrics/v2
+	)
+	mkdir -p "$ksm"
+	mv "$build/kube-state-metrics" "$ksm/kube-state-metrics"
+	rm -rf "$build"
+fi
+
+# metrics-server, the peer of `panoptes metrics-api`. Cold: about 6 minutes.
+metricsserver="$CACHE/peers/metrics-server-$METRICS_SERVER_VERSION"
+if [ ! -x "$metricsserver/metrics-server" ]; then
+	echo "test-deps: building metrics-server $METRICS_SERVER_VERSION into $metricsserver (about 6 minutes cold, once per version)" >&2
+	tmp="$CACHE/peers/build-metrics-server-$METRICS_SERVER_VERSION"
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
+	CGO_ENABLED=0 GOBIN="$tmp" GOFLAGS=-mod=mod go install -trimpath "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+	rm -rf "$metricsserver"
+	mv "$tmp" "$metricsserver"
 fi
 
 # A real Kubernetes control plane for the tests of the Kubernetes parts
