@@ -36,4 +36,11 @@ Each role also runs on its own:
 	}
 	aio.addFlags(root.Flags())
 	root.AddCommand(newServerCommand(logOpts))
+	for _, role := range moreRoles {
+		root.AddCommand(role(logOpts))
+	}
 }
+
+// moreRoles are the Kubernetes roles (state, metrics-api, top); each file
+// adds its constructor from init, so a role is one file to add or remove.
+var moreRoles []func(*logOptions) *cobra.Command
