@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# build.sh - build a real kube-apiserver and etcd from the Go module proxy, for
+# build.sh - build a real kube-apiserver, kubectl and etcd from the Go module proxy, for
 # the tests that need a Kubernetes control plane (see README.md here).
 #
-# Output: $K8S_TESTENV_DIR/bin/{kube-apiserver,etcd} (+ <bin>.version stamps);
+# Output: $K8S_TESTENV_DIR/bin/{kube-apiserver,kubectl,etcd} (+ <bin>.version stamps);
 # prints that bin directory on stdout, everything else on stderr.
 # Idempotent: a binary whose stamp matches the requested version is not
 # rebuilt (about 0.2 s); each binary is built in a scratch directory and moved
@@ -41,16 +41,18 @@ up_to_date() { # $1=binary $2=version
 	[[ "$FORCE" != 1 && -x "$BIN/$1" && -f "$BIN/$1.version" && "$(cat "$BIN/$1.version")" == "$2" ]]
 }
 
-build_kube_apiserver() {
-	if up_to_date kube-apiserver "$K8S_VERSION"; then
-		log "kube-apiserver $K8S_VERSION already built"
+# build_k8s_cmd NAME: k8s.io/kubernetes/cmd/NAME at $K8S_VERSION into $BIN/NAME.
+build_k8s_cmd() {
+	local name=$1
+	if up_to_date "$name" "$K8S_VERSION"; then
+		log "$name $K8S_VERSION already built"
 		return
 	fi
-	local dir="$SRC/kube-apiserver-$K8S_VERSION"
+	local dir="$SRC/$name-$K8S_VERSION"
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	cd "$dir"
-	printf 'module k8s-testenv/kube-apiserver\n\ngo 1.24.0\n' >go.mod
+	printf 'module k8s-testenv/%s\n\ngo 1.24.0\n' "$name" >go.mod
 
 	# `go install k8s.io/kubernetes/cmd/kube-apiserver@v` fails: k8s.io/kubernetes
 	# requires its staging modules at v0.0.0 and replaces them with
@@ -65,7 +67,7 @@ build_kube_apiserver() {
 	local gover
 	gover="$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$gomod")"
 	{
-		echo "module k8s-testenv/kube-apiserver"
+		echo "module k8s-testenv/$name"
 		echo
 		echo "go $gover"
 		echo
@@ -81,22 +83,22 @@ build_kube_apiserver() {
 		echo ")"
 	} >go.mod
 
-	log "building kube-apiserver $K8S_VERSION (staging modules at $STAGING_VERSION; 10-18 min cold, once per version)"
+	log "building $name $K8S_VERSION (staging modules at $STAGING_VERSION; kube-apiserver 10-18 min cold, kubectl 3-5 min, once per version)"
 	local major minor
 	major="${K8S_VERSION#v}"
 	major="${major%%.*}"
 	minor="${K8S_VERSION#v*.}"
 	minor="${minor%%.*}"
-	# Without -X the server reports version v0.0.0.
+	# Without -X the binary reports version v0.0.0.
 	local pkg=k8s.io/component-base/version
 	local ldflags="-s -w"
 	ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
 	ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
 	ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
 	ldflags+=" -X k8s.io/client-go/pkg/version.gitMajor=$major -X k8s.io/client-go/pkg/version.gitMinor=$minor"
-	go build -trimpath -ldflags "$ldflags" -o "$dir/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
-	mv "$dir/kube-apiserver" "$BIN/kube-apiserver"
-	echo "$K8S_VERSION" >"$BIN/kube-apiserver.version"
+	go build -trimpath -ldflags "$ldflags" -o "$dir/$name" "k8s.io/kubernetes/cmd/$name"
+	mv "$dir/$name" "$BIN/$name"
+	echo "$K8S_VERSION" >"$BIN/$name.version"
 	cd "$K8S_TESTENV_DIR"
 	rm -rf "$dir"
 }
@@ -134,6 +136,8 @@ GO
 }
 
 build_etcd
-build_kube_apiserver
+build_k8s_cmd kube-apiserver
+# The real kubectl: `kubectl apply --dry-run=server` of deploy/ and `kubectl top`.
+build_k8s_cmd kubectl
 log "ready: $("$BIN/kube-apiserver" --version 2>&1), etcd $("$BIN/etcd" --version 2>&1 | head -1 | sed 's/^etcd Version: //')"
 echo "$BIN"

@@ -269,6 +269,22 @@ func scriptDir() (string, error) {
 	}
 }
 
+// Kubectl returns the path of the real kubectl that build.sh builds beside
+// kube-apiserver (the same Kubernetes version), or skips the test when it is
+// missing; under CI=true a missing kubectl fails the test instead.
+func Kubectl(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(binDir(), "kubectl")
+	if _, err := os.Stat(p); err != nil {
+		msg := fmt.Sprintf("kubectl not built at %s (run `make deps` or hack/k8s-testenv/build.sh)", p)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return p
+}
+
 // binDir is where build.sh puts the binaries (the knobs of up.sh).
 func binDir() string {
 	if b := os.Getenv("K8S_TESTENV_BIN"); b != "" {
