@@ -160,3 +160,16 @@ if ! PANOPTES_CACHE="$CACHE" "$HERE/hack/k8s-testenv/build.sh" >/dev/null; then
 	echo "test-deps: building the k8s-testenv control plane (kube-apiserver, etcd) failed, see above" >&2
 	exit 1
 fi
+
+# The web UI's npm packages (uPlot), which the bundle test rebuilds the
+# committed bundle from. `npm ci` installs exactly web/package-lock.json; it
+# runs again only when the lock file changes.
+if [ -f "$HERE/web/package-lock.json" ]; then
+	stamp="$HERE/web/node_modules/.panoptes-lock.sha256"
+	want=$(sha256sum "$HERE/web/package-lock.json" | cut -d' ' -f1)
+	if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+		echo "test-deps: npm ci in web/ (the UI's packages, seconds)" >&2
+		(cd "$HERE/web" && npm ci --no-audit --no-fund --loglevel=error)
+		echo "$want" >"$stamp"
+	fi
+fi
