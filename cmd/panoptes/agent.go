@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -30,6 +31,9 @@ type agentOptions struct {
 	gogc            int
 	containers      containerOptions
 	enable, disable map[string]*bool
+	// kubelet serves the kubelet-shaped endpoints over HTTPS too
+	// (--kubelet-address), for `panoptes metrics-api --source=agents`.
+	kubelet agent.KubeletConfig
 }
 
 func newAgentCommand(logOpts *logOptions) *cobra.Command {
@@ -87,9 +91,12 @@ back the others.`,
 			}
 			logger.Info("starting panoptes agent", "collectors", strings.Join(names, ","),
 				"procfs", o.host.ProcRoot, "sysfs", o.host.SysRoot, "rootfs", o.host.RootFS)
-			return a.Run(cmd.Context(), func(addr net.Addr) {
-				logger.Info("listening", "address", addr.String(), "metrics", o.agent.MetricsPath)
-			})
+			if o.kubelet.Address == "" {
+				return a.Run(cmd.Context(), func(addr net.Addr) {
+					logger.Info("listening", "address", addr.String(), "metrics", o.agent.MetricsPath)
+				})
+			}
+			return o.runWithKubelet(cmd.Context(), a, logger)
 		},
 	}
 	o.addFlags(cmd.Flags())
@@ -105,6 +112,10 @@ func (o *agentOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.agent.DisableExporterMetrics, "web.disable-exporter-metrics", false, "Leave out the metrics about the agent itself (go_*, process_*, promhttp_*, panoptes_build_info).")
 
 	fs.IntVar(&o.gomaxprocs, "runtime.gomaxprocs", 1, "How many CPUs the Go runtime may run on at once (GOMAXPROCS). The collectors wait on the kernel more than they compute, and one keeps the agent's footprint on a busy node small, as node_exporter does; 0 keeps Go's default (all CPUs).")
+
+	fs.StringVar(&o.kubelet.Address, "kubelet-address", "", "Also serve the kubelet-shaped endpoints (/metrics/resource, /stats/summary) over HTTPS on this HOST:PORT, as a kubelet does on :10250, for `panoptes metrics-api --source=agents` or metrics-server. Needs the container collector.")
+	fs.StringVar(&o.kubelet.CertFile, "tls-cert-file", "", "Serving certificate of --kubelet-address (PEM); a self-signed one is made when empty.")
+	fs.StringVar(&o.kubelet.KeyFile, "tls-private-key-file", "", "Private key of --tls-cert-file (PEM).")
 
 	fs.IntVar(&o.gogc, "runtime.gogc", 60, "Garbage collection target percentage (GOGC): lower keeps the heap, and so the agent's memory on every node, smaller at some CPU cost; 100 is Go's default. The GOGC environment variable, when set, takes precedence.")
 	o.addCollectorFlags(fs)
@@ -194,4 +205,29 @@ func (o *agentOptions) enabledCollectors(fs *pflag.FlagSet) ([]string, error) {
 		return nil, fmt.Errorf("no collector is enabled: name at least one with --collector.<name>")
 	}
 	return names, nil
+}
+
+// runWithKubelet runs the agent and its HTTPS kubelet endpoints together;
+// either failing stops both.
+func (o *agentOptions) runWithKubelet(ctx context.Context, a *agent.Agent, logger *slog.Logger) error {
+	o.kubelet.Handlers = o.agent.Handlers
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() {
+		errc <- a.Run(ctx, func(addr net.Addr) {
+			logger.Info("listening", "address", addr.String(), "metrics", o.agent.MetricsPath)
+		})
+	}()
+	go func() {
+		errc <- agent.ServeKubelet(ctx, o.kubelet, logger, func(addr net.Addr) {
+			logger.Info("listening for kubelet-shaped endpoints over TLS", "kubelet_address", addr.String())
+		})
+	}()
+	err := <-errc
+	cancel()
+	if err2 := <-errc; err == nil {
+		err = err2
+	}
+	return err
 }
