@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -22,6 +23,7 @@ import (
 	"github.com/panoptes-dev/panoptes/internal/collector"
 	"github.com/panoptes-dev/panoptes/internal/server"
 	"github.com/panoptes-dev/panoptes/internal/version"
+	"github.com/panoptes-dev/panoptes/internal/web"
 )
 
 // serverOptions are the server's flags, under Prometheus's names so that a
@@ -32,6 +34,7 @@ type serverOptions struct {
 	retentionSize string
 	minFree       string
 	gogc          int
+	dashboardsDir string
 }
 
 func (o *serverOptions) addFlags(fs *pflag.FlagSet, listen, storage string) {
@@ -52,6 +55,7 @@ func (o *serverOptions) addFlags(fs *pflag.FlagSet, listen, storage string) {
 	fs.IntVar(&o.opts.QueryMaxSamples, "query.max-samples", 50_000_000, "Most samples a query may hold in memory at once; more fails it with errorType \"execution\".")
 	fs.IntVar(&o.opts.QueryMaxConcurrency, "query.max-concurrency", 20, "Most queries running at once; more wait.")
 	fs.DurationVar(&o.opts.LookbackDelta, "query.lookback-delta", 5*time.Minute, "How far back an instant vector selector looks for the latest sample.")
+	fs.StringVar(&o.dashboardsDir, "web.dashboards-dir", "", "Directory of your own UI dashboards (*.yaml, *.yml, *.json in the format of web/dashboards/README.md), shown beside the built-in ones; a file with a built-in dashboard's id replaces it. Read again on every page load.")
 	fs.IntVar(&o.gogc, "runtime.gogc", 50, "Garbage collection target percentage (GOGC). 50 keeps the heap, and RSS per series, smaller than Prometheus's 75 for a few percent of CPU (bench/server.sh); the GOGC environment variable, when set, takes precedence.")
 }
 
@@ -96,6 +100,14 @@ func (o *serverOptions) resolve(fs *pflag.FlagSet) error {
 
 // run starts the server and blocks until the command's context ends.
 func (o *serverOptions) run(cmd *cobra.Command, logger *slog.Logger, onListen func(net.Addr)) error {
+	ui, err := web.New(web.Options{DashboardsDir: o.dashboardsDir, Logger: logger.With("component", "web")})
+	if err != nil {
+		return err
+	}
+	if o.opts.Handlers == nil {
+		o.opts.Handlers = map[string]http.Handler{}
+	}
+	o.opts.Handlers["/"] = ui
 	s, err := server.New(o.opts)
 	if err != nil {
 		return err

@@ -1,0 +1,327 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/prometheus/prometheus/promql/parser"
+	"go.yaml.in/yaml/v3"
+)
+
+// Dashboard is the file format of web/dashboards/README.md. Field names
+// follow Grafana's dashboard JSON where it has one (panels, type, title,
+// gridPos, targets[].expr, targets[].legendFormat, unit, interval,
+// maxDataPoints, templating variables with label_values), so that an
+// importer of Grafana dashboards maps onto it.
+type Dashboard struct {
+	ID          string     `yaml:"id" json:"id"`
+	Title       string     `yaml:"title" json:"title"`
+	Description string     `yaml:"description,omitempty" json:"description,omitempty"`
+	Nav         bool       `yaml:"nav,omitempty" json:"nav,omitempty"`
+	Variables   []Variable `yaml:"variables,omitempty" json:"variables,omitempty"`
+	Panels      []Panel    `yaml:"panels" json:"panels"`
+}
+
+// Variable is a dashboard variable, used as $name in expressions.
+type Variable struct {
+	Name       string   `yaml:"name" json:"name"`
+	Label      string   `yaml:"label,omitempty" json:"label,omitempty"`
+	Type       string   `yaml:"type,omitempty" json:"type,omitempty"` // query (default), custom, textbox, constant
+	Query      string   `yaml:"query,omitempty" json:"query,omitempty"`
+	Options    []string `yaml:"options,omitempty" json:"options,omitempty"`
+	Default    *string  `yaml:"default,omitempty" json:"default,omitempty"`
+	Multi      bool     `yaml:"multi,omitempty" json:"multi,omitempty"`
+	IncludeAll bool     `yaml:"includeAll,omitempty" json:"includeAll,omitempty"`
+	AllValue   *string  `yaml:"allValue,omitempty" json:"allValue,omitempty"`
+	Hide       bool     `yaml:"hide,omitempty" json:"hide,omitempty"`
+}
+
+// Panel is one chart, stat, table, text or row header.
+type Panel struct {
+	Title         string   `yaml:"title" json:"title"`
+	Type          string   `yaml:"type,omitempty" json:"type"`
+	Description   string   `yaml:"description,omitempty" json:"description,omitempty"`
+	Unit          string   `yaml:"unit,omitempty" json:"unit,omitempty"`
+	Stack         bool     `yaml:"stack,omitempty" json:"stack,omitempty"`
+	Min           *float64 `yaml:"min,omitempty" json:"min,omitempty"`
+	Max           *float64 `yaml:"max,omitempty" json:"max,omitempty"`
+	Decimals      *int     `yaml:"decimals,omitempty" json:"decimals,omitempty"`
+	GridPos       *GridPos `yaml:"gridPos,omitempty" json:"gridPos,omitempty"`
+	Interval      string   `yaml:"interval,omitempty" json:"interval,omitempty"`
+	MaxDataPoints int      `yaml:"maxDataPoints,omitempty" json:"maxDataPoints,omitempty"`
+	Targets       []Target `yaml:"targets,omitempty" json:"targets,omitempty"`
+	Labels        []string `yaml:"labels,omitempty" json:"labels,omitempty"`
+	Link          string   `yaml:"link,omitempty" json:"link,omitempty"`
+	Text          string   `yaml:"text,omitempty" json:"text,omitempty"`
+}
+
+// GridPos is the panel's size on the 24-column grid (h in rows of 30 px).
+type GridPos struct {
+	W int `yaml:"w,omitempty" json:"w,omitempty"`
+	H int `yaml:"h,omitempty" json:"h,omitempty"`
+}
+
+// Target is one PromQL query of a panel.
+type Target struct {
+	Expr         string `yaml:"expr" json:"expr"`
+	LegendFormat string `yaml:"legendFormat,omitempty" json:"legendFormat,omitempty"`
+	Unit         string `yaml:"unit,omitempty" json:"unit,omitempty"`
+	RefID        string `yaml:"refId,omitempty" json:"refId,omitempty"`
+}
+
+// Units are the unit ids the UI formats (Grafana's, plus cores).
+var Units = []string{"", "short", "none", "bytes", "decbytes", "Bps", "binBps", "bps", "percent", "percentunit", "cores", "s", "ms", "ops", "reqps", "iops", "pps", "dateTimeFromNow"}
+
+var (
+	idRE          = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	varNameRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	labelValuesRE = regexp.MustCompile(`(?s)^\s*label_values\(\s*(?:(.+?)\s*,\s*)?([a-zA-Z_][a-zA-Z0-9_]*)\s*\)\s*$`)
+	varRefRE      = regexp.MustCompile(`\$\{(\w+)\}|\$(\w+)|\[\[(\w+)\]\]`)
+	durationRE    = regexp.MustCompile(`^(\d+(ms|s|m|h|d|w|y))+$`)
+)
+
+// builtinVars are set by the UI from the time range and step.
+var builtinVars = map[string]string{"__rate_interval": "5m", "__interval": "15s", "__range": "1h"}
+
+// maxDashboardBytes caps a dashboard file: they are small; a huge one is a mistake.
+const maxDashboardBytes = 1 << 20
+
+// ParseDashboard reads and validates one dashboard file; id is the default
+// id (the file name without its extension). Errors name the field at fault.
+func ParseDashboard(r io.Reader, id string) (*Dashboard, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxDashboardBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	if len(b) > maxDashboardBytes {
+		return nil, fmt.Errorf("larger than %d bytes", maxDashboardBytes)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var d Dashboard
+	if err := dec.Decode(&d); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty file")
+		}
+		return nil, fmt.Errorf("yaml: %w", err)
+	}
+	if d.ID == "" {
+		d.ID = id
+	}
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// Validate checks what the UI relies on, so that a mistake shows as one
+// clear error instead of a broken page.
+func (d *Dashboard) Validate() error {
+	if !idRE.MatchString(d.ID) {
+		return fmt.Errorf("id %q: use 1-64 letters, digits, '-' or '_'", d.ID)
+	}
+	if strings.TrimSpace(d.Title) == "" {
+		return errors.New("title: missing")
+	}
+	vars := map[string]bool{}
+	for i := range d.Variables {
+		v := &d.Variables[i]
+		where := fmt.Sprintf("variables[%d] (%s)", i, v.Name)
+		if !varNameRE.MatchString(v.Name) || strings.HasPrefix(v.Name, "__") {
+			return fmt.Errorf("%s: name must be letters, digits and '_', not starting with a digit or '__'", where)
+		}
+		if vars[v.Name] {
+			return fmt.Errorf("%s: defined twice", where)
+		}
+		switch v.Type {
+		case "", "query":
+			m := labelValuesRE.FindStringSubmatch(v.Query)
+			if m == nil {
+				return fmt.Errorf("%s: query must be label_values(label) or label_values(selector, label), got %q", where, v.Query)
+			}
+			if m[1] != "" {
+				if err := checkExpr(m[1], vars); err != nil {
+					return fmt.Errorf("%s: selector: %w", where, err)
+				}
+			}
+		case "custom":
+			if len(v.Options) == 0 {
+				return fmt.Errorf("%s: a custom variable needs options", where)
+			}
+		case "textbox", "constant":
+		default:
+			return fmt.Errorf("%s: type %q is not one of query, custom, textbox, constant", where, v.Type)
+		}
+		vars[v.Name] = true
+	}
+	if len(d.Panels) == 0 {
+		return errors.New("panels: none")
+	}
+	for i := range d.Panels {
+		p := &d.Panels[i]
+		where := fmt.Sprintf("panels[%d] (%s)", i, p.Title)
+		if p.Type == "" {
+			p.Type = "timeseries"
+		}
+		switch p.Type {
+		case "timeseries", "stat", "table":
+			if len(p.Targets) == 0 {
+				return fmt.Errorf("%s: a %s panel needs targets", where, p.Type)
+			}
+		case "text", "row":
+		default:
+			return fmt.Errorf("%s: type %q is not one of timeseries, stat, table, text, row", where, p.Type)
+		}
+		if !validUnit(p.Unit) {
+			return fmt.Errorf("%s: unit %q is not one of %s", where, p.Unit, strings.Join(Units[1:], ", "))
+		}
+		if p.GridPos != nil && (p.GridPos.W < 0 || p.GridPos.W > 24 || p.GridPos.H < 0 || p.GridPos.H > 50) {
+			return fmt.Errorf("%s: gridPos w must be 1-24 and h 1-50", where)
+		}
+		if p.Interval != "" && !durationRE.MatchString(p.Interval) {
+			return fmt.Errorf("%s: interval %q is not a duration like 15s", where, p.Interval)
+		}
+		if p.MaxDataPoints < 0 || p.MaxDataPoints > 20000 {
+			return fmt.Errorf("%s: maxDataPoints must be 0-20000", where)
+		}
+		for j, t := range p.Targets {
+			if !validUnit(t.Unit) {
+				return fmt.Errorf("%s: targets[%d]: unit %q is not one of %s", where, j, t.Unit, strings.Join(Units[1:], ", "))
+			}
+			if err := checkExpr(t.Expr, vars); err != nil {
+				return fmt.Errorf("%s: targets[%d]: %w", where, j, err)
+			}
+		}
+	}
+	return nil
+}
+
+func validUnit(u string) bool {
+	for _, k := range Units {
+		if u == k {
+			return true
+		}
+	}
+	return false
+}
+
+var promqlParser = parser.NewParser(parser.Options{})
+
+// checkExpr parses expr as PromQL once its variables are replaced by
+// placeholders; it also rejects variables the dashboard does not define.
+func checkExpr(expr string, vars map[string]bool) error {
+	if strings.TrimSpace(expr) == "" {
+		return errors.New("expr: empty")
+	}
+	var unknown string
+	sub := varRefRE.ReplaceAllStringFunc(expr, func(m string) string {
+		g := varRefRE.FindStringSubmatch(m)
+		name := g[1] + g[2] + g[3]
+		if v, ok := builtinVars[name]; ok {
+			return v
+		}
+		if vars[name] {
+			return "placeholder"
+		}
+		// $1 and the like are label_replace's references, not variables.
+		if name[0] >= '0' && name[0] <= '9' {
+			return m
+		}
+		if unknown == "" {
+			unknown = name
+		}
+		return m
+	})
+	if unknown != "" {
+		return fmt.Errorf("expr uses $%s, which is not a variable of this dashboard", unknown)
+	}
+	if _, err := promqlParser.ParseExpr(sub); err != nil {
+		return fmt.Errorf("expr %q: %w", expr, err)
+	}
+	return nil
+}
+
+// Entry is one dashboard in the list the UI shows.
+type Entry struct {
+	ID     string `json:"id"`
+	Title  string `json:"title"`
+	Source string `json:"source"` // "built-in" or the file's path
+	Nav    bool   `json:"nav,omitempty"`
+	Error  string `json:"error,omitempty"`
+
+	dash *Dashboard
+}
+
+// loadAll reads the built-in dashboards and then those of dir; a file of dir
+// with the id of a built-in one replaces it. Files that fail validation are
+// listed with their error.
+func loadAll(builtin fs.FS, dir string) ([]Entry, error) {
+	byID := map[string]int{}
+	var out []Entry
+	add := func(e Entry) {
+		if i, ok := byID[e.ID]; ok {
+			out[i] = e
+			return
+		}
+		byID[e.ID] = len(out)
+		out = append(out, e)
+	}
+	names, err := fs.Glob(builtin, "dashboards/*.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("built-in dashboards: %w", err)
+	}
+	for _, n := range names {
+		f, err := builtin.Open(n)
+		if err != nil {
+			return nil, fmt.Errorf("built-in dashboard %s: %w", n, err)
+		}
+		d, err := ParseDashboard(f, strings.TrimSuffix(path.Base(n), ".yaml"))
+		_ = f.Close()
+		if err != nil {
+			// A built-in dashboard is tested; failing here is a bug.
+			return nil, fmt.Errorf("BUG: built-in dashboard %s: %w", n, err)
+		}
+		add(Entry{ID: d.ID, Title: d.Title, Source: "built-in", Nav: d.Nav, dash: d})
+	}
+	if dir == "" {
+		return out, nil
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		// The directory went away or became unreadable after the start:
+		// keep the built-in dashboards and say why the others are missing.
+		out = append(out, Entry{ID: "-", Title: dir, Source: dir, Error: fmt.Sprintf("--web.dashboards-dir: %v", err)})
+		return out, nil
+	}
+	sort.Slice(ents, func(i, j int) bool { return ents[i].Name() < ents[j].Name() })
+	for _, e := range ents {
+		ext := filepath.Ext(e.Name())
+		if e.IsDir() || (ext != ".yaml" && ext != ".yml" && ext != ".json") {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		id := strings.TrimSuffix(e.Name(), ext)
+		f, err := os.Open(p)
+		if err != nil {
+			add(Entry{ID: id, Title: id, Source: p, Error: err.Error()})
+			continue
+		}
+		d, err := ParseDashboard(f, id)
+		_ = f.Close()
+		if err != nil {
+			add(Entry{ID: id, Title: id, Source: p, Error: fmt.Sprintf("%s: %v", p, err)})
+			continue
+		}
+		add(Entry{ID: d.ID, Title: d.Title, Source: p, Nav: d.Nav, dash: d})
+	}
+	return out, nil
+}

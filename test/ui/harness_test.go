@@ -1,0 +1,497 @@
+package ui
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath is Debian's chromium, which hack/test-deps.sh installs.
+const chromiumPath = "/usr/bin/chromium"
+
+// helperEnv makes the test binary a CPU burner (see runHelper).
+const helperEnv = "PANOPTES_UI_HELPER"
+
+var panoptesBin string
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "burn" {
+		burn()
+	}
+	// PANOPTES_BIN reuses a built binary (development); otherwise build one.
+	panoptesBin = os.Getenv("PANOPTES_BIN")
+	dir := ""
+	if panoptesBin == "" {
+		var err error
+		dir, err = os.MkdirTemp("", "panoptes-ui-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		panoptesBin = filepath.Join(dir, "panoptes")
+		build := exec.Command("go", "build", "-o", panoptesBin, "github.com/panoptes-dev/panoptes/cmd/panoptes")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build panoptes:", err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	if dir != "" {
+		_ = os.RemoveAll(dir)
+	}
+	os.Exit(code)
+}
+
+// requireChromium skips when chromium is missing, except under CI=true.
+func requireChromium(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is missing; `make deps` (hack/test-deps.sh, as root) installs Debian's chromium (CI=true makes this a failure)", chromiumPath)
+	}
+	t.Skipf("%s is missing; install Debian's chromium (`make deps` as root) to run the browser tests", chromiumPath)
+}
+
+// requireRoot skips a test that makes cgroups, or fails it under CI=true.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("this test needs root to make a container cgroup; CI runs as root")
+	}
+	t.Skip("needs root to make a container cgroup")
+}
+
+// server is a running all-in-one panoptes.
+type server struct {
+	addr, dir string
+	cmd       *exec.Cmd
+	logs      *lockedBuffer
+	done      chan struct{}
+	args      []string
+}
+
+// startServer runs `panoptes` (the all-in-one default: host and container
+// collectors every 2 s, the server, the UI) on a free loopback port.
+func startServer(t *testing.T, extra ...string) *server {
+	t.Helper()
+	s := &server{addr: freePort(t), dir: t.TempDir(), args: extra}
+	s.start(t)
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("panoptes output:\n%s", s.logs.String())
+		}
+	})
+	return s
+}
+
+func (s *server) start(t *testing.T) {
+	t.Helper()
+	args := append([]string{"--web.listen-address=" + s.addr, "--storage.tsdb.path=" + s.dir, "--collector.interval=2s", "--log.level=warn"}, s.args...)
+	s.cmd = exec.Command(panoptesBin, args...)
+	s.logs = &lockedBuffer{}
+	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	s.done = make(chan struct{})
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start panoptes: %v", err)
+	}
+	done := s.done
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			t.Fatalf("panoptes exited: %s", s.logs.String())
+		default:
+		}
+		if resp, err := http.Get(s.url("/-/ready")); err == nil { //nolint:noctx // loopback, test
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("panoptes at %s did not become ready:\n%s", s.addr, s.logs.String())
+}
+
+// stop sends SIGTERM to the pid, then SIGKILL after 10 s.
+func (s *server) stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+func (s *server) url(path string) string { return "http://" + s.addr + path }
+
+// query runs an instant PromQL query and returns the result's samples.
+func (s *server) query(t *testing.T, q string) []struct {
+	Metric map[string]string `json:"metric"`
+	Value  [2]any            `json:"value"`
+} {
+	t.Helper()
+	resp, err := http.Get(s.url("/api/v1/query?query=" + url.QueryEscape(q))) //nolint:noctx // loopback, test
+	if err != nil {
+		t.Fatalf("query %s: %v", q, err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+				Value  [2]any            `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("query %s: %v", q, err)
+	}
+	if out.Status != "success" {
+		t.Fatalf("query %s: %s", q, out.Error)
+	}
+	return out.Data.Result
+}
+
+// waitFor polls the query until it returns at least one sample.
+func (s *server) waitFor(t *testing.T, q string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if len(s.query(t, q)) > 0 {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("no result for %s within 60 s", q)
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+// browser is one headless chromium tab; JS exceptions and console errors
+// of the page are collected and fail the test at its end.
+type browser struct {
+	t      *testing.T
+	ctx    context.Context
+	mu     sync.Mutex
+	errors []string
+}
+
+func newBrowser(t *testing.T, width, height int) *browser {
+	t.Helper()
+	requireChromium(t)
+	b := &browser{t: t}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(width, height),
+	)
+	ctx, cancel := chromedp.NewContext(alloc, chromedp.WithListener(func(ev any) {
+		switch e := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			msg := e.ExceptionDetails.Text
+			if e.ExceptionDetails.Exception != nil {
+				msg += " " + e.ExceptionDetails.Exception.Description
+			}
+			b.mu.Lock()
+			b.errors = append(b.errors, "exception: "+msg)
+			b.mu.Unlock()
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.ConsoleAPICalledTypeError {
+				var parts []string
+				for _, a := range e.Args {
+					parts = append(parts, a.Description+string(a.Value))
+				}
+				b.mu.Lock()
+				b.errors = append(b.errors, "console.error: "+strings.Join(parts, " "))
+				b.mu.Unlock()
+			}
+		}
+	}))
+	b.ctx = ctx
+	// The first Run starts the browser; it must not carry a timeout.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), int64(height))); err != nil {
+		cancel()
+		cancelAlloc()
+		t.Fatalf("start chromium: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	return b
+}
+
+// pageErrors returns the exceptions and console errors so far.
+func (b *browser) pageErrors() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.errors...)
+}
+
+// do runs actions with a time limit.
+func (b *browser) do(actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.t.Fatalf("browser: %v (page errors: %v)", err, b.pageErrors())
+	}
+}
+
+// eval evaluates a JS expression and decodes its value into out.
+func eval[T any](b *browser, expr string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// open navigates and waits until the page's panels have settled.
+func (b *browser) open(u string) {
+	b.t.Helper()
+	b.do(chromedp.Navigate(u))
+	b.waitReady()
+}
+
+// waitReady waits for window.__panoptes.ready: every panel loaded (with
+// data, no data or an error).
+func (b *browser) waitReady() {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!!(window.__panoptes && window.__panoptes.ready)`, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(55*time.Second))); err != nil {
+		b.t.Fatalf("page did not settle: %v (page errors: %v)", err, b.pageErrors())
+	}
+}
+
+// poll waits until a JS expression is truthy.
+func (b *browser) poll(expr string, timeout time.Duration) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, timeout+5*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(timeout))); err != nil {
+		b.t.Fatalf("waiting for %s: %v (page errors: %v)", expr, err, b.pageErrors())
+	}
+}
+
+// screenshot saves the whole page as name.png in the test's artifact
+// directory: $PANOPTES_TEST_ARTIFACTS when set (CI keeps it), else the
+// directory of `go test -artifacts`.
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot: %v", err)
+	}
+	dir := os.Getenv("PANOPTES_TEST_ARTIFACTS")
+	if dir != "" {
+		dir = filepath.Join(dir, "ui", b.t.Name())
+	} else {
+		dir = b.t.ArtifactDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	ext := ".png"
+	if len(png) > 2 && png[0] == 0xff && png[1] == 0xd8 {
+		ext = ".jpg"
+	}
+	p := filepath.Join(dir, name+ext)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot: %s", p)
+}
+
+// noPageErrors fails the test when the page threw or logged an error.
+func (b *browser) noPageErrors() {
+	b.t.Helper()
+	if errs := b.pageErrors(); len(errs) > 0 {
+		b.t.Errorf("the page reported errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// container is a cgroup laid out as the kubelet's cgroupfs driver does, with a
+// process burning CPU and holding memory in it.
+type container struct {
+	id   string // the cgroup path, as the id label has it
+	stop func()
+}
+
+var v1Controllers = []string{"cpu", "cpuacct", "memory", "pids", "blkio"}
+
+func makeContainer(t *testing.T) *container {
+	t.Helper()
+	requireRoot(t)
+	rnd := func(n int) string {
+		b := make([]byte, n)
+		_, _ = rand.Read(b)
+		return hex.EncodeToString(b)
+	}
+	uid := fmt.Sprintf("%s-%s-%s-%s-%s", rnd(4), rnd(2), rnd(2), rnd(2), rnd(6))
+	rel := "kubepods/burstable/pod" + uid + "/" + rnd(32)
+	var mounts []string
+	for _, c := range v1Controllers {
+		m := filepath.Join("/sys/fs/cgroup", c)
+		if _, err := os.Stat(filepath.Join(m, "cgroup.procs")); err != nil {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Join(m, rel), 0o755); err != nil {
+			t.Fatalf("create cgroup: %v", err)
+		}
+		mounts = append(mounts, m)
+	}
+	if len(mounts) == 0 {
+		t.Skip("no writable cgroup v1 controllers on this machine")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=burn")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out := bufio.NewReader(stdout)
+	if line, err := out.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
+		t.Fatalf("burner did not start: %q %v", line, err)
+	}
+	for _, m := range mounts {
+		if err := os.WriteFile(filepath.Join(m, rel, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+			t.Fatalf("move burner into cgroup: %v", err)
+		}
+	}
+	if _, err := io.WriteString(stdin, "go\n"); err != nil {
+		t.Fatal(err)
+	}
+	c := &container{id: "/" + rel}
+	var once sync.Once
+	c.stop = func() {
+		once.Do(func() {
+			_ = stdin.Close()
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			parts := strings.Split(rel, "/")
+			for i := len(parts); i > 0; i-- {
+				for _, m := range mounts {
+					_ = os.Remove(filepath.Join(m, filepath.Join(parts[:i]...)))
+				}
+			}
+		})
+	}
+	t.Cleanup(c.stop)
+	return c
+}
+
+// burn spins on the CPU and holds 32 MiB once told to (after it has been
+// moved into its cgroup), until stdin closes.
+func burn() {
+	in := bufio.NewReader(os.Stdin)
+	fmt.Println("ready")
+	if _, err := in.ReadString('\n'); err != nil {
+		os.Exit(1)
+	}
+	mem := make([]byte, 32<<20)
+	for i := 0; i < len(mem); i += 4096 {
+		mem[i] = 1
+	}
+	stop := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, in); close(stop) }()
+	x := 0
+	for {
+		select {
+		case <-stop:
+			if x == -1 || mem[len(mem)-1] != 1 {
+				os.Exit(3)
+			}
+			os.Exit(0)
+		default:
+			for i := 0; i < 200_000; i++ {
+				x += i
+			}
+			// Half a core at most: the machine running the tests is small.
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

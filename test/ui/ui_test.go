@@ -1,0 +1,382 @@
+package ui
+
+import (
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// panelState is window.__panoptes.panels[i], the UI's own account of a panel.
+type panelState struct {
+	Title  string `json:"title"`
+	Kind   string `json:"kind"`
+	State  string `json:"state"`
+	Error  string `json:"error"`
+	Rows   int    `json:"rows"`
+	Series int    `json:"series"`
+	Points int    `json:"points"`
+}
+
+// chartInfo is read from the uPlot instances themselves: what is drawn.
+type chartInfo struct {
+	Title  string `json:"title"`
+	Series int    `json:"series"`
+	Points int    `json:"points"`
+	Xs     int    `json:"xs"`
+}
+
+const chartsJS = `window.__panoptes.charts.map(u => ({
+  title: u.__title,
+  series: u.series.length - 1,
+  xs: u.data[0].length,
+  points: u.data.slice(1).reduce((n, s) => n + s.filter(v => v !== null && v !== undefined && isFinite(v)).length, 0),
+}))`
+
+// settle waits for the first samples: two collections, so that rates exist.
+func settle(t *testing.T, s *server) {
+	t.Helper()
+	s.waitFor(t, `rate(node_cpu_seconds_total[1m])`)
+	s.waitFor(t, `rate(node_pressure_cpu_waiting_seconds_total[1m])`)
+}
+
+// TestOverview: every panel of the host overview shows data — each chart's
+// uPlot instance holds series with points, each stat a value, the disk
+// table a row per mount — with a container the test made in the busiest
+// containers charts; then the same page on a phone-sized screen.
+func TestOverview(t *testing.T) {
+	requireChromium(t)
+	c := makeContainer(t)
+	s := startServer(t)
+	settle(t, s)
+	s.waitFor(t, `rate(container_cpu_usage_seconds_total{id="`+c.id+`"}[1m]) > 0`)
+	b := newBrowser(t, 1400, 1000)
+	b.open(s.url("/#/d/overview?range=5m"))
+
+	panels := eval[[]panelState](b, `window.__panoptes.panels`)
+	if len(panels) < 15 {
+		t.Fatalf("the overview has %d panels, want at least 15: %+v", len(panels), panels)
+	}
+	timeseries := 0
+	for _, p := range panels {
+		if p.State != "ok" {
+			t.Errorf("panel %q (%s): state %s %s, want data", p.Title, p.Kind, p.State, p.Error)
+		}
+		switch p.Kind {
+		case "timeseries":
+			timeseries++
+		case "table":
+			if p.Rows < 1 {
+				t.Errorf("table %q has no rows", p.Title)
+			}
+		}
+	}
+	charts := eval[[]chartInfo](b, chartsJS)
+	if len(charts) != timeseries {
+		t.Errorf("%d uPlot charts for %d timeseries panels", len(charts), timeseries)
+	}
+	for _, ch := range charts {
+		if ch.Series < 1 || ch.Points < 2 {
+			t.Errorf("chart %q draws %d series with %d points, want data", ch.Title, ch.Series, ch.Points)
+		}
+	}
+	// The busiest-containers chart names the test's container.
+	legend := eval[string](b, `[...document.querySelectorAll('section.panel[data-title="Busiest containers (CPU)"] table.legend td.name')].map(e => e.textContent).join("\n")`)
+	if !strings.Contains(legend, c.id) {
+		t.Errorf("busiest containers legend does not list %s:\n%s", c.id, legend)
+	}
+	// Stats show a formatted value, not a dash.
+	stats := eval[[]string](b, `[...document.querySelectorAll('section.panel[data-type="stat"] .stat-value')].map(e => e.textContent)`)
+	for _, v := range stats {
+		if v == "" || v == "–" {
+			t.Errorf("a stat shows %q", v)
+		}
+	}
+	// The disk table lists the root file system with its size in IEC units.
+	disk := eval[string](b, `document.querySelector('section.panel[data-title="Disk space per mount"]').innerText`)
+	if !regexp.MustCompile(`(?m)^/\s`).MatchString(disk) || !regexp.MustCompile(`[0-9.]+ (GiB|MiB|TiB)`).MatchString(disk) {
+		t.Errorf("disk table does not show / with a size in GiB:\n%s", disk)
+	}
+	// Nothing was loaded from another host.
+	foreign := eval[[]string](b, `performance.getEntriesByType("resource").map(e => e.name).filter(n => !n.startsWith(location.origin))`)
+	if len(foreign) > 0 {
+		t.Errorf("the page loaded from other hosts: %v", foreign)
+	}
+	b.screenshot("overview")
+
+	// The cursor is synced: hovering one chart moves the others' cursors.
+	b.do(chromedp.Evaluate[chromedp.Void](`(() => {
+	  const o = window.__panoptes.charts[0].over, r = o.getBoundingClientRect();
+	  o.dispatchEvent(new MouseEvent("mousemove", {clientX: r.left + r.width / 2, clientY: r.top + 10, bubbles: true}));
+	})()`))
+	b.poll(`window.__panoptes.charts.slice(1).every(o => o.cursor.left > 0 && o.cursor.idx !== null)`, 10*time.Second)
+
+	// A phone: one column, nothing wider than the screen.
+	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	b.poll(`document.documentElement.scrollWidth <= window.innerWidth + 1`, 10*time.Second)
+	b.screenshot("overview-phone")
+	b.noPageErrors()
+}
+
+// TestContainers: the test's container is in the table with its CPU and
+// memory, the filter finds it, and a click opens its dashboard with charts.
+func TestContainers(t *testing.T) {
+	requireChromium(t)
+	c := makeContainer(t)
+	s := startServer(t)
+	s.waitFor(t, `rate(container_cpu_usage_seconds_total{id="`+c.id+`"}[1m]) > 0`)
+	b := newBrowser(t, 1400, 900)
+	b.open(s.url("/#/containers?range=5m"))
+	ids := eval[[]string](b, `[...document.querySelectorAll('table.data tbody tr td:first-child span')].map(e => e.title.split("\n")[0])`)
+	found := false
+	for _, id := range ids {
+		found = found || id == c.id
+	}
+	if !found {
+		t.Fatalf("the container table does not list %s; it lists %v", c.id, ids)
+	}
+	b.screenshot("containers")
+
+	// Filter by a piece of the cgroup's id: only that container (and its pod's
+	// cgroup, whose path is a prefix) stays.
+	piece := c.id[strings.LastIndex(c.id, "/")+1:][:12]
+	b.do(chromedp.SendKeys(chromedp.CSS(`input[type=search]`), piece))
+	b.poll(`document.querySelectorAll('table.data tbody tr').length === 1`, 10*time.Second)
+	row := eval[string](b, `document.querySelector('table.data tbody tr').innerText`)
+	if !regexp.MustCompile(`(\d+m|[0-9.]+ cores?)`).MatchString(row) || !regexp.MustCompile(`[0-9.]+ MiB`).MatchString(row) {
+		t.Errorf("the row shows no CPU in cores or memory in MiB: %q", row)
+	}
+	if loc := eval[string](b, `location.hash`); !strings.Contains(loc, "filter="+piece) {
+		t.Errorf("the filter is not in the URL: %s", loc)
+	}
+	// Sort by memory, then open the detail page.
+	b.do(chromedp.Click(chromedp.CSS(`table.data tbody tr`)))
+	b.poll(`location.hash.startsWith("#/d/container")`, 10*time.Second)
+	b.waitReady()
+	if got := eval[string](b, `new URLSearchParams(location.hash.split("?")[1]).get("var-id")`); got != c.id {
+		t.Errorf("the detail page is for %q, want %q", got, c.id)
+	}
+	charts := eval[[]chartInfo](b, chartsJS)
+	want := map[string]bool{"CPU usage": false, "Memory": false}
+	for _, ch := range charts {
+		if _, ok := want[ch.Title]; ok && ch.Points > 1 {
+			want[ch.Title] = true
+		}
+	}
+	for title, ok := range want {
+		if !ok {
+			t.Errorf("container page: chart %q has no data (charts: %+v)", title, charts)
+		}
+	}
+	// The memory chart's working set is at least what the burner holds.
+	ws := eval[float64](b, `(() => { const u = window.__panoptes.charts.find(u => u.__title === "Memory"); const s = u.__raw.find(s => s.name === "working set"); return Math.max(...s.values.filter(v => v !== null)); })()`)
+	if ws < 32<<20 {
+		t.Errorf("working set drawn %.0f bytes, the burner holds 32 MiB", ws)
+	}
+	b.screenshot("container")
+	b.noPageErrors()
+}
+
+// TestExplore: autocomplete, two queries on one graph, the table view, a
+// bad query's error at its position, and the URL holding the whole state.
+func TestExplore(t *testing.T) {
+	requireChromium(t)
+	s := startServer(t)
+	settle(t, s)
+	b := newBrowser(t, 1300, 900)
+	b.open(s.url("/#/explore?range=5m"))
+
+	// Metric names complete from the API.
+	b.do(chromedp.SendKeys(chromedp.CSS(`textarea.promql`), "node_load"))
+	b.poll(`[...document.querySelectorAll('ul.complete li span')].some(e => e.textContent === "node_load15")`, 10*time.Second)
+	b.do(chromedp.SendKeys(chromedp.CSS(`textarea.promql`), "1"))
+	b.poll(`document.querySelector('ul.complete li span') && document.querySelector('ul.complete li span').textContent === "node_load1"`, 10*time.Second)
+	b.do(chromedp.SendKeys(chromedp.CSS(`textarea.promql`), "\t"))
+	if v := eval[string](b, `document.querySelector('textarea.promql').value`); v != "node_load1" {
+		t.Errorf("after completion the query is %q", v)
+	}
+	// Label names of the metric complete inside braces.
+	b.do(chromedp.SendKeys(chromedp.CSS(`textarea.promql`), "{"))
+	b.poll(`[...document.querySelectorAll('ul.complete li')].some(e => e.dataset.kind === "label" && e.textContent.startsWith("instance"))`, 10*time.Second)
+	b.do(chromedp.SendKeys(chromedp.CSS(`textarea.promql`), "\x1b")) // Escape closes the list
+	b.poll(`getComputedStyle(document.querySelector('ul.complete')).display === "none"`, 5*time.Second)
+	b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('textarea.promql').value = "node_load1"`))
+
+	// A second query, then run both on one graph.
+	b.do(chromedp.Click(chromedp.CSS(`#add-query`)))
+	b.do(chromedp.SendKeys(chromedp.CSS(`.query:nth-child(2) textarea.promql`), `sum by (mode) (rate(node_cpu_seconds_total[1m]))`))
+	b.do(chromedp.Click(chromedp.CSS(`#run`)))
+	b.waitReady()
+	charts := eval[[]chartInfo](b, chartsJS)
+	if len(charts) != 1 || charts[0].Series < 3 || charts[0].Points < 4 {
+		t.Fatalf("explore graph: %+v, want one chart with node_load1 and the CPU modes", charts)
+	}
+	legend := eval[string](b, `document.querySelector('table.legend').innerText`)
+	for _, want := range []string{"node_load1", `mode="idle"`, "min", "max", "avg", "last"} {
+		if !strings.Contains(legend, want) {
+			t.Errorf("legend lacks %q:\n%s", want, legend)
+		}
+	}
+	b.screenshot("explore-graph")
+
+	// Table view.
+	b.do(chromedp.Click(chromedp.CSS(`button.tab[data-view=table]`)))
+	b.waitReady()
+	rows := eval[int](b, `document.querySelectorAll('.result table.data tbody tr').length`)
+	if rows < 3 {
+		t.Errorf("table view shows %d rows", rows)
+	}
+	b.screenshot("explore-table")
+
+	// The URL holds the state: a fresh tab opened on it shows the same.
+	hash := eval[string](b, `location.hash`)
+	params, err := url.ParseQuery(hash[strings.Index(hash, "?")+1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := params["q"]; len(q) != 2 || q[0] != "node_load1" || params.Get("view") != "table" || params.Get("range") != "5m" {
+		t.Errorf("URL state %v", params)
+	}
+	b2 := newBrowser(t, 1300, 900)
+	b2.open(s.url("/" + hash))
+	got := eval[[]string](b2, `[...document.querySelectorAll('textarea.promql')].map(t => t.value)`)
+	if len(got) != 2 || got[0] != "node_load1" || !strings.HasPrefix(got[1], "sum by (mode)") {
+		t.Errorf("queries from the URL: %q", got)
+	}
+	if n := eval[int](b2, `document.querySelectorAll('.result table.data tbody tr').length`); n != rows {
+		t.Errorf("the shared URL shows %d table rows, the original %d", n, rows)
+	}
+	if on := eval[string](b2, `document.querySelector('button.tab.on').dataset.view`); on != "table" {
+		t.Errorf("the shared URL opens the %s view", on)
+	}
+
+	// A bad query: the error names its position, the caret sits under it.
+	b.do(chromedp.Click(chromedp.CSS(`button.tab[data-view=graph]`)))
+	bad := `sum(rate(node_cpu_seconds_total[1m])`
+	b.do(chromedp.Evaluate[chromedp.Void](`(() => { const t = document.querySelector('textarea.promql'); t.value = ` + jsString(bad) + `; t.dispatchEvent(new Event("input")); })()`))
+	b.do(chromedp.Click(chromedp.CSS(`#run`)))
+	b.waitReady()
+	b.poll(`!!document.querySelector('.query-error .pos')`, 10*time.Second)
+	msg := eval[string](b, `document.querySelector('.query-error .pos').textContent`)
+	caret := eval[string](b, `document.querySelector('.query-error pre.caret').textContent`)
+	// The server's own answer says where: 1:37 for this query.
+	if !strings.Contains(msg, "line 1, column 37") || !strings.Contains(msg, "unclosed left parenthesis") {
+		t.Errorf("error message %q, want line 1, column 37: unclosed left parenthesis", msg)
+	}
+	lines := strings.Split(caret, "\n")
+	if len(lines) != 2 || lines[0] != bad || strings.Index(lines[1], "^") != 36 {
+		t.Errorf("caret display %q", caret)
+	}
+	b.screenshot("explore-error")
+	b.noPageErrors()
+	b2.noPageErrors()
+}
+
+// TestTargetsAndStatus: the in-process targets are up; the status page
+// shows the build, flags, config and the cardinality table.
+func TestTargetsAndStatus(t *testing.T) {
+	requireChromium(t)
+	s := startServer(t)
+	settle(t, s)
+	b := newBrowser(t, 1300, 900)
+	b.open(s.url("/#/targets"))
+	text := eval[string](b, `document.querySelector('main').innerText`)
+	for _, want := range []string{"node (1/1 up)", "panoptes (1/1 up)", `job="node"`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("targets page lacks %q:\n%s", want, text)
+		}
+	}
+	b.screenshot("targets")
+	b.open(s.url("/#/status"))
+	text = eval[string](b, `document.querySelector('main').innerText`)
+	for _, want := range []string{"Build", "goVersion", "Head series", "Top metric names by series count", "node_cpu_seconds_total", "storage.tsdb.path", "Configuration"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+	if st := eval[[]panelState](b, `window.__panoptes.panels`); len(st) != 1 || st[0].State != "ok" {
+		t.Errorf("status page state %+v", st)
+	}
+	b.screenshot("status")
+	b.noPageErrors()
+}
+
+// TestErrorsAndOwnDashboards: a dashboard of --web.dashboards-dir renders; a
+// panel whose query fails shows the server's error, one without data says
+// so; an invalid file is listed with its error; and a server that goes away
+// shows a banner that clears, with data back, once it returns.
+func TestErrorsAndOwnDashboards(t *testing.T) {
+	requireChromium(t)
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("mine.yaml", `title: Mine
+panels:
+  - title: Load
+    targets: [{expr: node_load1, legendFormat: "load {{instance}}"}]
+  - title: Broken
+    targets: [{expr: 'label_replace(node_load1, "x", "$1", "instance", "(")'}]
+  - title: Empty
+    type: stat
+    targets: [{expr: no_such_metric_anywhere}]
+`)
+	write("bad.yaml", "title: Bad\npanels:\n  - title: x\n    targets: [{expr: 'rate(up[5m]'}]\n")
+	s := startServer(t, "--web.dashboards-dir="+dir)
+	settle(t, s)
+	b := newBrowser(t, 1300, 900)
+	b.open(s.url("/#/d/mine?range=5m"))
+	st := map[string]panelState{}
+	for _, p := range eval[[]panelState](b, `window.__panoptes.panels`) {
+		st[p.Title] = p
+	}
+	if st["Load"].State != "ok" || st["Load"].Points < 1 {
+		t.Errorf("Load panel: %+v", st["Load"])
+	}
+	if p := st["Broken"]; p.State != "error" || !strings.Contains(p.Error, "invalid regular expression") {
+		t.Errorf("Broken panel: %+v, want the server's error", p)
+	}
+	shown := eval[string](b, `document.querySelector('section.panel[data-title="Broken"] .error').textContent`)
+	if !strings.Contains(shown, "invalid regular expression") {
+		t.Errorf("Broken panel shows %q", shown)
+	}
+	if st["Empty"].State != "nodata" || eval[string](b, `document.querySelector('section.panel[data-title="Empty"] .nodata').textContent`) != "No data" {
+		t.Errorf("Empty panel: %+v", st["Empty"])
+	}
+	b.screenshot("own-dashboard")
+
+	b.open(s.url("/#/dashboards"))
+	list := eval[string](b, `document.querySelector('main').innerText`)
+	if !strings.Contains(list, "Mine") || !strings.Contains(list, "bad.yaml") || !strings.Contains(list, "unclosed left parenthesis") {
+		t.Errorf("dashboard list:\n%s", list)
+	}
+	b.screenshot("dashboards")
+
+	// The server goes away: the banner shows. It comes back: the banner
+	// goes and the panels load again.
+	b.open(s.url("/#/d/mine?range=5m&refresh=5s"))
+	s.stop()
+	b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('button[title="Refresh now"]').click()`))
+	b.poll(`document.querySelector('.banner').classList.contains('show')`, 20*time.Second)
+	if txt := eval[string](b, `document.querySelector('.banner').textContent`); !strings.Contains(txt, "cannot be reached") {
+		t.Errorf("banner says %q", txt)
+	}
+	b.screenshot("server-gone")
+	s.start(t)
+	b.poll(`!document.querySelector('.banner').classList.contains('show')`, 30*time.Second)
+	b.waitReady()
+	b.poll(`window.__panoptes.panels.find(p => p.title === "Load").state === "ok"`, 30*time.Second)
+	b.screenshot("server-back")
+}
+
+func jsString(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+	return `"` + r.Replace(s) + `"`
+}

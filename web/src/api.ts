@@ -1,0 +1,146 @@
+// The Prometheus HTTP API v1, as the server serves it, and the detection of
+// a server that went away (a banner, then a refresh once it is back).
+
+export class APIError extends Error {
+  constructor(
+    message: string,
+    public errorType = "",
+    public status = 0,
+  ) {
+    super(message);
+  }
+}
+
+/** ServerDown is thrown when the server cannot be reached at all. */
+export class ServerDown extends APIError {}
+
+export interface Sample {
+  metric: Record<string, string>;
+  value?: [number, string];
+  values?: [number, string][];
+}
+
+type Listener = (down: boolean) => void;
+const listeners: Listener[] = [];
+let down = false;
+let probe: number | undefined;
+
+/** onServerState calls fn with true when the server goes away and false when it is back. */
+export function onServerState(fn: Listener): void {
+  listeners.push(fn);
+}
+
+function setDown(d: boolean): void {
+  if (d === down) return;
+  down = d;
+  for (const l of listeners) l(d);
+  if (d && probe === undefined) {
+    // Poll health until it answers, then tell everyone to refresh.
+    probe = window.setInterval(async () => {
+      try {
+        const r = await fetch("-/healthy", { cache: "no-store" });
+        if (r.ok) {
+          window.clearInterval(probe);
+          probe = undefined;
+          setDown(false);
+        }
+      } catch {
+        /* still down */
+      }
+    }, 2000);
+  }
+}
+
+export function isDown(): boolean {
+  return down;
+}
+
+/** get fetches a path relative to the UI (which is served at the server's root) and returns data. */
+export async function api<T = any>(path: string, params?: Record<string, string | string[] | number | undefined>, signal?: AbortSignal): Promise<T> {
+  const body = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) v.forEach((x) => body.append(k, x));
+    else body.append(k, String(v));
+  }
+  const qs = body.toString();
+  // Long queries go as POST forms, as Prometheus's UI does, to stay under URL limits.
+  const post = qs.length > 1500 && /^api\/v1\/(query|query_range|series|labels|format_query)$/.test(path);
+  let resp: Response;
+  try {
+    resp = await fetch(post || !qs ? path : path + "?" + qs, {
+      method: post ? "POST" : "GET",
+      body: post ? body : undefined,
+      headers: post ? { "Content-Type": "application/x-www-form-urlencoded" } : undefined,
+      signal,
+    });
+  } catch (e: any) {
+    if (e && e.name === "AbortError") throw e;
+    setDown(true);
+    throw new ServerDown("The Panoptes server cannot be reached.");
+  }
+  setDown(false);
+  let json: any;
+  const text = await resp.text();
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new APIError(`${resp.status} ${resp.statusText}: ${text.slice(0, 300) || "empty answer"}`, "", resp.status);
+  }
+  if (json && json.status === "error") {
+    throw new APIError(json.error || "unknown error", json.errorType || "", resp.status);
+  }
+  if (!resp.ok) throw new APIError(`${resp.status} ${resp.statusText}`, "", resp.status);
+  return json && "data" in json ? json.data : json;
+}
+
+export interface RangeResult {
+  resultType: string;
+  result: Sample[];
+}
+
+export function queryRange(query: string, start: number, end: number, step: number, signal?: AbortSignal): Promise<RangeResult> {
+  return api<RangeResult>("api/v1/query_range", { query, start: start.toFixed(3), end: end.toFixed(3), step: String(step) }, signal);
+}
+
+export function queryInstant(query: string, time?: number, signal?: AbortSignal): Promise<RangeResult> {
+  return api<RangeResult>("api/v1/query", { query, time: time === undefined ? undefined : time.toFixed(3) }, signal);
+}
+
+/** Position of a parse error in a query, from Prometheus's "1:18: parse error: ..." messages. */
+export interface ParsePosition {
+  line: number;
+  col: number;
+  message: string;
+}
+
+export function parseErrorPosition(msg: string): ParsePosition | null {
+  const m = /(?:^|: )(\d+):(\d+): parse error: (.*)$/s.exec(msg);
+  if (!m) return null;
+  return { line: parseInt(m[1], 10), col: parseInt(m[2], 10), message: m[3] };
+}
+
+/** checkSyntax asks the server to parse a query; it resolves to null when it parses. */
+export async function checkSyntax(query: string, signal?: AbortSignal): Promise<string | null> {
+  try {
+    await api("api/v1/format_query", { query }, signal);
+    return null;
+  } catch (e: any) {
+    if (e instanceof ServerDown || e?.name === "AbortError") return null;
+    return String(e.message || e).replace(/^invalid parameter "query": /, "");
+  }
+}
+
+let namesCache: { at: number; names: Promise<string[]> } | undefined;
+
+/** metricNames lists every metric name (cached for a minute). */
+export function metricNames(): Promise<string[]> {
+  if (!namesCache || Date.now() - namesCache.at > 60000) {
+    const names = api<string[]>("api/v1/label/__name__/values").catch((e) => {
+      namesCache = undefined;
+      throw e;
+    });
+    namesCache = { at: Date.now(), names };
+  }
+  return namesCache.names;
+}

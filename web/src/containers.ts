@@ -1,0 +1,211 @@
+// Containers / Pods: every container the agents report (cAdvisor's metric
+// names), with current CPU, CPU against its limit, memory working set against
+// its limit, restarts (from kube-state metrics when present) and network
+// rates; sortable, filterable, a CPU sparkline per row, and a click opens the
+// container's dashboard.
+
+import { queryInstant, queryRange, type Sample } from "./api";
+import { sparkline, type PanelState } from "./chart";
+import { sortableTable, type Cell } from "./dashboard";
+import { align, num, xsFor } from "./query";
+import { autoStep, currentRoute, h, onTimeChange, rateInterval, timeWindow, updateParams } from "./state";
+import { fmt, promDuration } from "./units";
+
+interface Row {
+  key: string;
+  instance: string;
+  id: string;
+  name: string;
+  namespace: string;
+  pod: string;
+  container: string;
+  image: string;
+  cpu: number | null;
+  cpuLimit: number | null;
+  mem: number | null;
+  memLimit: number | null;
+  restarts: number | null;
+  rx: number | null;
+  tx: number | null;
+  spark: (number | null)[];
+}
+
+// Containers are the cgroups the agents name (cAdvisor's rule: "/" is the
+// machine, shown on the host dashboard).
+const SEL = `id!="/"`;
+
+function key(m: Record<string, string>): string {
+  return (m.instance || "") + "|" + (m.id || "");
+}
+
+export class ContainersPage {
+  readonly el: HTMLElement;
+  private body = h("div.panel-body");
+  private filter: HTMLInputElement;
+  private group: HTMLInputElement;
+  private unsub: () => void;
+  private rows: Row[] = [];
+  private state: PanelState = { title: "containers", kind: "table", state: "loading" };
+
+  constructor() {
+    const p = currentRoute().params;
+    this.filter = h("input", { type: "search", placeholder: "Filter by name, pod, namespace, image, id…", value: p.get("filter") || "", oninput: () => this.render() }) as HTMLInputElement;
+    this.group = h("input", { type: "checkbox", checked: p.get("group") === "pod", onchange: () => this.render() }) as HTMLInputElement;
+    this.el = h("div.containers", null,
+      h("div.page-head", null, h("h1", { text: "Containers" })),
+      h("div.toolbar", null, this.filter, h("label.check", null, this.group, " group by pod")),
+      h("section.panel.wide", null, this.body));
+    window.__panoptes.panels = [this.state];
+    this.unsub = onTimeChange(() => this.refresh());
+    void this.refresh();
+  }
+
+  async refresh(): Promise<void> {
+    window.__panoptes.ready = false;
+    const w = timeWindow();
+    const step = autoStep(w, 60, 15);
+    const ri = promDuration(rateInterval(step));
+    const q = (expr: string) => queryInstant(expr, w.end).then((r) => r.result).catch(() => [] as Sample[]);
+    try {
+      const [info, cpu, mem, quota, period, memLimit, rx, tx, restarts, spark] = await Promise.all([
+        queryInstant(`max by (instance, id, name, namespace, pod, container, image) (container_last_seen{${SEL}} or container_memory_usage_bytes{${SEL}})`, w.end).then((r) => r.result),
+        q(`sum by (instance, id) (rate(container_cpu_usage_seconds_total{${SEL}}[${ri}]))`),
+        q(`max by (instance, id) (container_memory_working_set_bytes{${SEL}})`),
+        q(`max by (instance, id) (container_spec_cpu_quota{${SEL}} > 0)`),
+        q(`max by (instance, id) (container_spec_cpu_period{${SEL}} > 0)`),
+        q(`max by (instance, id) (container_spec_memory_limit_bytes{${SEL}} > 0 < 2^60)`),
+        q(`sum by (instance, id) (rate(container_network_receive_bytes_total{${SEL}}[${ri}]))`),
+        q(`sum by (instance, id) (rate(container_network_transmit_bytes_total{${SEL}}[${ri}]))`),
+        q(`sum by (namespace, pod, container) (kube_pod_container_status_restarts_total)`),
+        queryRange(`sum by (instance, id) (rate(container_cpu_usage_seconds_total{${SEL}}[${ri}]))`, w.start, w.end, step).then((r) => ({ r, step })).catch(() => null),
+      ]);
+      const byKey = (s: Sample[]) => new Map(s.map((x) => [key(x.metric), x.value ? num(x.value[1]) : null]));
+      const cpuM = byKey(cpu), memM = byKey(mem), quotaM = byKey(quota), periodM = byKey(period), limM = byKey(memLimit), rxM = byKey(rx), txM = byKey(tx);
+      const restartM = new Map(restarts.map((x) => [`${x.metric.namespace}/${x.metric.pod}/${x.metric.container}`, x.value ? num(x.value[1]) : null]));
+      const sparkM = new Map<string, (number | null)[]>();
+      if (spark) {
+        const xs = xsFor(w.start, w.end, spark.step);
+        const series = align(xs, spark.r.result);
+        spark.r.result.forEach((s, i) => sparkM.set(key(s.metric), series[i].values));
+      }
+      const seen = new Set<string>();
+      this.rows = [];
+      for (const s of info) {
+        const m = s.metric;
+        const k = key(m);
+        if (seen.has(k)) continue;
+        seen.add(k);
+        const q = quotaM.get(k), per = periodM.get(k);
+        this.rows.push({
+          key: k, instance: m.instance || "", id: m.id || "", name: m.name || m.container || m.id || "",
+          namespace: m.namespace || "", pod: m.pod || "", container: m.container || "", image: m.image || "",
+          cpu: cpuM.get(k) ?? null,
+          cpuLimit: q && per ? q / per : null,
+          mem: memM.get(k) ?? null,
+          memLimit: limM.get(k) ?? null,
+          restarts: m.pod ? restartM.get(`${m.namespace}/${m.pod}/${m.container}`) ?? null : null,
+          rx: rxM.get(k) ?? null,
+          tx: txM.get(k) ?? null,
+          spark: sparkM.get(k) || [],
+        });
+      }
+      this.render();
+    } catch (e: any) {
+      this.body.innerHTML = "";
+      this.body.append(h("div.error", { text: String(e?.message || e) }));
+      Object.assign(this.state, { state: "error", error: String(e?.message || e) });
+    }
+    window.__panoptes.ready = true;
+  }
+
+  private render(): void {
+    const f = this.filter.value.trim().toLowerCase();
+    const byPod = this.group.checked;
+    updateParams((p) => {
+      if (f) p.set("filter", f); else p.delete("filter");
+      if (byPod) p.set("group", "pod"); else p.delete("group");
+    });
+    let rows = this.rows.filter((r) => !f || [r.name, r.pod, r.namespace, r.image, r.id, r.instance, r.container].some((x) => x.toLowerCase().includes(f)));
+    if (byPod) rows = groupByPod(rows);
+    this.body.innerHTML = "";
+    Object.assign(this.state, { state: rows.length ? "ok" : "nodata", rows: rows.length, error: undefined });
+    if (!rows.length) {
+      this.body.append(h("div.nodata", { text: this.rows.length ? "No container matches the filter" : "No data: no container is reported yet" }));
+      return;
+    }
+    const pct = (a: number | null, b: number | null) => (a !== null && b ? a / b : null);
+    const n = (v: number | null, unit: string): Cell => ({ text: fmt(unit, v), sort: v ?? -Infinity, num: true });
+    const headers = ["Name", "Namespace / pod", "Instance", "CPU", "CPU trend", "CPU % limit", "Memory (WS)", "Mem % limit", "Restarts", "Net rx", "Net tx"];
+    const cells: Cell[][] = rows.map((r) => [
+      { text: r.name, sort: r.name, node: h("span", { title: r.id + (r.image ? "\n" + r.image : "") }, r.name) },
+      { text: r.pod ? `${r.namespace}/${r.pod}` : "", sort: `${r.namespace}/${r.pod}` },
+      { text: r.instance, sort: r.instance },
+      n(r.cpu, "cores"),
+      { text: "", sort: r.cpu ?? -Infinity, node: sparkline(r.spark, 100, 22) },
+      n(pct(r.cpu, r.cpuLimit), "percentunit"),
+      n(r.mem, "bytes"),
+      n(pct(r.mem, r.memLimit), "percentunit"),
+      { text: r.restarts === null ? "" : String(r.restarts), sort: r.restarts ?? -1, num: true },
+      n(r.rx, "Bps"),
+      n(r.tx, "Bps"),
+    ]);
+    this.body.append(sortableTable(headers, cells, (i) => {
+      const r = rows[i];
+      const p = new URLSearchParams(currentRoute().params);
+      p.delete("filter");
+      p.delete("group");
+      if (r.id.startsWith("pod:")) {
+        p.set("var-namespace", r.namespace);
+        p.set("var-pod", r.pod);
+        location.hash = "#/d/pod?" + p.toString();
+        return;
+      }
+      p.set("var-instance", r.instance);
+      p.set("var-id", r.id);
+      location.hash = "#/d/container?" + p.toString();
+    }, 3, true));
+  }
+
+  destroy(): void {
+    this.unsub();
+  }
+}
+
+function groupByPod(rows: Row[]): Row[] {
+  const out = new Map<string, Row>();
+  const add = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : a + b);
+  // A pod's own cgroup (container="") already holds its containers' usage:
+  // use it when reported, else add up the containers.
+  const podLevel = new Set(rows.filter((r) => r.pod && !r.container).map((r) => `${r.instance}|${r.namespace}/${r.pod}`));
+  for (const r of rows) {
+    if (!r.pod) continue;
+    const pk = `${r.instance}|${r.namespace}/${r.pod}`;
+    if (podLevel.has(pk) && r.container) {
+      const g = out.get(pk);
+      if (g) g.restarts = add(g.restarts, r.restarts);
+      else out.set(pk, { ...r, key: pk, id: `pod:${r.namespace}/${r.pod}`, name: r.pod, container: "", image: "", cpu: null, mem: null, rx: null, tx: null, cpuLimit: null, memLimit: null, spark: [] });
+      continue;
+    }
+    if (podLevel.has(pk)) {
+      const g = out.get(pk);
+      const restarts = g ? g.restarts : null;
+      out.set(pk, { ...r, key: pk, id: `pod:${r.namespace}/${r.pod}`, name: r.pod, image: "", restarts });
+      continue;
+    }
+    const k = `${r.instance}|${r.namespace}/${r.pod}`;
+    const g = out.get(k);
+    if (!g) {
+      out.set(k, { ...r, key: k, id: `pod:${r.namespace}/${r.pod}`, name: r.pod, container: "", image: "", spark: r.spark.slice() });
+      continue;
+    }
+    g.cpu = add(g.cpu, r.cpu);
+    g.mem = add(g.mem, r.mem);
+    g.cpuLimit = add(g.cpuLimit, r.cpuLimit);
+    g.memLimit = add(g.memLimit, r.memLimit);
+    g.restarts = add(g.restarts, r.restarts);
+    g.rx = add(g.rx, r.rx);
+    g.tx = add(g.tx, r.tx);
+    g.spark = g.spark.map((v, i) => add(v, r.spark[i] ?? null));
+  }
+  return [...out.values()];
+}

@@ -1,0 +1,71 @@
+// Turning the API's answers into chart series and table rows.
+
+import type { Sample } from "./api";
+import type { Series } from "./chart";
+
+/** legendName applies a Grafana legend template ({{label}}) to a series's labels. */
+export function legendName(metric: Record<string, string>, template?: string): string {
+  if (template) {
+    return template.replace(/\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}/g, (_, l) => metric[l] ?? "");
+  }
+  const name = metric.__name__ || "";
+  const rest = Object.keys(metric)
+    .filter((k) => k !== "__name__")
+    .sort()
+    .map((k) => `${k}="${metric[k]}"`);
+  if (rest.length === 0) return name || "{}";
+  return `${name}{${rest.join(", ")}}`;
+}
+
+export function num(s: string): number | null {
+  const v = parseFloat(s);
+  // uPlot cannot draw infinities; NaN is a gap.
+  return isFinite(v) ? v : null;
+}
+
+/** xsFor is the step grid from start to end, as query_range aligns it. */
+export function xsFor(start: number, end: number, step: number): number[] {
+  const xs: number[] = [];
+  const s = Math.floor(start / step) * step;
+  for (let t = s; t <= end + 1e-9; t += step) xs.push(t);
+  return xs;
+}
+
+/** align places the samples of each series of a range result on xs. */
+export function align(xs: number[], result: Sample[], template?: string): Series[] {
+  const start = xs[0];
+  const step = xs.length > 1 ? xs[1] - xs[0] : 1;
+  return result.map((r) => {
+    const values: (number | null)[] = new Array(xs.length).fill(null);
+    for (const [t, v] of r.values || []) {
+      const i = Math.round((t - start) / step);
+      if (i >= 0 && i < xs.length) values[i] = num(v);
+    }
+    return { name: legendName(r.metric, template), values };
+  });
+}
+
+export function countPoints(series: Series[]): number {
+  let n = 0;
+  for (const s of series) for (const v of s.values) if (v !== null) n++;
+  return n;
+}
+
+/** labelKey identifies a series by its labels, without the metric name. */
+export function labelKey(metric: Record<string, string>, only?: string[]): string {
+  const keys = (only || Object.keys(metric).filter((k) => k !== "__name__")).slice().sort();
+  return keys.map((k) => `${k}=${metric[k] ?? ""}`).join(",");
+}
+
+/** substitute replaces $var, ${var} and [[var]] with values. */
+export function substitute(expr: string, vars: Record<string, string>): string {
+  return expr.replace(/\$\{(\w+)\}|\$(\w+)|\[\[(\w+)\]\]/g, (m, a, b, c) => {
+    const k = a || b || c;
+    return k in vars ? vars[k] : m;
+  });
+}
+
+/** regexEscape quotes a label value for use in a =~ matcher (RE2 within a PromQL string). */
+export function regexEscape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/\\/g, "\\\\").replace(/"/g, '\\"');
+}
