@@ -1,0 +1,133 @@
+package web
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func newTestHandler(t *testing.T, dir string) *Handler {
+	t.Helper()
+	h, err := New(Options{DashboardsDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func get(t *testing.T, h http.Handler, path string, header ...string) *http.Response {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Result()
+}
+
+func TestServesPageAndAssets(t *testing.T) {
+	t.Parallel()
+	h := newTestHandler(t, "")
+	resp := get(t, h, "/")
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `src="assets/app.js"`) {
+		t.Fatalf("/: %s %s", resp.Status, body)
+	}
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, "'sha256-") {
+		t.Errorf("CSP %q", csp)
+	}
+	// gzip when asked, the same bytes once inflated.
+	plain := get(t, h, "/assets/app.js")
+	pb, _ := io.ReadAll(plain.Body)
+	gz := get(t, h, "/assets/app.js", "Accept-Encoding", "gzip, deflate")
+	if gz.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatal("no gzip")
+	}
+	zr, err := gzip.NewReader(gz.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ub, _ := io.ReadAll(zr)
+	if string(ub) != string(pb) || len(pb) == 0 {
+		t.Error("gzipped app.js differs from the plain one")
+	}
+	if ct := plain.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/javascript") {
+		t.Errorf("Content-Type %q", ct)
+	}
+	// Revalidation answers 304.
+	if r := get(t, h, "/assets/app.css", "If-None-Match", plain.Header.Get("ETag")); r.StatusCode == 304 {
+		t.Error("app.css matched app.js's ETag")
+	}
+	css := get(t, h, "/assets/app.css")
+	if r := get(t, h, "/assets/app.css", "If-None-Match", css.Header.Get("ETag")); r.StatusCode != 304 {
+		t.Errorf("revalidation: %s", r.Status)
+	}
+	if r := get(t, h, "/nothing-here"); r.StatusCode != 404 {
+		t.Errorf("/nothing-here: %s", r.Status)
+	}
+	// The budget of the issue: under 300 KB gzipped.
+	if n := h.GzippedSize("/assets/app.js") + h.GzippedSize("/assets/app.css"); n > 300_000 {
+		t.Errorf("bundle is %d bytes gzipped", n)
+	}
+}
+
+func TestDashboardsAPI(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("title: x\npanels: [{title: y, targets: [{expr: 'sum('}]}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHandler(t, dir)
+	var list struct {
+		Status string  `json:"status"`
+		Data   []Entry `json:"data"`
+	}
+	if err := json.NewDecoder(get(t, h, "/api/ui/dashboards").Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	if list.Status != "success" || len(list.Data) < 5 {
+		t.Fatalf("list: %+v", list)
+	}
+	var one struct {
+		Data Dashboard `json:"data"`
+	}
+	if err := json.NewDecoder(get(t, h, "/api/ui/dashboards/overview").Body).Decode(&one); err != nil {
+		t.Fatal(err)
+	}
+	if one.Data.Title == "" || len(one.Data.Panels) < 10 || one.Data.Panels[1].Targets[0].Expr == "" {
+		t.Errorf("overview: %+v", one.Data)
+	}
+	for path, want := range map[string]struct {
+		code int
+		text string
+	}{
+		"/api/ui/dashboards/nope": {404, `no dashboard \"nope\"`},
+		"/api/ui/dashboards/bad":  {422, "unclosed left parenthesis"},
+	} {
+		r := get(t, h, path)
+		b, _ := io.ReadAll(r.Body)
+		if r.StatusCode != want.code || !strings.Contains(string(b), want.text) || !strings.Contains(string(b), `"status":"error"`) {
+			t.Errorf("%s: %d %s", path, r.StatusCode, b)
+		}
+	}
+}
+
+func TestBadDashboardsDir(t *testing.T) {
+	t.Parallel()
+	if _, err := New(Options{DashboardsDir: "/does/not/exist"}); err == nil || !strings.Contains(err.Error(), "--web.dashboards-dir") {
+		t.Errorf("missing dir: %v", err)
+	}
+	f := filepath.Join(t.TempDir(), "file")
+	_ = os.WriteFile(f, nil, 0o644)
+	if _, err := New(Options{DashboardsDir: f}); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("a file as dir: %v", err)
+	}
+}
