@@ -202,5 +202,3 @@ func TestKubeletTargets(t *testing.T) {
 type fakeNodes []*corev1.Node
 
 func (f fakeNodes) List(_ labels.Selector) ([]*corev1.Node, error) { return f, nil }
-
-

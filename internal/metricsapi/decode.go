@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -145,7 +146,9 @@ func seconds(v float64) uint64 {
 	if v <= 0 || v != v {
 		return 0
 	}
-	return uint64(v * 1e9)
+	// Rounded, not truncated: 360.1 s is 360099999999.99994 ns in floating
+	// point.
+	return uint64(math.Round(v * 1e9))
 }
 
 func bytesOf(v float64) uint64 {

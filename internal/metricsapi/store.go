@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"math/bits"
 	"sort"
 	"sync"
 	"time"
@@ -156,7 +157,21 @@ func (s *Store) Counts() (nodes, containers int) {
 var (
 	errStartDecreased = errors.New("unexpected decrease in startTime of node/container")
 	errCPUDecreased   = errors.New("unexpected decrease in cumulative CPU usage value")
+	errNoWindow       = errors.New("two points with the same timestamp")
 )
+
+// nanocores is cpu core-nanoseconds over window in nanocores, computed
+// exactly in 128 bits (metrics-server divides in floating point, which can
+// give 99999999n for 100m).
+func nanocores(cpu uint64, window time.Duration) uint64 {
+	hi, lo := bits.Mul64(cpu, uint64(time.Second))
+	w := uint64(window)
+	if hi >= w {
+		return math.MaxUint64 // beyond any machine; keeps Div64 from panicking
+	}
+	q, _ := bits.Div64(hi, lo, w)
+	return q
+}
 
 // usage is metrics-server's resourceUsage: CPU is the rate between the two
 // cumulative points in nanocores, memory the last working set.
@@ -169,9 +184,11 @@ func usage(p *pair) (corev1.ResourceList, api.TimeInfo, error) {
 		return nil, api.TimeInfo{}, errCPUDecreased
 	}
 	window := time.Duration(last.ts - prev.ts)
-	rate := float64(last.cpu-prev.cpu) / window.Seconds()
+	if window <= 0 {
+		return nil, api.TimeInfo{}, errNoWindow
+	}
 	return corev1.ResourceList{
-			corev1.ResourceCPU:    quantity(uint64(rate), resource.DecimalSI, -9),
+			corev1.ResourceCPU:    quantity(nanocores(last.cpu-prev.cpu, window), resource.DecimalSI, -9),
 			corev1.ResourceMemory: quantity(last.mem, resource.BinarySI, 0),
 		}, api.TimeInfo{
 			Timestamp: time.Unix(0, last.ts),

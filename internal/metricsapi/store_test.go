@@ -144,3 +144,21 @@ func normPods(ms []metrics.PodMetrics) []served {
 	sort.Slice(out, func(i, j int) bool { return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name })
 	return out
 }
+
+func TestNanocoresExact(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cpu    uint64
+		window time.Duration
+		want   uint64
+	}{
+		{999200000, 9992 * time.Millisecond, 100000000},
+		{15 * 64 * 1e9, 15 * time.Second, 64e9}, // 64 busy cores: the product passes 2^64
+		{0, time.Second, 0},
+		{1 << 63, time.Nanosecond, 1<<64 - 1},
+	} {
+		if got := nanocores(tc.cpu, tc.window); got != tc.want {
+			t.Errorf("nanocores(%d, %v) = %d, want %d", tc.cpu, tc.window, got, tc.want)
+		}
+	}
+}

@@ -211,6 +211,22 @@ func (s *Server) certFor(ip string) (*tls.Certificate, error) {
 	return c, nil
 }
 
+// IssuePEM issues a serving certificate for ip signed by the test CA, in
+// PEM, for a real program (a panoptes agent) to play a kubelet beside the
+// fake ones.
+func (s *Server) IssuePEM(ip string) (certPEM, keyPEM []byte, err error) {
+	c, err := s.certFor(ip)
+	if err != nil {
+		return nil, nil, err
+	}
+	der, err := x509.MarshalECPrivateKey(c.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
+}
+
 // Listen opens a TLS listener on ip:port for every node (port 0 is not
 // allowed: each node's kubelet port must be known) and serves them all.
 func (s *Server) Listen(port int) error {

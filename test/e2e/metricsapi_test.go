@@ -1,0 +1,464 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/panoptes-dev/panoptes/internal/k8stestenv"
+	"github.com/panoptes-dev/panoptes/internal/metricsapi/fakekubelet"
+)
+
+// metricsCluster is a test's share of the control plane: nodes on loopback
+// addresses whose kubelets are fake (or a real agent), and running pods.
+type metricsCluster struct {
+	env      *k8stestenv.Env
+	suffix   string
+	ns       string
+	selector string                       // the label selector of this test's nodes
+	port     int                          // the kubelets' port on every address
+	nodes    map[string]string            // node name -> IP
+	kubelets *fakekubelet.Server          // the fake kubelets
+	want     map[string]*fakekubelet.Node // node name -> what its kubelet reports
+	caFile   string
+}
+
+// newMetricsCluster creates n nodes (4 CPUs, 8 GiB allocatable each) on
+// 127.A.B.1..n, two running pods per node, and serves each node's
+// /metrics/resource from fake kubelets over TLS (a test CA, the address in
+// the SAN), except the nodes listed in real, left for the caller to serve.
+func newMetricsCluster(t *testing.T, env *k8stestenv.Env, n int, real ...int) *metricsCluster {
+	t.Helper()
+	suffix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	base := fmt.Sprintf("127.%d.%d.", 100+os.Getpid()%100, time.Now().UnixNano()%250+1)
+	c := &metricsCluster{env: env, suffix: suffix, ns: "mapi-" + suffix, selector: "panoptes-e2e=" + suffix,
+		nodes: map[string]string{}, want: map[string]*fakekubelet.Node{}}
+	env.Call(t, http.StatusCreated, "POST", "/api/v1/namespaces", "", map[string]any{
+		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": c.ns},
+	})
+	t.Cleanup(func() { _, _, _ = env.Do(context.Background(), "DELETE", "/api/v1/namespaces/"+c.ns, "", nil) })
+
+	c.port = freeTCPPort(t)
+	start := time.Now().Add(-time.Hour)
+	fakes := map[string]*fakekubelet.Node{}
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf("mapi-%s-n%d", suffix, i)
+		ip := base + strconv.Itoa(i)
+		c.nodes[name] = ip
+		capacity := map[string]any{"cpu": "4", "memory": "8Gi", "pods": "110"}
+		env.Call(t, http.StatusCreated, "POST", "/api/v1/nodes", "", map[string]any{
+			"apiVersion": "v1", "kind": "Node",
+			"metadata": map[string]any{"name": name, "labels": map[string]any{"kubernetes.io/hostname": name, "panoptes-e2e": suffix}},
+		})
+		t.Cleanup(func() { _, _, _ = env.Do(context.Background(), "DELETE", "/api/v1/nodes/"+name, "", nil) })
+		env.Call(t, http.StatusOK, "PATCH", "/api/v1/nodes/"+name+"/status", "application/merge-patch+json", map[string]any{
+			"status": map[string]any{
+				"capacity": capacity, "allocatable": capacity,
+				"conditions":      []any{map[string]any{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "fake"}},
+				"addresses":       []any{map[string]any{"type": "InternalIP", "address": ip}, map[string]any{"type": "Hostname", "address": name}},
+				"daemonEndpoints": map[string]any{"kubeletEndpoint": map[string]any{"Port": c.port}},
+			},
+		})
+		node := &fakekubelet.Node{MilliCPU: int64(100 * i), Memory: int64(i) << 30, Start: start}
+		for j := 1; j <= 2; j++ {
+			pod := fakekubelet.Pod{Namespace: c.ns, Name: fmt.Sprintf("web-%d-%d", i, j)}
+			var containers []any
+			for k := 1; k <= j; k++ {
+				cn := fmt.Sprintf("c%d", k)
+				pod.Containers = append(pod.Containers, fakekubelet.Container{Name: cn, MilliCPU: int64(10*i + 5*j + k), Memory: int64(16*i+4*j+k) << 20})
+				containers = append(containers, map[string]any{"name": cn, "image": "busybox"})
+			}
+			node.Pods = append(node.Pods, pod)
+			createRunningPod(t, env, c.ns, pod.Name, name, map[string]any{"app": "web", "node": strconv.Itoa(i)}, containers)
+		}
+		c.want[name] = node
+		if !contains(real, i) {
+			fakes[ip] = node
+		}
+	}
+	var err error
+	if c.kubelets, err = fakekubelet.New(fakes); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.kubelets.Listen(c.port); err != nil {
+		t.Skipf("cannot listen on loopback addresses 127.x.y.z: %v", err)
+	}
+	t.Cleanup(c.kubelets.Close)
+	c.caFile = filepath.Join(t.TempDir(), "kubelet-ca.crt")
+	if err := os.WriteFile(c.caFile, c.kubelets.CAPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func contains(xs []int, x int) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func createRunningPod(t *testing.T, env *k8stestenv.Env, ns, name, node string, labels map[string]any, containers []any) {
+	t.Helper()
+	pods := "/api/v1/namespaces/" + ns + "/pods"
+	env.Call(t, http.StatusCreated, "POST", pods, "", map[string]any{
+		"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": name, "labels": labels},
+		"spec":     map[string]any{"nodeName": node, "containers": containers},
+	})
+	env.Call(t, http.StatusOK, "PATCH", pods+"/"+name+"/status", "application/merge-patch+json", map[string]any{
+		"status": map[string]any{"phase": "Running"},
+	})
+}
+
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	_, p, _ := net.SplitHostPort(freePort(t))
+	port, _ := strconv.Atoi(p)
+	return port
+}
+
+// startMetricsAPI runs `panoptes metrics-api` against the test cluster on a
+// free loopback port and waits until it is ready; it returns the base URL.
+func startMetricsAPI(t *testing.T, c *metricsCluster, args ...string) (*process, string) {
+	t.Helper()
+	port := freeTCPPort(t)
+	full := append([]string{"metrics-api",
+		"--kubeconfig=" + c.env.Kubeconfig,
+		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port),
+		"--cert-dir=" + t.TempDir(),
+		"--kubelet-certificate-authority=" + c.caFile,
+		"--kubelet-use-node-status-port",
+		"--kubelet-preferred-address-types=InternalIP",
+		"--metric-resolution=10s", "--kubelet-request-timeout=5s",
+		"--node-selector=" + c.selector,
+	}, args...)
+	p := start(t, panoptesBin, full...)
+	base := "https://127.0.0.1:" + strconv.Itoa(port)
+	waitReady(t, p, base+"/readyz", 90*time.Second)
+	return p, base
+}
+
+// waitReady polls a readiness URL (served to anyone) until it answers 200.
+func waitReady(t *testing.T, p *process, url string, within time.Duration) {
+	t.Helper()
+	insecure := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // self-signed test server
+	deadline := time.Now().Add(within)
+	last := ""
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			t.Fatalf("exited early:\n%s", p.logs.String())
+		default:
+		}
+		resp, err := insecure.Get(url) //nolint:noctx // test poll
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready within %s: %s", url, within, last)
+}
+
+// registerMetricsAPIService points v1beta1.metrics.k8s.io at a server on
+// loopback (hack/k8s-testenv/register-apiservice.sh's recipe) and waits for
+// the APIService to be Available.
+func registerMetricsAPIService(t *testing.T, env *k8stestenv.Env, port int) {
+	t.Helper()
+	svc := "panoptes-metrics-api-e2e"
+	apply(t, env, "/api/v1/namespaces/kube-system/services/"+svc, map[string]any{
+		"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": svc, "namespace": "kube-system"},
+		"spec": map[string]any{"type": "ExternalName", "externalName": "localhost",
+			"ports": []any{map[string]any{"name": "https", "port": port, "protocol": "TCP"}}},
+	})
+	apply(t, env, "/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io", map[string]any{
+		"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": map[string]any{"name": "v1beta1.metrics.k8s.io"},
+		"spec": map[string]any{"group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100, "versionPriority": 100,
+			"insecureSkipTLSVerify": true, "service": map[string]any{"name": svc, "namespace": "kube-system", "port": port}},
+	})
+	t.Cleanup(func() {
+		ctx := context.Background()
+		_, _, _ = env.Do(ctx, "DELETE", "/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io", "", nil)
+		_, _, _ = env.Do(ctx, "DELETE", "/api/v1/namespaces/kube-system/services/"+svc, "", nil)
+	})
+	deadline := time.Now().Add(90 * time.Second)
+	var last []byte
+	for time.Now().Before(deadline) {
+		last = env.Call(t, http.StatusOK, "GET", "/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io", "", nil)
+		var as struct {
+			Status struct {
+				Conditions []struct{ Type, Status, Reason, Message string }
+			}
+		}
+		_ = json.Unmarshal(last, &as)
+		for _, cond := range as.Status.Conditions {
+			if cond.Type == "Available" && cond.Status == "True" {
+				return
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("APIService v1beta1.metrics.k8s.io not Available: %s", last)
+}
+
+// apply creates or updates an object by server-side apply.
+func apply(t *testing.T, env *k8stestenv.Env, path string, obj map[string]any) {
+	t.Helper()
+	b, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code, resp, err := env.Do(ctx, "PATCH", path+"?fieldManager=e2e&force=true", "application/apply-patch+yaml", b)
+	if err != nil || (code != http.StatusOK && code != http.StatusCreated) {
+		t.Fatalf("apply %s: %d %v %s", path, code, err, resp)
+	}
+}
+
+// kubectl runs the real kubectl against the test cluster.
+func kubectl(t *testing.T, env *k8stestenv.Env, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(k8stestenv.Kubectl(t), append([]string{"--kubeconfig=" + env.Kubeconfig}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// topRows parses kubectl top's table into rows keyed by the first column
+// (or the first two with -A).
+func topRows(out string, keyCols int) (header []string, rows map[string][]string) {
+	rows = map[string][]string{}
+	for i, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if i == 0 {
+			header = f
+			continue
+		}
+		if len(f) < keyCols {
+			continue
+		}
+		rows[strings.Join(f[:keyCols], "/")] = f[keyCols:]
+	}
+	return header, rows
+}
+
+// waitTop runs kubectl top until every key is in its table.
+func waitTop(t *testing.T, env *k8stestenv.Env, keyCols int, keys []string, args ...string) ([]string, map[string][]string) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	var out string
+	for time.Now().Before(deadline) {
+		var err error
+		out, err = kubectl(t, env, args...)
+		if err == nil {
+			header, rows := topRows(out, keyCols)
+			missing := 0
+			for _, k := range keys {
+				if _, ok := rows[k]; !ok {
+					missing++
+				}
+			}
+			if missing == 0 {
+				return header, rows
+			}
+		}
+		time.Sleep(2 * time.Second)
+	}
+	t.Fatalf("kubectl %s never listed %v:\n%s", strings.Join(args, " "), keys, out)
+	return nil, nil
+}
+
+func mebi(b int64) string { return strconv.FormatInt(b>>20, 10) + "Mi" }
+
+// TestMetricsAPIKubectlTop is the issue's end-to-end test: three nodes on
+// loopback addresses, two served by fake kubelets with the pods created
+// through the API and one by a real `panoptes agent --kubelet-address`;
+// kubectl top nodes and kubectl top pods -A (the real kubectl, through the
+// real kube-apiserver's aggregation layer) print the expected numbers, the
+// APIService is Available, and users without RBAC are refused.
+func TestMetricsAPIKubectlTop(t *testing.T) {
+	env := k8stestenv.Start(t)
+	k8stestenv.Kubectl(t)
+	c := newMetricsCluster(t, env, 3, 3)
+
+	// Node 3 is a real agent: its kubelet-shaped endpoint over TLS on the
+	// node's address, with a certificate from the test CA.
+	agentNode := fmt.Sprintf("mapi-%s-n3", c.suffix)
+	certPEM, keyPEM, err := c.kubelets.IssuePEM(c.nodes[agentNode])
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "agent.crt"), filepath.Join(dir, "agent.key")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, "--collector.disable-defaults", "--collector.container",
+		"--kubelet-address="+net.JoinHostPort(c.nodes[agentNode], strconv.Itoa(c.port)),
+		"--tls-cert-file="+certFile, "--tls-private-key-file="+keyFile)
+
+	_, base := startMetricsAPI(t, c)
+	port, _ := strconv.Atoi(base[strings.LastIndex(base, ":")+1:])
+	registerMetricsAPIService(t, env, port)
+
+	var nodeNames []string
+	for name := range c.nodes {
+		nodeNames = append(nodeNames, name)
+	}
+	header, rows := waitTop(t, env, 1, nodeNames, "top", "nodes", "-l", c.selector)
+	if got := strings.Join(header, " "); got != "NAME CPU(cores) CPU(%) MEMORY(bytes) MEMORY(%)" {
+		t.Errorf("kubectl top nodes header %q", got)
+	}
+	for name, node := range c.want {
+		row := rows[name]
+		if name == agentNode {
+			// This host's real usage: some memory, a CPU figure.
+			if len(row) != 4 || !strings.HasSuffix(row[0], "m") || row[2] == "0Mi" {
+				t.Errorf("agent node %s: row %v, want real usage", name, row)
+			}
+			continue
+		}
+		want := []string{fmt.Sprintf("%dm", node.MilliCPU), fmt.Sprintf("%d%%", node.MilliCPU*100/4000),
+			mebi(node.Memory), fmt.Sprintf("%d%%", node.Memory*100/(8<<30))}
+		if strings.Join(row, " ") != strings.Join(want, " ") {
+			t.Errorf("kubectl top nodes %s: %v, want %v", name, row, want)
+		}
+	}
+
+	var podKeys []string
+	wantPods := map[string][]string{}
+	for name, node := range c.want {
+		if name == agentNode {
+			continue
+		}
+		for _, p := range node.Pods {
+			var cpu, mem int64
+			for _, ct := range p.Containers {
+				cpu += ct.MilliCPU
+				mem += ct.Memory
+			}
+			k := p.Namespace + "/" + p.Name
+			podKeys = append(podKeys, k)
+			wantPods[k] = []string{fmt.Sprintf("%dm", cpu), mebi(mem)}
+		}
+	}
+	header, prows := waitTop(t, env, 2, podKeys, "top", "pods", "-A")
+	if got := strings.Join(header, " "); got != "NAMESPACE NAME CPU(cores) MEMORY(bytes)" {
+		t.Errorf("kubectl top pods -A header %q", got)
+	}
+	for k, want := range wantPods {
+		if got := prows[k]; strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("kubectl top pods -A %s: %v, want %v", k, got, want)
+		}
+	}
+
+	t.Run("label and field selectors", func(t *testing.T) {
+		out, err := kubectl(t, env, "top", "pods", "-n", c.ns, "-l", "node=1", "--containers")
+		if err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		_, rows := topRows(out, 2)
+		if len(rows) != 3 || strings.Join(rows["web-1-2/c2"], " ") != "22m 26Mi" {
+			t.Errorf("kubectl top pods -l node=1 --containers:\n%s", out)
+		}
+		b := env.Call(t, http.StatusOK, "GET", "/apis/metrics.k8s.io/v1beta1/namespaces/"+c.ns+"/pods?fieldSelector=metadata.name%3Dweb-2-1", "", nil)
+		var list struct {
+			Kind  string
+			Items []struct {
+				Metadata  struct{ Name string }
+				Window    string
+				Timestamp string
+			}
+		}
+		if err := json.Unmarshal(b, &list); err != nil || list.Kind != "PodMetricsList" || len(list.Items) != 1 || list.Items[0].Metadata.Name != "web-2-1" || list.Items[0].Window == "" {
+			t.Errorf("field selector list: %v %s", err, b)
+		}
+		n1 := fmt.Sprintf("mapi-%s-n1", c.suffix)
+		b = env.Call(t, http.StatusOK, "GET", "/apis/metrics.k8s.io/v1beta1/nodes/"+n1, "", nil)
+		var nm struct {
+			Kind, APIVersion string
+			Metadata         struct{ Name string }
+			Usage            map[string]string
+		}
+		if err := json.Unmarshal(b, &nm); err != nil || nm.Kind != "NodeMetrics" || nm.APIVersion != "metrics.k8s.io/v1beta1" || nm.Usage["cpu"] != "100m" || nm.Usage["memory"] != "1Gi" {
+			t.Errorf("GET nodes/%s: %v %s", n1, err, b)
+		}
+		env.Call(t, http.StatusNotFound, "GET", "/apis/metrics.k8s.io/v1beta1/nodes/no-such-node", "", nil)
+		env.Call(t, http.StatusOK, "GET", "/openapi/v2", "", nil)
+	})
+
+	t.Run("unauthorized users are refused", func(t *testing.T) {
+		token := serviceAccountToken(t, env, c.ns, "nobody")
+		ctx := context.Background()
+		for _, target := range []struct{ what, url string }{
+			{"through the aggregator", env.URL + "/apis/metrics.k8s.io/v1beta1/nodes"},
+			{"at the metrics API itself", base + "/apis/metrics.k8s.io/v1beta1/nodes"},
+		} {
+			code, body := getWithToken(ctx, t, env, target.url, token)
+			if code != http.StatusForbidden || !strings.Contains(body, "system:serviceaccount:"+c.ns+":nobody") {
+				t.Errorf("%s: status %d, want 403 naming the service account: %s", target.what, code, body)
+			}
+		}
+		if code, body := getWithToken(ctx, t, env, base+"/apis/metrics.k8s.io/v1beta1/nodes", ""); code != http.StatusForbidden && code != http.StatusUnauthorized {
+			t.Errorf("anonymous at the metrics API: status %d: %s", code, body)
+		}
+	})
+}
+
+// serviceAccountToken creates a service account with no RBAC and returns a
+// token for it.
+func serviceAccountToken(t *testing.T, env *k8stestenv.Env, ns, name string) string {
+	t.Helper()
+	sa := "/api/v1/namespaces/" + ns + "/serviceaccounts"
+	env.Call(t, http.StatusCreated, "POST", sa, "", map[string]any{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": map[string]any{"name": name}})
+	var tr struct{ Status struct{ Token string } }
+	b := env.Call(t, http.StatusCreated, "POST", sa+"/"+name+"/token", "", map[string]any{
+		"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": map[string]any{"expirationSeconds": 600},
+	})
+	if err := json.Unmarshal(b, &tr); err != nil || tr.Status.Token == "" {
+		t.Fatalf("TokenRequest: %v %s", err, b)
+	}
+	return tr.Status.Token
+}
+
+func getWithToken(ctx context.Context, t *testing.T, env *k8stestenv.Env, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	client := env.Anonymous
+	if !strings.HasPrefix(url, env.URL) {
+		client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // self-signed test server
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
