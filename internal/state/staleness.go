@@ -252,3 +252,10 @@ func (t *tracker) unsynced() []string {
 	sort.Strings(out)
 	return out
 }
+
+// watchUp reports whether a watch stream of name is open.
+func (t *tracker) watchUp(name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.state(name).open > 0
+}

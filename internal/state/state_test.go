@@ -115,7 +115,7 @@ func TestStaleness(t *testing.T) {
 	}
 	// closed() runs just after the channel closes: wait for it.
 	deadline := time.Now().Add(5 * time.Second)
-	for tr.staleness("pods") == 0 && time.Now().Before(deadline) {
+	for tr.watchUp("pods") && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	now = now.Add(42 * time.Second)
