@@ -29,7 +29,7 @@ func badObjects(t *testing.T, env *k8stestenv.Env, ns string) {
 		"spec": map[string]any{"containers": container}})
 	// The API server does not validate a pod's phase: an unknown one reaches us.
 	env.Call(t, 200, "PATCH", core+"/pods/weird/status", "application/merge-patch+json", map[string]any{"status": map[string]any{
-		"phase": "Weird",
+		"phase":      "Weird",
 		"conditions": []any{map[string]any{"type": "Ready", "status": "Maybe"}},
 		"containerStatuses": []any{map[string]any{"name": "app", "image": "busybox", "imageID": "", "ready": false, "restartCount": 0,
 			"state": map[string]any{"waiting": map[string]any{"reason": "SomethingNew"}}}},
