@@ -316,7 +316,7 @@ func TestMetricsAPIKubectlTop(t *testing.T) {
 	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startAgent(t, "--collector.disable-defaults", "--collector.container",
+	_, agentURL := startAgent(t, "--collector.disable-defaults", "--collector.container",
 		"--kubelet-address="+net.JoinHostPort(c.nodes[agentNode], strconv.Itoa(c.port)),
 		"--tls-cert-file="+certFile, "--tls-private-key-file="+keyFile)
 
@@ -374,6 +374,57 @@ func TestMetricsAPIKubectlTop(t *testing.T) {
 			t.Errorf("kubectl top pods -A %s: %v, want %v", k, got, want)
 		}
 	}
+
+	t.Run("panoptes top prints kubectl top's table", func(t *testing.T) {
+		// The rows of the fake nodes and pods are constant: both tools
+		// must print the same lines.
+		same := func(kubectlArgs, panoptesArgs []string, keep func(line string) bool) {
+			t.Helper()
+			want, err := kubectl(t, env, kubectlArgs...)
+			if err != nil {
+				t.Fatalf("kubectl %v: %v\n%s", kubectlArgs, err, want)
+			}
+			got, err := exec.Command(panoptesBin, append(panoptesArgs, "--kubeconfig="+env.Kubeconfig)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("panoptes %v: %v\n%s", panoptesArgs, err, got)
+			}
+			filter := func(out string) string {
+				var lines []string
+				for i, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+					if i == 0 || keep(l) {
+						lines = append(lines, l)
+					}
+				}
+				return strings.Join(lines, "\n")
+			}
+			if filter(string(got)) != filter(want) {
+				t.Errorf("panoptes %v printed:\n%s\nkubectl %v printed:\n%s", panoptesArgs, filter(string(got)), kubectlArgs, filter(want))
+			}
+		}
+		fakeNode := func(l string) bool { return strings.HasPrefix(l, "mapi-"+c.suffix) && !strings.HasPrefix(l, agentNode) }
+		same([]string{"top", "nodes", "-l", c.selector}, []string{"top", "nodes", "-l", c.selector}, fakeNode)
+		same([]string{"top", "nodes", "-l", c.selector, "--show-capacity"}, []string{"top", "nodes", "-l", c.selector, "--show-capacity"}, fakeNode)
+		ours := func(l string) bool { return strings.HasPrefix(l, c.ns) }
+		same([]string{"top", "pods", "-A"}, []string{"top", "pods", "-A"}, ours)
+		all := func(string) bool { return true }
+		same([]string{"top", "pods", "-n", c.ns, "--sort-by=memory"}, []string{"top", "pods", "-n", c.ns, "--sort-by=memory"}, all)
+		same([]string{"top", "pods", "-n", c.ns, "--containers", "-l", "node=2"}, []string{"top", "containers", "-n", c.ns, "-l", "node=2"}, all)
+
+		// The agent on a host without the metrics API: this host's row,
+		// with percentages of its machine_cpu_cores and memory.
+		out, err := exec.Command(panoptesBin, "top", "nodes", "--agent="+agentURL, "--interval=500ms").CombinedOutput()
+		if err != nil {
+			t.Fatalf("panoptes top nodes --agent: %v\n%s", err, out)
+		}
+		host, _ := os.Hostname()
+		_, rows := topRows(string(out), 1)
+		if row := rows[host]; len(row) != 4 || !strings.HasSuffix(row[0], "m") || !strings.HasSuffix(row[1], "%") || !strings.HasSuffix(row[2], "Mi") || !strings.HasSuffix(row[3], "%") {
+			t.Errorf("panoptes top nodes --agent: row of %s %v:\n%s", host, row, out)
+		}
+		if out, err := exec.Command(panoptesBin, "top", "pods", "--sort-by=name", "--kubeconfig="+env.Kubeconfig).CombinedOutput(); err == nil || !strings.Contains(string(out), "--sort-by") {
+			t.Errorf("a bad --sort-by was not refused clearly: %v %s", err, out)
+		}
+	})
 
 	t.Run("label and field selectors", func(t *testing.T) {
 		out, err := kubectl(t, env, "top", "pods", "-n", c.ns, "-l", "node=1", "--containers")
