@@ -57,6 +57,8 @@ declare global {
       panels: PanelState[];
       ready: boolean;
       renders: number;
+      firstChartAt?: number;
+      readyAt?: number;
     };
   }
 }
@@ -72,6 +74,30 @@ export interface PanelState {
 }
 
 window.__panoptes = window.__panoptes || { charts: [], panels: [], ready: false, renders: 0 };
+
+function pad(n: number): string {
+  return n < 10 ? "0" + n : String(n);
+}
+
+/** timeTicks labels the time axis: 24-hour clock, seconds only when ticks are that close, the date where the day changes. */
+function timeTicks(u: uPlot, splits: number[], _axis: number, _space: number, incr: number): string[] {
+  const span = (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0);
+  return splits.map((s, i) => {
+    const d = new Date(s * 1000);
+    const day = `${d.getMonth() + 1}/${d.getDate()}`;
+    if (incr >= 86400) return day;
+    const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}` + (incr < 60 ? ":" + pad(d.getSeconds()) : "");
+    const prev = i > 0 ? new Date(splits[i - 1] * 1000) : null;
+    if (span > 86400 && (!prev || prev.getDate() !== d.getDate())) return `${day} ${hm}`;
+    return hm;
+  });
+}
+
+/** timeLabel formats a cursor's time. */
+export function timeLabel(s: number): string {
+  const d = new Date(s * 1000);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
 
 function binaryUnit(unit?: string): boolean {
   return unit === "bytes" || unit === "Bps" || unit === "binBps";
@@ -105,6 +131,7 @@ export class TimeChart {
   private stacked: number[][] = [];
   private ro: ResizeObserver;
   private cursorCells: HTMLTableCellElement[] = [];
+  private cursorHead?: HTMLTableCellElement;
   private hidden = new Set<string>();
 
   constructor(
@@ -170,6 +197,20 @@ export class TimeChart {
       this.u.destroy();
       this.u = null;
     }
+    const opts = this.makeOpts();
+    this.u = new uPlot(opts, this.plotData(), this.plotEl);
+    (this.u as any).__title = this.opts.title;
+    (this.u as any).__raw = this.series;
+    // For bench/ui.sh: the same chart drawn again elsewhere, from scratch.
+    (this.u as any).__remake = (el: HTMLElement) => new uPlot(this.makeOpts(), this.plotData(), el);
+    window.__panoptes.charts.push(this.u);
+    window.__panoptes.renders++;
+    // For bench/ui.sh: when the page drew its first chart (ms since navigation).
+    if (window.__panoptes.firstChartAt === undefined) window.__panoptes.firstChartAt = performance.now();
+    this.fillLegend();
+  }
+
+  private makeOpts(): uPlot.Options {
     const unit = this.opts.unit;
     const axisColor = cssVar("--muted") || "#888";
     const gridColor = cssVar("--grid") || "rgba(128,128,128,.15)";
@@ -215,7 +256,7 @@ export class TimeChart {
         },
       },
       axes: [
-        { stroke: axisColor, grid: { stroke: gridColor, width: 1 }, ticks: { stroke: gridColor, width: 1 } },
+        { stroke: axisColor, grid: { stroke: gridColor, width: 1 }, ticks: { stroke: gridColor, width: 1 }, space: 70, values: timeTicks },
         {
           stroke: axisColor,
           grid: { stroke: gridColor, width: 1 },
@@ -244,12 +285,7 @@ export class TimeChart {
         setCursor: [(u) => this.showCursor(u.cursor.idx)],
       },
     };
-    this.u = new uPlot(opts, this.plotData(), this.plotEl);
-    (this.u as any).__title = this.opts.title;
-    (this.u as any).__raw = this.series;
-    window.__panoptes.charts.push(this.u);
-    window.__panoptes.renders++;
-    this.fillLegend();
+    return opts;
   }
 
   private fillLegend(): void {
@@ -265,6 +301,7 @@ export class TimeChart {
       th.textContent = h;
       head.append(th);
     }
+    this.cursorHead = head.cells[1] as HTMLTableCellElement;
     const body = this.legend.createTBody();
     this.series.forEach((s, i) => {
       const st = stats(s.values);
@@ -299,6 +336,7 @@ export class TimeChart {
 
   private showCursor(idx: number | null | undefined): void {
     const unit = this.opts.unit;
+    if (this.cursorHead) this.cursorHead.textContent = idx === null || idx === undefined ? "" : timeLabel(this.xs[idx]);
     this.cursorCells.forEach((c, i) => {
       const v = idx === null || idx === undefined ? null : this.series[i].values[idx];
       c.textContent = idx === null || idx === undefined ? "" : fmt(unit, v);

@@ -133,7 +133,10 @@ export class DashboardView {
     }
     if (gen !== this.generation) return;
     await Promise.all(this.panels.map((r) => this.load(r, w)));
-    if (gen === this.generation) window.__panoptes.ready = true;
+    if (gen === this.generation) {
+      window.__panoptes.ready = true;
+      window.__panoptes.readyAt = performance.now();
+    }
   }
 
   private async resolveVars(w: Window): Promise<void> {
@@ -183,9 +186,11 @@ export class DashboardView {
     });
   }
 
-  private stepFor(p: Panel, w: Window): number {
+  /** stepFor is Grafana's: about one point per pixel of the panel's width (maxDataPoints overrides), no finer than interval. */
+  private stepFor(p: Panel, w: Window, width = 0): number {
     const min = p.interval ? parseDuration(p.interval) : NaN;
-    return autoStep(w, p.maxDataPoints || (p.type === "stat" ? 200 : 1100), isFinite(min) ? min : 1);
+    const points = p.maxDataPoints || (p.type === "stat" ? 200 : Math.max(200, Math.min(1500, Math.round(width || 800))));
+    return autoStep(w, points, isFinite(min) ? min : 1);
   }
 
   private async load(r: Rendered, w: Window): Promise<void> {
@@ -224,7 +229,7 @@ export class DashboardView {
 
   private async loadSeries(r: Rendered, w: Window, signal: AbortSignal): Promise<void> {
     const p = r.panel;
-    const step = this.stepFor(p, w);
+    const step = this.stepFor(p, w, r.el.clientWidth);
     const targets = p.targets || [];
     const results = await Promise.all(targets.map((t) => queryRange(this.exprFor(t, step, w), w.start, w.end, step, signal)));
     if (signal.aborted) return;

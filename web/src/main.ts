@@ -235,7 +235,12 @@ function boot(): void {
   });
   window.addEventListener("hashchange", render);
   render();
-  void discover();
+  // What the navigation needs beyond the built-in pages (the Kubernetes page
+  // when kube_* metrics exist, users' dashboards) waits for the first page,
+  // so that its queries are not queued behind these.
+  const t0 = Date.now();
+  const later = () => (window.__panoptes.ready || Date.now() - t0 > 3000 ? void discover() : setTimeout(later, 50));
+  later();
 }
 
 boot();
