@@ -303,10 +303,11 @@ func eval[T any](b *browser, expr string) T {
 	return v
 }
 
-// open navigates and waits until the page's panels have settled.
+// open loads u afresh (not a same-document jump to a new fragment) and
+// waits until the page's panels have settled.
 func (b *browser) open(u string) {
 	b.t.Helper()
-	b.do(chromedp.Navigate(u))
+	b.do(chromedp.Navigate("about:blank"), chromedp.Navigate(u))
 	b.waitReady()
 }
 

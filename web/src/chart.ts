@@ -99,6 +99,16 @@ export function timeLabel(s: number): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+/** axisLabels formats ticks with the fewest decimals that keep them distinct. */
+function axisLabels(unit: string | undefined, splits: number[]): string[] {
+  let labels: string[] = [];
+  for (let d = 1; d <= 4; d++) {
+    labels = splits.map((v) => fmt(unit, v, d));
+    if (new Set(labels).size === labels.length) break;
+  }
+  return labels;
+}
+
 function binaryUnit(unit?: string): boolean {
   return unit === "bytes" || unit === "Bps" || unit === "binBps";
 }
@@ -128,7 +138,7 @@ export class TimeChart {
   private legend: HTMLTableElement;
   private plotEl: HTMLDivElement;
   private series: Series[] = [];
-  private stacked: number[][] = [];
+  private stacked: (number | null)[][] | number[][] = [];
   private ro: ResizeObserver;
   private cursorCells: HTMLTableCellElement[] = [];
   private cursorHead?: HTMLTableCellElement;
@@ -181,12 +191,20 @@ export class TimeChart {
   private plotData(): uPlot.AlignedData {
     if (!this.opts.stacked) return [this.xs, ...this.series.map((s) => s.values)] as uPlot.AlignedData;
     // Stack the visible series: each is drawn at the sum of itself and those before it.
+    // A missing sample stays a gap (nothing to draw before a series starts)
+    // and adds nothing to the series above it.
     const acc = new Array<number>(this.xs.length).fill(0);
     this.stacked = this.series.map((s) => {
-      if (this.hidden.has(s.name)) return acc.slice();
-      for (let i = 0; i < acc.length; i++) acc[i] += s.values[i] ?? 0;
-      return acc.slice();
-    });
+      const out: (number | null)[] = new Array(acc.length).fill(null);
+      if (this.hidden.has(s.name)) return out;
+      for (let i = 0; i < acc.length; i++) {
+        const v = s.values[i];
+        if (v === null || v === undefined) continue;
+        acc[i] += v;
+        out[i] = acc[i];
+      }
+      return out;
+    }) as number[][];
     return [this.xs, ...this.stacked] as uPlot.AlignedData;
   }
 
@@ -261,7 +279,7 @@ export class TimeChart {
           stroke: axisColor,
           grid: { stroke: gridColor, width: 1 },
           ticks: { stroke: gridColor, width: 1 },
-          values: (_u, splits) => splits.map((v) => fmt(unit, v, 1)),
+          values: (_u, splits) => axisLabels(unit, splits),
           incrs: binaryUnit(unit) ? binaryIncrs : undefined,
           size: (_u, values) => {
             if (!values) return 50;
