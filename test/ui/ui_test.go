@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,42 @@ func TestOverview(t *testing.T) {
 	  o.dispatchEvent(new MouseEvent("mousemove", {clientX: r.left + r.width / 2, clientY: r.top + 10, bubbles: true}));
 	})()`))
 	b.poll(`window.__panoptes.charts.slice(1).every(o => o.cursor.left > 0 && o.cursor.idx !== null)`, 10*time.Second)
+
+	// Drag to zoom over the last 7% of the 5 minutes (where the young
+	// server has data): the range becomes absolute in the URL and every
+	// chart shows it; Back returns to the last 5 minutes.
+	b.do(chromedp.Evaluate[chromedp.Void](`(() => {
+	  const u = window.__panoptes.charts[0], w = u.over.clientWidth;
+	  window.__panoptes.ready = false;
+	  u.setSelect({left: w * 0.93, width: w * 0.07, top: 0, height: 10});
+	})()`))
+	b.waitReady()
+	zoomed := eval[map[string]float64](b, `(() => {
+	  const p = new URLSearchParams(location.hash.split("?")[1]);
+	  const u = window.__panoptes.charts[0];
+	  return {from: +p.get("from") / 1000, to: +p.get("to") / 1000, range: p.has("range") ? 1 : 0, min: u.scales.x.min, max: u.scales.x.max};
+	})()`)
+	if span := zoomed["to"] - zoomed["from"]; zoomed["range"] != 0 || span < 12 || span > 30 {
+		t.Errorf("after a drag over 7%% of 5 minutes the URL holds %v", zoomed)
+	}
+	if zoomed["min"] < zoomed["from"]-5 || zoomed["max"] > zoomed["to"]+5 {
+		t.Errorf("zoomed charts show %v", zoomed)
+	}
+	if p := eval[[]panelState](b, `window.__panoptes.panels.filter(p => p.state !== "ok")`); len(p) > 0 {
+		t.Errorf("zoomed panels without data: %+v", p)
+	}
+	b.do(chromedp.NavigateBack())
+	b.poll(`location.hash.includes("range=5m")`, 10*time.Second)
+	b.waitReady()
+
+	// Dark theme: the page's colours change and the charts are drawn again.
+	bg := eval[string](b, `getComputedStyle(document.body).backgroundColor`)
+	b.do(chromedp.Click(chromedp.CSS(`button.theme`)))
+	b.waitReady()
+	if dark := eval[string](b, `getComputedStyle(document.body).backgroundColor`); dark == bg {
+		t.Errorf("the theme button left the background %s", bg)
+	}
+	b.screenshot("overview-dark")
 
 	// A phone: one column, nothing wider than the screen.
 	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
@@ -358,6 +395,11 @@ panels:
 		t.Errorf("dashboard list:\n%s", list)
 	}
 	b.screenshot("dashboards")
+
+	// Auto-refresh queries again by itself.
+	b.open(s.url("/#/d/mine?range=5m&refresh=5s"))
+	n0 := eval[int](b, `performance.getEntriesByType("resource").filter(e => e.name.includes("/api/v1/query")).length`)
+	b.poll(`performance.getEntriesByType("resource").filter(e => e.name.includes("/api/v1/query")).length > `+strconv.Itoa(n0), 15*time.Second)
 
 	// The server goes away: the banner shows. It comes back: the banner
 	// goes and the panels load again.
