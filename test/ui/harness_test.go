@@ -371,8 +371,8 @@ func (b *browser) noPageErrors() {
 	}
 }
 
-// container is a cgroup laid out as the kubelet's cgroupfs driver does, with a
-// process burning CPU and holding memory in it.
+// container is a cgroup laid out as the kubelet's cgroupfs driver does, with
+// CPU and memory limits and a process burning CPU and holding memory in it.
 type container struct {
 	id   string // the cgroup path, as the id label has it
 	stop func()
@@ -403,6 +403,16 @@ func makeContainer(t *testing.T) *container {
 	}
 	if len(mounts) == 0 {
 		t.Skip("no writable cgroup v1 controllers on this machine")
+	}
+	// Limits, as the kubelet writes them for a pod with resources.limits:
+	// 0.2 CPU (the burner wants about half a core, so it is throttled) and
+	// 256 MiB of memory.
+	limits := map[string]string{"cpu/cpu.cfs_period_us": "100000", "cpu/cpu.cfs_quota_us": "20000", "memory/memory.limit_in_bytes": strconv.Itoa(256 << 20)}
+	for f, v := range limits {
+		ctrl, file, _ := strings.Cut(f, "/")
+		if err := os.WriteFile(filepath.Join("/sys/fs/cgroup", ctrl, rel, file), []byte(v), 0o644); err != nil {
+			t.Fatalf("set %s: %v", f, err)
+		}
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=burn")

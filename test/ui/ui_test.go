@@ -184,9 +184,11 @@ func TestContainers(t *testing.T) {
 	piece := c.id[strings.LastIndex(c.id, "/")+1:][:12]
 	b.do(chromedp.SendKeys(chromedp.CSS(`input[type=search]`), piece))
 	b.poll(`document.querySelectorAll('table.data tbody tr').length === 1`, 10*time.Second)
-	row := eval[string](b, `document.querySelector('table.data tbody tr').innerText`)
-	if !regexp.MustCompile(`(\d+m|[0-9.]+ cores?)`).MatchString(row) || !regexp.MustCompile(`[0-9.]+ MiB`).MatchString(row) {
-		t.Errorf("the row shows no CPU in cores or memory in MiB: %q", row)
+	row := eval[[]string](b, `[...document.querySelector('table.data tbody tr').cells].map(c => c.innerText)`)
+	// Name, pod, instance, CPU, trend, CPU % of limit, memory, % of limit, ...
+	if len(row) < 8 || !regexp.MustCompile(`^[0-9.]+m$`).MatchString(row[3]) || !regexp.MustCompile(`^[0-9.]+%$`).MatchString(row[5]) ||
+		!regexp.MustCompile(`^[0-9.]+ MiB$`).MatchString(row[6]) || !regexp.MustCompile(`^[0-9.]+%$`).MatchString(row[7]) {
+		t.Errorf("the row shows no CPU in millicores and %% of its limit, or memory in MiB and %% of its limit: %q", row)
 	}
 	if loc := eval[string](b, `location.hash`); !strings.Contains(loc, "filter="+piece) {
 		t.Errorf("the filter is not in the URL: %s", loc)
@@ -199,7 +201,7 @@ func TestContainers(t *testing.T) {
 		t.Errorf("the detail page is for %q, want %q", got, c.id)
 	}
 	charts := eval[[]chartInfo](b, chartsJS)
-	want := map[string]bool{"CPU usage": false, "Memory": false}
+	want := map[string]bool{"CPU usage": false, "Memory": false, "CPU throttling": false}
 	for _, ch := range charts {
 		if _, ok := want[ch.Title]; ok && ch.Points > 1 {
 			want[ch.Title] = true
@@ -214,6 +216,10 @@ func TestContainers(t *testing.T) {
 	ws := eval[float64](b, `(() => { const u = window.__panoptes.charts.find(u => u.__title === "Memory"); const s = u.__raw.find(s => s.name === "working set"); return Math.max(...s.values.filter(v => v !== null)); })()`)
 	if ws < 32<<20 {
 		t.Errorf("working set drawn %.0f bytes, the burner holds 32 MiB", ws)
+	}
+	limit := eval[float64](b, `(() => { const u = window.__panoptes.charts.find(u => u.__title === "Memory"); const s = u.__raw.find(s => s.name === "limit"); return s ? Math.max(...s.values.filter(v => v !== null)) : 0; })()`)
+	if limit != 256<<20 {
+		t.Errorf("memory limit drawn %.0f bytes, the cgroup's is 256 MiB", limit)
 	}
 	b.screenshot("container")
 	b.noPageErrors()
