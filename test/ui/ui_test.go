@@ -1,12 +1,16 @@
 package ui
 
 import (
+	"io"
+	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -427,4 +431,53 @@ panels:
 func jsString(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 	return `"` + r.Replace(s) + `"`
+}
+
+// TestServerRoleServesUI: `panoptes server` serves the same UI at / as the
+// all-in-one default, and fails at start on a --web.dashboards-dir that is
+// not there.
+func TestServerRoleServesUI(t *testing.T) {
+	addr := freePort(t)
+	cmd := exec.Command(panoptesBin, "server", "--web.listen-address="+addr, "--storage.tsdb.path="+t.TempDir(), "--log.level=warn")
+	logs := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	base := "http://" + addr
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(base + "/") //nolint:noctx // loopback, test
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `src="assets/app.js"`) {
+				t.Fatalf("GET /: %s\n%s", resp.Status, body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("panoptes server did not answer: %v\n%s", err, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, p := range []string{"/assets/app.js", "/assets/app.css", "/api/ui/dashboards/overview"} {
+		resp, err := http.Get(base + p) //nolint:noctx // loopback, test
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %s", p, resp.Status)
+		}
+	}
+
+	out, err := exec.Command(panoptesBin, "server", "--web.listen-address=127.0.0.1:0", "--storage.tsdb.path="+t.TempDir(), "--web.dashboards-dir=/no/such/dir").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--web.dashboards-dir") || !strings.Contains(string(out), "/no/such/dir") {
+		t.Errorf("a missing --web.dashboards-dir: %v\n%s", err, out)
+	}
 }
