@@ -1,8 +1,11 @@
 package state
 
 import (
+	"bufio"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -13,7 +16,7 @@ import (
 // kube-state-metrics does.
 func metricsMux(metrics http.Handler, client kubernetes.Interface) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", metrics)
+	mux.Handle("/metrics", buffered(metrics))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = fmt.Fprintln(w, "ok")
 	})
@@ -41,11 +44,41 @@ func metricsMux(metrics http.Handler, client kubernetes.Interface) *http.ServeMu
 	return mux
 }
 
+// buffered writes a handler's response through a 256 KiB buffer: the
+// metrics writer makes one small Write per object and family, and through
+// net/http's 4 KiB buffer that is a write system call per 4 KiB of a tens
+// of megabytes exposition (a quarter of a scrape's CPU, measured by
+// bench/state.sh's profile).
+func buffered(h http.Handler) http.Handler {
+	pool := sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 256<<10) }}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bw := pool.Get().(*bufio.Writer)
+		bw.Reset(w)
+		h.ServeHTTP(bufferedResponse{ResponseWriter: w, w: bw}, r)
+		_ = bw.Flush()
+		bw.Reset(nil)
+		pool.Put(bw)
+	})
+}
+
+type bufferedResponse struct {
+	http.ResponseWriter
+	w *bufio.Writer
+}
+
+func (b bufferedResponse) Write(p []byte) (int, error) { return b.w.Write(p) }
+
 // telemetryMux serves the self metrics; /readyz answers 200 once every
 // enabled resource has been listed once.
 func telemetryMux(g prometheus.Gatherer, tr *tracker) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	// As kube-state-metrics' telemetry port: profiles for memory questions.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = fmt.Fprintln(w, "ok")
 	})

@@ -186,6 +186,7 @@ func Run(ctx context.Context, cfg Config, onListen func(Addrs)) error {
 		fieldSelector: fieldSelector,
 		tracker:       tr,
 		lwMetrics:     lwMetrics,
+		releaser:      newReleaser(),
 		strip:         !cfg.KeepManagedFields,
 		logger:        logger,
 	}
@@ -449,6 +450,7 @@ type storeBuilder struct {
 	fieldSelector string
 	tracker       *tracker
 	lwMetrics     *ksmwatch.ListWatchMetrics
+	releaser      *releaser
 	strip         bool
 	logger        *slog.Logger
 
@@ -560,7 +562,7 @@ func (b *storeBuilder) startStores(name string, families []generator.FamilyGener
 		var lw cache.ListerWatcher = &trackedListWatch{lw: listWatch(ns), name: name, tracker: b.tracker, strip: b.strip}
 		lw = ksmwatch.NewInstrumentedListerWatcher(lw, b.lwMetrics, reflect.TypeOf(expectedType).String(), useAPIServerCache, limit, client)
 		lw = sharding.NewShardedListWatch(shard, total, lw)
-		r := cache.NewReflectorWithOptions(lw, expectedType, store, cache.ReflectorOptions{
+		r := cache.NewReflectorWithOptions(lw, expectedType, releasingStore{store, b.releaser}, cache.ReflectorOptions{
 			Name: "state/" + name,
 			// Back at most 10 s apart (client-go's default is 30 s): the
 			// state resumes sooner once the API server is back.

@@ -1,0 +1,53 @@
+package state
+
+import (
+	"runtime/debug"
+	"sync"
+	"time"
+
+	metricsstore "k8s.io/kube-state-metrics/v2/pkg/metrics_store"
+)
+
+// releaser returns the garbage of a full list to the OS once the lists of
+// a burst are done. A full list decodes every object at once and keeps
+// none (the stores hold rendered bytes only), so right after the initial
+// sync, or a relist after the API server was away, most of the heap is
+// dead objects. Without allocations after it the Go runtime would only
+// collect them at its forced GC, two minutes later, and hand the pages back
+// to the OS later still: bench/state.sh measured RSS 0.91x
+// kube-state-metrics' before this, with half the live heap decoded pods.
+type releaser struct {
+	mu      sync.Mutex
+	timer   *time.Timer
+	delay   time.Duration
+	release func()
+}
+
+func newReleaser() *releaser {
+	return &releaser{delay: 2 * time.Second, release: debug.FreeOSMemory}
+}
+
+// soon schedules a release delay after the last call of a burst.
+func (r *releaser) soon() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.timer == nil {
+		r.timer = time.AfterFunc(r.delay, r.release)
+		return
+	}
+	r.timer.Reset(r.delay)
+}
+
+// releasingStore is a metrics store that tells the releaser when a
+// reflector has replaced its whole content (a list or a watch-list).
+type releasingStore struct {
+	*metricsstore.MetricsStore
+	r *releaser
+}
+
+// Replace implements cache.Store.
+func (s releasingStore) Replace(list []any, resourceVersion string) error {
+	err := s.MetricsStore.Replace(list, resourceVersion)
+	s.r.soon()
+	return err
+}
