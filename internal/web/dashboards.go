@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/prometheus/promql/parser"
 	"go.yaml.in/yaml/v3"
@@ -261,24 +262,55 @@ type Entry struct {
 	dash *Dashboard
 }
 
+// fileKey identifies a version of a user's dashboard file.
+type fileKey struct {
+	path  string
+	size  int64
+	mtime int64
+}
+
+// parseCache keeps parsed user dashboards by file version, so that a page
+// load does not parse and validate every file again.
+type parseCache struct {
+	mu      sync.Mutex
+	entries map[fileKey]Entry
+}
+
+func (c *parseCache) get(k fileKey) (Entry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[k]
+	return e, ok
+}
+
+func (c *parseCache) put(k fileKey, e Entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) > 1000 {
+		c.entries = map[fileKey]Entry{}
+	}
+	c.entries[k] = e
+}
+
 // loadAll reads the built-in dashboards and then those of dir; a file of dir
 // with the id of a built-in one replaces it. Files that fail validation are
 // listed with their error.
 func loadAll(builtin fs.FS, dir string) ([]Entry, error) {
-	byID := map[string]int{}
-	var out []Entry
-	add := func(e Entry) {
-		if i, ok := byID[e.ID]; ok {
-			out[i] = e
-			return
-		}
-		byID[e.ID] = len(out)
-		out = append(out, e)
+	b, err := loadBuiltins(builtin)
+	if err != nil {
+		return nil, err
 	}
+	return merge(b, loadDir(dir, nil)), nil
+}
+
+// loadBuiltins parses the embedded dashboards; they are tested, so an
+// error is a bug.
+func loadBuiltins(builtin fs.FS) ([]Entry, error) {
 	names, err := fs.Glob(builtin, "dashboards/*.yaml")
 	if err != nil {
 		return nil, fmt.Errorf("built-in dashboards: %w", err)
 	}
+	var out []Entry
 	for _, n := range names {
 		f, err := builtin.Open(n)
 		if err != nil {
@@ -287,22 +319,27 @@ func loadAll(builtin fs.FS, dir string) ([]Entry, error) {
 		d, err := ParseDashboard(f, strings.TrimSuffix(path.Base(n), ".yaml"))
 		_ = f.Close()
 		if err != nil {
-			// A built-in dashboard is tested; failing here is a bug.
 			return nil, fmt.Errorf("BUG: built-in dashboard %s: %w", n, err)
 		}
-		add(Entry{ID: d.ID, Title: d.Title, Source: "built-in", Nav: d.Nav, dash: d})
+		out = append(out, Entry{ID: d.ID, Title: d.Title, Source: "built-in", Nav: d.Nav, dash: d})
 	}
+	return out, nil
+}
+
+// loadDir reads the user's dashboards, in file name order; cache (may be
+// nil) skips files unchanged since they were last parsed.
+func loadDir(dir string, cache *parseCache) []Entry {
 	if dir == "" {
-		return out, nil
+		return nil
 	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		// The directory went away or became unreadable after the start:
 		// keep the built-in dashboards and say why the others are missing.
-		out = append(out, Entry{ID: "-", Title: dir, Source: dir, Error: fmt.Sprintf("--web.dashboards-dir: %v", err)})
-		return out, nil
+		return []Entry{{ID: "-", Title: dir, Source: dir, Error: fmt.Sprintf("--web.dashboards-dir: %v", err)}}
 	}
 	sort.Slice(ents, func(i, j int) bool { return ents[i].Name() < ents[j].Name() })
+	var out []Entry
 	for _, e := range ents {
 		ext := filepath.Ext(e.Name())
 		if e.IsDir() || (ext != ".yaml" && ext != ".yml" && ext != ".json") {
@@ -310,18 +347,54 @@ func loadAll(builtin fs.FS, dir string) ([]Entry, error) {
 		}
 		p := filepath.Join(dir, e.Name())
 		id := strings.TrimSuffix(e.Name(), ext)
-		f, err := os.Open(p)
-		if err != nil {
-			add(Entry{ID: id, Title: id, Source: p, Error: err.Error()})
-			continue
+		var key fileKey
+		if cache != nil {
+			if info, err := e.Info(); err == nil {
+				key = fileKey{path: p, size: info.Size(), mtime: info.ModTime().UnixNano()}
+				if ce, ok := cache.get(key); ok {
+					out = append(out, ce)
+					continue
+				}
+			}
 		}
-		d, err := ParseDashboard(f, id)
-		_ = f.Close()
-		if err != nil {
-			add(Entry{ID: id, Title: id, Source: p, Error: fmt.Sprintf("%s: %v", p, err)})
-			continue
+		entry := parseFile(p, id)
+		if key.path != "" {
+			cache.put(key, entry)
 		}
-		add(Entry{ID: d.ID, Title: d.Title, Source: p, Nav: d.Nav, dash: d})
+		out = append(out, entry)
 	}
-	return out, nil
+	return out
+}
+
+// merge lists the built-in dashboards, then the user's; a user's dashboard
+// with a built-in one's id takes its place.
+func merge(builtins, user []Entry) []Entry {
+	out := append([]Entry(nil), builtins...)
+	byID := map[string]int{}
+	for i, e := range out {
+		byID[e.ID] = i
+	}
+	for _, e := range user {
+		if i, ok := byID[e.ID]; ok {
+			out[i] = e
+			continue
+		}
+		byID[e.ID] = len(out)
+		out = append(out, e)
+	}
+	return out
+}
+
+// parseFile reads one user dashboard, or says why it does not load.
+func parseFile(p, id string) Entry {
+	f, err := os.Open(p)
+	if err != nil {
+		return Entry{ID: id, Title: id, Source: p, Error: err.Error()}
+	}
+	d, err := ParseDashboard(f, id)
+	_ = f.Close()
+	if err != nil {
+		return Entry{ID: id, Title: id, Source: p, Error: fmt.Sprintf("%s: %v", p, err)}
+	}
+	return Entry{ID: d.ID, Title: d.Title, Source: p, Nav: d.Nav, dash: d}
 }

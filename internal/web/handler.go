@@ -14,7 +14,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"time"
 
 	webassets "github.com/panoptes-dev/panoptes/web"
 )
@@ -42,7 +41,9 @@ type Handler struct {
 	assets map[string]*asset
 	csp    string
 	mux    *http.ServeMux
-	start  time.Time
+
+	builtins []Entry    // parsed once: they are embedded
+	cache    parseCache // the user's, by file version
 }
 
 var inlineScriptRE = regexp.MustCompile(`(?s)<script>(.*?)</script>`)
@@ -57,7 +58,7 @@ func New(o Options) (*Handler, error) {
 	if o.Assets == nil {
 		o.Assets = webassets.Assets
 	}
-	h := &Handler{opts: o, assets: map[string]*asset{}, start: time.Now()}
+	h := &Handler{opts: o, assets: map[string]*asset{}}
 	files := map[string][2]string{
 		"/":               {"index.html", "text/html; charset=utf-8"},
 		"/assets/app.js":  {"dist/app.js", "text/javascript; charset=utf-8"},
@@ -88,11 +89,12 @@ func New(o Options) (*Handler, error) {
 			return nil, fmt.Errorf("--web.dashboards-dir: %s is not a directory", o.DashboardsDir)
 		}
 	}
-	entries, err := loadAll(o.Assets, o.DashboardsDir)
+	var err error
+	h.builtins, err = loadBuiltins(o.Assets)
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range entries {
+	for _, e := range loadDir(o.DashboardsDir, &h.cache) {
 		if e.Error != "" {
 			o.Logger.Warn("dashboard not loaded", "file", e.Source, "err", e.Error)
 		}
@@ -186,23 +188,19 @@ func apiData(w http.ResponseWriter, data any) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": data})
 }
 
+// entries are the dashboards now: the built-in ones and the directory's
+// files as they are on disk at this request.
+func (h *Handler) entries() []Entry {
+	return merge(h.builtins, loadDir(h.opts.DashboardsDir, &h.cache))
+}
+
 func (h *Handler) listDashboards(w http.ResponseWriter, _ *http.Request) {
-	entries, err := loadAll(h.opts.Assets, h.opts.DashboardsDir)
-	if err != nil {
-		apiError(w, http.StatusInternalServerError, "internal", err.Error())
-		return
-	}
-	apiData(w, entries)
+	apiData(w, h.entries())
 }
 
 func (h *Handler) getDashboard(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	entries, err := loadAll(h.opts.Assets, h.opts.DashboardsDir)
-	if err != nil {
-		apiError(w, http.StatusInternalServerError, "internal", err.Error())
-		return
-	}
-	for _, e := range entries {
+	for _, e := range h.entries() {
 		if e.ID != id {
 			continue
 		}

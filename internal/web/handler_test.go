@@ -131,3 +131,40 @@ func TestBadDashboardsDir(t *testing.T) {
 		t.Errorf("a file as dir: %v", err)
 	}
 }
+
+// TestDashboardEditsShow: a file changed on disk is served changed at the
+// next request (the parse cache keys on the file's size and time).
+func TestDashboardEditsShow(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "mine.yaml")
+	write := func(title string) {
+		if err := os.WriteFile(p, []byte("title: "+title+"\npanels: [{title: a, targets: [{expr: up}]}]\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	title := func(h http.Handler) string {
+		var one struct {
+			Data Dashboard `json:"data"`
+		}
+		if err := json.NewDecoder(get(t, h, "/api/ui/dashboards/mine").Body).Decode(&one); err != nil {
+			t.Fatal(err)
+		}
+		return one.Data.Title
+	}
+	write("First")
+	h := newTestHandler(t, dir)
+	if got := title(h); got != "First" {
+		t.Fatalf("title %q", got)
+	}
+	write("Second version")
+	if got := title(h); got != "Second version" {
+		t.Errorf("after an edit the title is %q", got)
+	}
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if r := get(t, h, "/api/ui/dashboards/mine"); r.StatusCode != http.StatusNotFound {
+		t.Errorf("a removed dashboard answers %s", r.Status)
+	}
+}
