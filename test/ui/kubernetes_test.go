@@ -25,7 +25,17 @@ func kubeSeries() []map[string]string {
 	}
 	var out []map[string]string
 	for _, n := range []string{"node-a", "node-b"} {
+		// The agents' root cgroups, labelled with their node by the scrape config.
+		a := func(kv ...string) map[string]string {
+			m := map[string]string{"job": "node", "instance": n + ":9100", "node": n, "id": "/"}
+			for i := 0; i+1 < len(kv); i += 2 {
+				m[kv[i]] = kv[i+1]
+			}
+			return m
+		}
 		out = append(out,
+			a("__name__", "container_cpu_usage_seconds_total"),
+			a("__name__", "container_memory_working_set_bytes"),
 			s("__name__", "kube_node_info", "node", n, "kubelet_version", "v1.37.2"),
 			s("__name__", "kube_node_status_condition", "node", n, "condition", "Ready", "status", "true"),
 			s("__name__", "kube_node_status_capacity", "node", n, "resource", "cpu", "unit", "core"),
@@ -61,6 +71,10 @@ func kubeSeries() []map[string]string {
 // kubeValue is the value of a series at sample i (0..3).
 func kubeValue(m map[string]string, i int) float64 {
 	switch m["__name__"] {
+	case "container_cpu_usage_seconds_total":
+		return 1000 + 1.5*15*float64(i) // 1.5 cores busy
+	case "container_memory_working_set_bytes":
+		return 6 << 30
 	case "kube_node_status_capacity", "kube_node_status_allocatable":
 		switch m["resource"] {
 		case "cpu":
