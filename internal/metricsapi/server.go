@@ -13,12 +13,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	apimetrics "k8s.io/apiserver/pkg/endpoints/metrics"
 	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/healthz"
@@ -265,7 +265,8 @@ func New(o *Options, logger *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("metadata client for the Kubernetes API: %w", err)
 	}
 	s := &Server{generic: generic, logger: logger, reg: prometheus.NewRegistry()}
-	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// go_* and process_* come from k8s.io/component-base's legacy registry,
+	// served beside ours.
 
 	factory := informers.NewSharedInformerFactory(client, 0)
 	nodeInf := factory.Core().V1().Nodes()
@@ -335,6 +336,9 @@ func New(o *Options, logger *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("install metrics.k8s.io: %w", err)
 	}
 
+	// The apiserver's request metrics (apiserver_request_total, ...), as
+	// metrics-server registers them.
+	apimetrics.Register()
 	gatherers := prometheus.Gatherers{legacyregistry.DefaultGatherer, s.reg}
 	generic.Handler.NonGoRestfulMux.Handle("/metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{}))
 

@@ -320,7 +320,22 @@ func TestMetricsAPIKubectlTop(t *testing.T) {
 		"--kubelet-address="+net.JoinHostPort(c.nodes[agentNode], strconv.Itoa(c.port)),
 		"--tls-cert-file="+certFile, "--tls-private-key-file="+keyFile)
 
-	_, base := startMetricsAPI(t, c)
+	// A node whose kubelet address nobody listens on.
+	downNode := "mapi-" + c.suffix + "-down"
+	n1IP := c.nodes[fmt.Sprintf("mapi-%s-n1", c.suffix)]
+	env.Call(t, http.StatusCreated, "POST", "/api/v1/nodes", "", map[string]any{
+		"apiVersion": "v1", "kind": "Node",
+		"metadata": map[string]any{"name": downNode, "labels": map[string]any{"panoptes-e2e": c.suffix}},
+	})
+	t.Cleanup(func() { _, _, _ = env.Do(context.Background(), "DELETE", "/api/v1/nodes/"+downNode, "", nil) })
+	env.Call(t, http.StatusOK, "PATCH", "/api/v1/nodes/"+downNode+"/status", "application/merge-patch+json", map[string]any{
+		"status": map[string]any{
+			"addresses":       []any{map[string]any{"type": "InternalIP", "address": n1IP[:strings.LastIndex(n1IP, ".")] + ".9"}},
+			"daemonEndpoints": map[string]any{"kubeletEndpoint": map[string]any{"Port": c.port}},
+		},
+	})
+
+	mapi, base := startMetricsAPI(t, c)
 	port, _ := strconv.Atoi(base[strings.LastIndex(base, ":")+1:])
 	registerMetricsAPIService(t, env, port)
 
@@ -459,6 +474,27 @@ func TestMetricsAPIKubectlTop(t *testing.T) {
 		}
 		env.Call(t, http.StatusNotFound, "GET", "/apis/metrics.k8s.io/v1beta1/nodes/no-such-node", "", nil)
 		env.Call(t, http.StatusOK, "GET", "/openapi/v2", "", nil)
+	})
+
+	t.Run("scrape errors say why", func(t *testing.T) {
+		resp, err := adminDirect(t, env).Get(base + "/metrics") //nolint:noctx // test
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		want := `panoptes_metricsapi_node_scrape_errors_total{node="` + downNode + `",reason="connection-refused"}`
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), want) {
+			t.Errorf("/metrics: %d, want a line with %s:\n%.3000s", resp.StatusCode, want, b)
+		}
+		for _, m := range []string{"panoptes_metricsapi_collection_duration_seconds_count", "apiserver_request_total", "go_goroutines"} {
+			if !strings.Contains(string(b), m) {
+				t.Errorf("/metrics lacks %s", m)
+			}
+		}
+		if logs := mapi.logs.String(); !strings.Contains(logs, "node="+downNode) || !strings.Contains(logs, "reason=connection-refused") || !strings.Contains(logs, "nothing listens on that port") {
+			t.Errorf("the log does not say why %s cannot be scraped:\n%s", downNode, logs)
+		}
 	})
 
 	t.Run("unauthorized users are refused", func(t *testing.T) {

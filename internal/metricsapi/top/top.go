@@ -84,11 +84,22 @@ func pct(used, avail resource.Quantity) string {
 // newTabWriter is kubectl's printers.GetNewTabWriter.
 func newTabWriter(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 6, 4, 3, ' ', 0) }
 
-// PrintNodes writes kubectl top nodes' table.
+// PrintNodes writes kubectl top nodes' table; as kubectl, the nodes without
+// metrics come last.
 func PrintNodes(w io.Writer, rows []Row, o Options) error {
-	if err := sortRows(rows, o.SortBy); err != nil {
+	var known, unknown []Row
+	for _, r := range rows {
+		if r.Unknown {
+			unknown = append(unknown, r)
+		} else {
+			known = append(known, r)
+		}
+	}
+	if err := sortRows(known, o.SortBy); err != nil {
 		return err
 	}
+	_ = sortRows(unknown, "")
+	rows = append(known, unknown...)
 	tw := newTabWriter(w)
 	if !o.NoHeaders {
 		fmt.Fprintln(tw, "NAME\tCPU(cores)\tCPU(%)\tMEMORY(bytes)\tMEMORY(%)\t")
