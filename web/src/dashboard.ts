@@ -129,7 +129,8 @@ export class DashboardView {
     try {
       await this.resolveVars(w);
     } catch (e: any) {
-      this.varBar.append(h("div.error", { text: String(e.message || e) }));
+      this.varSignature = "";
+      this.varBar.replaceChildren(h("div.error", { text: String(e.message || e) }));
     }
     if (gen !== this.generation) return;
     await Promise.all(this.panels.map((r) => this.load(r, w)));
@@ -141,10 +142,12 @@ export class DashboardView {
 
   private async resolveVars(w: Window): Promise<void> {
     const params = currentRoute().params;
-    this.varBar.innerHTML = "";
-    this.vars = {};
+    const bar = h("div.vars");
+    const vars: Record<string, string> = {};
+    this.vars = vars;
+    const sig: unknown[] = [];
     for (const v of this.d.variables || []) {
-      const choices = await varChoices(v, w, this.vars);
+      const choices = await varChoices(v, w, vars);
       const wanted = params.getAll("var-" + v.name);
       let chosen: string[] = wanted.length ? wanted : v.default !== undefined ? [v.default] : v.includeAll ? ["$__all"] : choices.slice(0, 1);
       if (v.type === "textbox") chosen = wanted.length ? wanted : [v.default || ""];
@@ -153,7 +156,8 @@ export class DashboardView {
       if (isAll) value = v.allValue ?? ".*";
       else if (chosen.length > 1) value = "(" + chosen.map(regexEscape).join("|") + ")";
       else value = promString(chosen[0] ?? "");
-      this.vars[v.name] = value;
+      vars[v.name] = value;
+      sig.push(v.name, choices, chosen);
       if (v.hide) continue;
       let input: HTMLElement;
       if (v.type === "textbox") {
@@ -165,9 +169,18 @@ export class DashboardView {
         if (!choices.length && !v.includeAll) sel.append(h("option", { value: "", text: "(none)" }));
         input = sel;
       }
-      this.varBar.append(h("label.var", null, h("span", { text: v.label || v.name }), input));
+      bar.append(h("label.var", null, h("span", { text: v.label || v.name }), input));
+    }
+    // An auto-refresh that finds the same choices leaves the selectors alone
+    // (one that is open stays open).
+    const signature = JSON.stringify(sig);
+    if (signature !== this.varSignature) {
+      this.varSignature = signature;
+      this.varBar.replaceChildren(...bar.childNodes);
     }
   }
+
+  private varSignature = "";
 
   private setVar(name: string, values: string[]): void {
     updateParams((p) => {
