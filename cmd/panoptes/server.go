@@ -141,6 +141,8 @@ so an existing prometheus.yml, its flags, and the clients of its API work
 unchanged.
 
 Endpoints:
+  /               the web UI: dashboards (host, containers, Kubernetes, your
+                  own from --web.dashboards-dir), Explore, targets, status
   /api/v1/...     the Prometheus HTTP API (query, query_range, series, labels,
                   metadata, targets, status/*, format_query, write, ...)
   /federate       the latest samples of match[] selectors, for federation
