@@ -374,6 +374,9 @@ panels:
   - title: Empty
     type: stat
     targets: [{expr: no_such_metric_anywhere}]
+  - title: Window
+    type: stat
+    targets: [{expr: 'count_over_time(up{job="node"}[$__rate_interval])'}]
 `)
 	write("bad.yaml", "title: Bad\npanels:\n  - title: x\n    targets: [{expr: 'rate(up[5m]'}]\n")
 	s := startServer(t, "--web.dashboards-dir="+dir)
@@ -396,6 +399,11 @@ panels:
 	}
 	if st["Empty"].State != "nodata" || eval[string](b, `document.querySelector('section.panel[data-title="Empty"] .nodata').textContent`) != "No data" {
 		t.Errorf("Empty panel: %+v", st["Empty"])
+	}
+	// $__rate_interval follows the 2 s collection interval (four of them,
+	// 8 s), not a fixed minute: about four samples of up.
+	if v := eval[string](b, `document.querySelector('section.panel[data-title="Window"] .stat-value').textContent`); v < "3" || v > "5" || len(v) != 1 {
+		t.Errorf("count_over_time(up[$__rate_interval]) = %q, want 3-5 samples (8 s at a 2 s interval)", v)
 	}
 	b.screenshot("own-dashboard")
 

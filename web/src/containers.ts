@@ -8,7 +8,7 @@ import { queryInstant, queryRange, type Sample } from "./api";
 import { sparkline, type PanelState } from "./chart";
 import { sortableTable, type Cell } from "./dashboard";
 import { align, num, xsFor } from "./query";
-import { autoStep, currentRoute, h, onTimeChange, rateInterval, timeWindow, updateParams } from "./state";
+import { autoStep, currentRoute, h, loadScrapeInterval, onTimeChange, rateInterval, timeWindow, updateParams } from "./state";
 import { fmt, promDuration } from "./units";
 
 interface Row {
@@ -63,6 +63,7 @@ export class ContainersPage {
   async refresh(): Promise<void> {
     window.__panoptes.ready = false;
     const w = timeWindow();
+    await loadScrapeInterval();
     const step = autoStep(w, 60, 15);
     const ri = promDuration(rateInterval(step));
     const q = (expr: string) => queryInstant(expr, w.end).then((r) => r.result).catch(() => [] as Sample[]);

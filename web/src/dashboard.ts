@@ -6,7 +6,7 @@
 import { api, APIError, queryInstant, queryRange, type Sample } from "./api";
 import { TimeChart, sparkline, type PanelState } from "./chart";
 import { align, countPoints, legendName, labelKey, num, regexEscape, substitute, xsFor } from "./query";
-import { autoStep, currentRoute, esc, h, onTimeChange, rateInterval, timeWindow, updateParams, zoomTo, type Window } from "./state";
+import { autoStep, currentRoute, esc, h, loadScrapeInterval, onTimeChange, rateInterval, timeWindow, updateParams, zoomTo, type Window } from "./state";
 import { fmt, parseDuration, promDuration } from "./units";
 
 export interface Target {
@@ -127,7 +127,7 @@ export class DashboardView {
     window.__panoptes.ready = false;
     const w = timeWindow();
     try {
-      await this.resolveVars(w);
+      await Promise.all([this.resolveVars(w), loadScrapeInterval()]);
     } catch (e: any) {
       this.varSignature = "";
       this.varBar.replaceChildren(h("div.error", { text: String(e.message || e) }));

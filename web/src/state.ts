@@ -3,6 +3,7 @@
 // from/to in ms), the refresh interval, dashboard variables (var-name, as
 // Grafana writes them) and Explore's queries.
 
+import { api } from "./api";
 import { parseDuration, promDuration } from "./units";
 
 export interface Route {
@@ -60,9 +61,35 @@ export function autoStep(w: Window, maxPoints = 1100, minStep = 1): number {
   return Math.max(step, minStep);
 }
 
-/** rateInterval is $__rate_interval: wide enough to hold several samples at the default 15 s interval. */
+let scrapeSeconds = 15;
+let scrapeKnown: Promise<void> | null = null;
+
+/**
+ * loadScrapeInterval learns how often samples come: the shortest of the
+ * config's scrape_interval values and the all-in-one's --collector.interval.
+ * It resolves either way (15 s when the server does not say).
+ */
+export function loadScrapeInterval(): Promise<void> {
+  if (!scrapeKnown) {
+    scrapeKnown = Promise.all([
+      api<{ yaml: string }>("api/v1/status/config").catch(() => null),
+      api<Record<string, string>>("api/v1/status/flags").catch(() => null),
+    ]).then(([config, flags]) => {
+      const found: number[] = [];
+      for (const m of (config?.yaml || "").matchAll(/^\s*scrape_interval:\s*(\S+)/gm)) found.push(parseDuration(m[1]));
+      // A Go duration such as 15s or 1m0s.
+      if (flags && flags["collector.interval"]) found.push(parseDuration(flags["collector.interval"]));
+      const ok = found.filter((x) => isFinite(x) && x > 0);
+      if (ok.length) scrapeSeconds = Math.min(...ok);
+      else scrapeKnown = null; // ask again next time
+    });
+  }
+  return scrapeKnown;
+}
+
+/** rateInterval is Grafana's $__rate_interval: four scrape intervals, or the step and one more. */
 export function rateInterval(step: number): number {
-  return Math.max(60, 2 * step);
+  return Math.max(4 * scrapeSeconds, step + scrapeSeconds);
 }
 
 type Fn = () => void;
