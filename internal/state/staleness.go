@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"sort"
 	"sync"
 	"time"
@@ -167,7 +168,17 @@ func (l *trackedListWatch) IsWatchListSemanticsUnSupported() bool {
 
 // List implements cache.ListerWatcher.
 func (l *trackedListWatch) List(opts metav1.ListOptions) (runtime.Object, error) {
-	obj, err := l.lw.List(opts)
+	return l.ListWithContext(context.Background(), opts)
+}
+
+// Watch implements cache.ListerWatcher.
+func (l *trackedListWatch) Watch(opts metav1.ListOptions) (watch.Interface, error) {
+	return l.WatchWithContext(context.Background(), opts)
+}
+
+// ListWithContext implements cache.ListerWatcherWithContext.
+func (l *trackedListWatch) ListWithContext(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+	obj, err := cache.ToListerWatcherWithContext(l.lw).ListWithContext(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -181,9 +192,9 @@ func (l *trackedListWatch) List(opts metav1.ListOptions) (runtime.Object, error)
 	return obj, nil
 }
 
-// Watch implements cache.ListerWatcher.
-func (l *trackedListWatch) Watch(opts metav1.ListOptions) (watch.Interface, error) {
-	w, err := l.lw.Watch(opts)
+// WatchWithContext implements cache.ListerWatcherWithContext.
+func (l *trackedListWatch) WatchWithContext(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+	w, err := cache.ToListerWatcherWithContext(l.lw).WatchWithContext(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
