@@ -3,6 +3,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/panoptes-dev/panoptes/internal/metricsapi"
@@ -78,6 +80,9 @@ collection stored points. /metrics has the server's own metrics.`,
 	fs.StringVar(&o.Agents.Namespace, "agent-namespace", "", "With --source=agents: the namespace of the agent pods (default: all).")
 	fs.StringVar(&o.Agents.Selector, "agent-selector", o.Agents.Selector, "With --source=agents: the label selector of the agent pods.")
 	fs.IntVar(&o.Agents.Port, "agent-port", o.Agents.Port, "With --source=agents: the port of the agents' --kubelet-address.")
+	fs.StringVar(&o.Custom.PrometheusURL, "prometheus-url", "", "Also serve custom.metrics.k8s.io and external.metrics.k8s.io from PromQL against this Prometheus-compatible API (panoptes server), as prometheus-adapter does. Needs --custom-metrics-config.")
+	fs.StringVar(&o.Custom.ConfigFile, "custom-metrics-config", "", "Rules mapping series to Kubernetes objects and metric names, in prometheus-adapter's format (rules, externalRules).")
+	fs.DurationVar(&o.Custom.RelistInterval, "metrics-relist-interval", time.Minute, "How often the rules' series are rediscovered.")
 	// k8s.io/apiserver's own options, with metrics-server's (and every
 	// aggregated API server's) flag names: --secure-port, --bind-address,
 	// --cert-dir, --tls-cert-file, --tls-private-key-file,

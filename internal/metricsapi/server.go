@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	authnv1 "k8s.io/api/authentication/v1"
@@ -24,19 +26,29 @@ import (
 	"k8s.io/apiserver/pkg/server/healthz"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	utilcompatibility "k8s.io/apiserver/pkg/util/compatibility"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
+	openapicommon "k8s.io/kube-openapi/pkg/common"
 
 	"sigs.k8s.io/metrics-server/pkg/api"
 	generatedopenapi "sigs.k8s.io/metrics-server/pkg/api/generated/openapi"
 
+	cmapiserver "sigs.k8s.io/custom-metrics-apiserver/pkg/apiserver"
+	cmcoreopenapi "sigs.k8s.io/custom-metrics-apiserver/pkg/generated/openapi/core"
+	cmcustomopenapi "sigs.k8s.io/custom-metrics-apiserver/pkg/generated/openapi/custommetrics"
+	cmexternalopenapi "sigs.k8s.io/custom-metrics-apiserver/pkg/generated/openapi/externalmetrics"
+
+	"github.com/panoptes-dev/panoptes/internal/metricsapi/custom"
 	"github.com/panoptes-dev/panoptes/internal/version"
 )
 
@@ -84,6 +96,21 @@ type Options struct {
 	NodeSelector string
 	// Concurrency bounds the nodes scraped at once.
 	Concurrency int
+
+	// Custom, when its PrometheusURL is set, also serves
+	// custom.metrics.k8s.io and external.metrics.k8s.io.
+	Custom CustomOptions
+}
+
+// CustomOptions configure the custom and external metrics APIs, with
+// prometheus-adapter's flag names where it has them.
+type CustomOptions struct {
+	// PrometheusURL is the Prometheus-compatible API (panoptes server).
+	PrometheusURL string
+	// ConfigFile holds the rules, in prometheus-adapter's format.
+	ConfigFile string
+	// RelistInterval is how often the rules' series are rediscovered.
+	RelistInterval time.Duration
 }
 
 // NewOptions returns metrics-server's defaults.
@@ -143,6 +170,12 @@ func (o *Options) Validate() error {
 	if _, err := labels.Parse(o.Agents.Selector); err != nil {
 		errs = append(errs, fmt.Errorf("--agent-selector: %w", err))
 	}
+	if (o.Custom.PrometheusURL == "") != (o.Custom.ConfigFile == "") {
+		errs = append(errs, errors.New("--prometheus-url and --custom-metrics-config go together"))
+	}
+	if o.Custom.PrometheusURL != "" && o.Custom.RelistInterval <= 0 {
+		errs = append(errs, errors.New("--metrics-relist-interval must be positive"))
+	}
 	errs = append(errs, o.SecureServing.Validate()...)
 	errs = append(errs, o.Authentication.Validate()...)
 	errs = append(errs, o.Authorization.Validate()...)
@@ -197,6 +230,7 @@ type Server struct {
 	collector *Collector
 	store     *Store
 	start     []func(<-chan struct{})
+	run       []func(context.Context)
 	synced    []cache.InformerSynced
 	logger    *slog.Logger
 	reg       *prometheus.Registry
@@ -241,18 +275,51 @@ func New(o *Options, logger *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("delegated authorization: %w", err)
 	}
 	v := strings.Split(version.Get().Version, "-")[0]
-	cfg.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(generatedopenapi.GetOpenAPIDefinitions, openapinamer.NewDefinitionNamer(api.Scheme))
+	defs := generatedopenapi.GetOpenAPIDefinitions
+	namer := openapinamer.NewDefinitionNamer(api.Scheme)
+	if o.Custom.PrometheusURL != "" {
+		defs = func(ref openapicommon.ReferenceCallback) map[string]openapicommon.OpenAPIDefinition {
+			m := generatedopenapi.GetOpenAPIDefinitions(ref)
+			for _, more := range []openapicommon.GetOpenAPIDefinitions{cmcoreopenapi.GetOpenAPIDefinitions, cmcustomopenapi.GetOpenAPIDefinitions, cmexternalopenapi.GetOpenAPIDefinitions} {
+				for k, d := range more(ref) {
+					m[k] = d
+				}
+			}
+			return m
+		}
+		namer = openapinamer.NewDefinitionNamer(api.Scheme, cmapiserver.Scheme)
+	}
+	cfg.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(defs, namer)
 	cfg.OpenAPIConfig.Info.Title, cfg.OpenAPIConfig.Info.Version = "Panoptes metrics API", v
-	cfg.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(generatedopenapi.GetOpenAPIDefinitions, openapinamer.NewDefinitionNamer(api.Scheme))
+	cfg.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(defs, namer)
 	cfg.OpenAPIV3Config.Info.Title, cfg.OpenAPIV3Config.Info.Version = "Panoptes metrics API", v
 	cfg.EffectiveVersion = utilcompatibility.DefaultBuildEffectiveVersion()
 	// Our /metrics serves the apiserver's metrics and ours together.
 	cfg.EnableMetrics = false
 
-	generic, err := cfg.Complete(nil).New("panoptes-metrics-api", genericapiserver.NewEmptyDelegate())
+	s := &Server{logger: logger, reg: prometheus.NewRegistry()}
+	var generic *genericapiserver.GenericAPIServer
+	if o.Custom.PrometheusURL == "" {
+		generic, err = cfg.Complete(nil).New("panoptes-metrics-api", genericapiserver.NewEmptyDelegate())
+	} else {
+		// custom-metrics-apiserver builds the server with the custom and
+		// external groups; metrics.k8s.io is installed beside them below.
+		var prov *custom.Provider
+		if prov, err = newCustomProvider(&o.Custom, restCfg, logger); err != nil {
+			return nil, err
+		}
+		var cm *cmapiserver.CustomMetricsAdapterServer
+		cm, err = (&cmapiserver.Config{GenericConfig: cfg}).Complete(nil).New("panoptes-metrics-api", prov, prov)
+		if cm != nil {
+			generic = cm.GenericAPIServer
+		}
+		interval := o.Custom.RelistInterval
+		s.run = append(s.run, func(ctx context.Context) { prov.Run(ctx, interval) })
+	}
 	if err != nil {
 		return nil, fmt.Errorf("build the API server: %w", err)
 	}
+	s.generic = generic
 
 	protoCfg := rest.CopyConfig(restCfg)
 	protoCfg.ContentType = "application/vnd.kubernetes.protobuf"
@@ -264,7 +331,6 @@ func New(o *Options, logger *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metadata client for the Kubernetes API: %w", err)
 	}
-	s := &Server{generic: generic, logger: logger, reg: prometheus.NewRegistry()}
 	// go_* and process_* come from k8s.io/component-base's legacy registry,
 	// served beside ours.
 
@@ -383,7 +449,33 @@ func (s *Server) Run(ctx context.Context) error {
 		return ctx.Err()
 	}
 	go s.collector.Run(ctx)
+	for _, run := range s.run {
+		go run(ctx)
+	}
 	return s.generic.PrepareRun().RunWithContext(ctx)
+}
+
+// newCustomProvider builds the PromQL-backed provider of the custom and
+// external metrics APIs.
+func newCustomProvider(o *CustomOptions, restCfg *rest.Config, logger *slog.Logger) (*custom.Provider, error) {
+	rules, err := custom.LoadConfig(o.ConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := promapi.NewClient(promapi.Config{Address: o.PrometheusURL})
+	if err != nil {
+		return nil, fmt.Errorf("--prometheus-url: %w", err)
+	}
+	md, err := metadata.NewForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("metadata client: %w", err)
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("discovery client: %w", err)
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	return custom.NewProvider(rules, promv1.NewAPI(pc), &custom.MetadataObjects{Client: md, Mapper: mapper}, logger.With("api", "custom.metrics.k8s.io")), nil
 }
 
 // slimNode keeps what the API and the collector read of a Node (name,

@@ -185,26 +185,34 @@ func waitReady(t *testing.T, p *process, url string, within time.Duration) {
 // the APIService to be Available.
 func registerMetricsAPIService(t *testing.T, env *k8stestenv.Env, port int) {
 	t.Helper()
-	svc := "panoptes-metrics-api-e2e"
+	registerAPIService(t, env, port, "metrics.k8s.io", "v1beta1")
+}
+
+// registerAPIService points VERSION.GROUP at a server on loopback and waits
+// until it is Available.
+func registerAPIService(t *testing.T, env *k8stestenv.Env, port int, group, version string) {
+	t.Helper()
+	svc := "panoptes-" + strings.ReplaceAll(group, ".", "-") + "-e2e"
+	name := version + "." + group
 	apply(t, env, "/api/v1/namespaces/kube-system/services/"+svc, map[string]any{
 		"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": svc, "namespace": "kube-system"},
 		"spec": map[string]any{"type": "ExternalName", "externalName": "localhost",
 			"ports": []any{map[string]any{"name": "https", "port": port, "protocol": "TCP"}}},
 	})
-	apply(t, env, "/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io", map[string]any{
-		"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": map[string]any{"name": "v1beta1.metrics.k8s.io"},
-		"spec": map[string]any{"group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100, "versionPriority": 100,
+	apply(t, env, "/apis/apiregistration.k8s.io/v1/apiservices/"+name, map[string]any{
+		"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": map[string]any{"name": name},
+		"spec": map[string]any{"group": group, "version": version, "groupPriorityMinimum": 100, "versionPriority": 100,
 			"insecureSkipTLSVerify": true, "service": map[string]any{"name": svc, "namespace": "kube-system", "port": port}},
 	})
 	t.Cleanup(func() {
 		ctx := context.Background()
-		_, _, _ = env.Do(ctx, "DELETE", "/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io", "", nil)
+		_, _, _ = env.Do(ctx, "DELETE", "/apis/apiregistration.k8s.io/v1/apiservices/"+name, "", nil)
 		_, _, _ = env.Do(ctx, "DELETE", "/api/v1/namespaces/kube-system/services/"+svc, "", nil)
 	})
 	deadline := time.Now().Add(90 * time.Second)
 	var last []byte
 	for time.Now().Before(deadline) {
-		last = env.Call(t, http.StatusOK, "GET", "/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io", "", nil)
+		last = env.Call(t, http.StatusOK, "GET", "/apis/apiregistration.k8s.io/v1/apiservices/"+name, "", nil)
 		var as struct {
 			Status struct {
 				Conditions []struct{ Type, Status, Reason, Message string }
@@ -218,7 +226,7 @@ func registerMetricsAPIService(t *testing.T, env *k8stestenv.Env, port int) {
 		}
 		time.Sleep(time.Second)
 	}
-	t.Fatalf("APIService v1beta1.metrics.k8s.io not Available: %s", last)
+	t.Fatalf("APIService %s not Available: %s", name, last)
 }
 
 // apply creates or updates an object by server-side apply.
