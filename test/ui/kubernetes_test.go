@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/prompb"
 )
@@ -117,6 +118,12 @@ func pushKube(t *testing.T, s *server) {
 		}
 		req.Timeseries = append(req.Timeseries, ts)
 	}
+	write(t, s, &req)
+}
+
+// write posts one remote-write 1.0 request to the server.
+func write(t *testing.T, s *server, req *prompb.WriteRequest) {
+	t.Helper()
 	raw, err := req.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +150,50 @@ func pushKube(t *testing.T, s *server) {
 // TestKubernetes: the Kubernetes page is listed once kube_* metrics exist,
 // and its tables show the cluster's nodes, pods by phase, the crash-looping
 // container, the deployment short of replicas and requests per namespace.
+// podContainer is a cgroup of a pod as the agents report it with the CRI's
+// names: cores of CPU it burns and bytes of memory it holds.
+type podContainer struct {
+	ns, pod, container, id string
+	cores                  float64
+	mem                    float64
+}
+
+var podContainers = []podContainer{
+	// web-1: two containers and no pod-level cgroup reported.
+	{"shop", "web-1", "main", "/kubepods/burstable/pod1111/aaaa", 0.5, 100 << 20},
+	{"shop", "web-1", "sidecar", "/kubepods/burstable/pod1111/bbbb", 0.1, 20 << 20},
+	// crasher: its pod-level cgroup (container="") holds its one container.
+	{"batch", "crasher", "", "/kubepods/burstable/pod2222", 0.2, 50 << 20},
+	{"batch", "crasher", "main", "/kubepods/burstable/pod2222/cccc", 0.2, 50 << 20},
+}
+
+// pushPodContainers remote-writes their CPU and memory series, a sample
+// every 5 s for a minute up to now.
+func pushPodContainers(t *testing.T, s *server) {
+	t.Helper()
+	now := time.Now().Add(-time.Second).UnixMilli()
+	var req prompb.WriteRequest
+	for _, c := range podContainers {
+		labels := func(name string) []prompb.Label {
+			ls := []prompb.Label{{Name: "__name__", Value: name}, {Name: "job", Value: "node"}, {Name: "instance", Value: "node-a:9100"},
+				{Name: "id", Value: c.id}, {Name: "namespace", Value: c.ns}, {Name: "pod", Value: c.pod}}
+			if c.container != "" {
+				ls = append(ls, prompb.Label{Name: "container", Value: c.container}, prompb.Label{Name: "name", Value: c.pod + "_" + c.container}, prompb.Label{Name: "image", Value: "example/" + c.container + ":1"})
+			}
+			return ls
+		}
+		cpu := prompb.TimeSeries{Labels: labels("container_cpu_usage_seconds_total")}
+		mem := prompb.TimeSeries{Labels: labels("container_memory_working_set_bytes")}
+		for i := 0; i <= 12; i++ {
+			ts := now - int64(12-i)*5000
+			cpu.Samples = append(cpu.Samples, prompb.Sample{Timestamp: ts, Value: 100 + c.cores*5*float64(i)})
+			mem.Samples = append(mem.Samples, prompb.Sample{Timestamp: ts, Value: c.mem})
+		}
+		req.Timeseries = append(req.Timeseries, cpu, mem)
+	}
+	write(t, s, &req)
+}
+
 func TestKubernetes(t *testing.T) {
 	requireChromium(t)
 	s := startServer(t)
@@ -179,5 +230,35 @@ func TestKubernetes(t *testing.T) {
 		}
 	}
 	b.screenshot("kubernetes")
+
+	// The containers of the pods, grouped by pod: a pod's own cgroup when
+	// it is reported, else the sum of its containers, with the restarts of
+	// kube-state-metrics.
+	pushPodContainers(t, s)
+	b.open(s.url("/#/containers?range=5m&group=pod"))
+	rows := eval[[][]string](b, `[...document.querySelectorAll('table.data tbody tr')].map(r => [...r.cells].map(c => c.innerText))`)
+	got := map[string][]string{}
+	for _, r := range rows {
+		got[r[0]] = r
+	}
+	for pod, want := range map[string][3]string{"web-1": {"600m", "120 MiB", "0"}, "crasher": {"200m", "50 MiB", "6"}} {
+		r := got[pod]
+		// Name, namespace/pod, instance, CPU, trend, CPU % limit, memory, % limit, restarts.
+		if len(r) < 9 || r[3] != want[0] || r[6] != want[1] || r[8] != want[2] {
+			t.Errorf("pod %s: row %q, want CPU %s, memory %s, restarts %s", pod, r, want[0], want[1], want[2])
+		}
+	}
+	if len(rows) != 2 {
+		t.Errorf("grouped by pod: %d rows, want 2: %q", len(rows), rows)
+	}
+	b.screenshot("containers-by-pod")
+	b.do(chromedp.Click(chromedp.CSS(`table.data tbody tr`)))
+	b.poll(`location.hash.startsWith("#/d/pod")`, 10*time.Second)
+	b.waitReady()
+	cpu := eval[int](b, `window.__panoptes.panels.find(p => p.title === "CPU per container").series`)
+	if cpu < 1 {
+		t.Errorf("the pod page draws %d series of CPU per container", cpu)
+	}
+	b.screenshot("pod")
 	b.noPageErrors()
 }

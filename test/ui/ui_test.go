@@ -381,6 +381,8 @@ panels:
 	write("bad.yaml", "title: Bad\npanels:\n  - title: x\n    targets: [{expr: 'rate(up[5m]'}]\n")
 	s := startServer(t, "--web.dashboards-dir="+dir)
 	settle(t, s)
+	// 16 s of samples, so that an 8 s window is full.
+	s.waitFor(t, `count_over_time(up{job="node"}[20s]) >= 8`)
 	b := newBrowser(t, 1300, 900)
 	b.open(s.url("/#/d/mine?range=5m"))
 	st := map[string]panelState{}

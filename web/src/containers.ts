@@ -69,7 +69,7 @@ export class ContainersPage {
     const q = (expr: string) => queryInstant(expr, w.end).then((r) => r.result).catch(() => [] as Sample[]);
     try {
       const [info, cpu, mem, quota, period, memLimit, rx, tx, restarts, spark] = await Promise.all([
-        queryInstant(`max by (instance, id, name, namespace, pod, container, image) (container_last_seen{${SEL}} or container_memory_usage_bytes{${SEL}})`, w.end).then((r) => r.result),
+        queryInstant(`max by (instance, id, name, namespace, pod, container, image) (container_memory_working_set_bytes{${SEL}} or container_last_seen{${SEL}})`, w.end).then((r) => r.result),
         q(`sum by (instance, id) (rate(container_cpu_usage_seconds_total{${SEL}}[${ri}]))`),
         q(`max by (instance, id) (container_memory_working_set_bytes{${SEL}})`),
         q(`max by (instance, id) (container_spec_cpu_quota{${SEL}} > 0)`),

@@ -148,6 +148,9 @@ export class DashboardView {
     const sig: unknown[] = [];
     for (const v of this.d.variables || []) {
       const choices = await varChoices(v, w, vars);
+      // A value the URL names stays selectable even when the range has no
+      // series with it (a shared link to an older range, a pod gone since).
+      for (const c of params.getAll("var-" + v.name)) if (c !== "$__all" && !choices.includes(c) && v.type !== "textbox") choices.push(c);
       const wanted = params.getAll("var-" + v.name);
       let chosen: string[] = wanted.length ? wanted : v.default !== undefined ? [v.default] : v.includeAll ? ["$__all"] : choices.slice(0, 1);
       if (v.type === "textbox") chosen = wanted.length ? wanted : [v.default || ""];
