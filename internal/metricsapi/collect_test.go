@@ -202,3 +202,29 @@ func TestKubeletTargets(t *testing.T) {
 type fakeNodes []*corev1.Node
 
 func (f fakeNodes) List(_ labels.Selector) ([]*corev1.Node, error) { return f, nil }
+
+type fakePods []*corev1.Pod
+
+func (f fakePods) List(_ labels.Selector) ([]*corev1.Pod, error) { return f, nil }
+
+func TestAgentTargets(t *testing.T) {
+	t.Parallel()
+	pod := func(name, node, ip string, phase corev1.PodPhase) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "monitoring", Name: name},
+			Spec: corev1.PodSpec{NodeName: node}, Status: corev1.PodStatus{Phase: phase, PodIP: ip}}
+	}
+	a := &agentTargets{pods: fakePods{
+		pod("agent-a", "node-a", "10.0.0.1", corev1.PodRunning),
+		pod("agent-a2", "node-a", "10.0.0.9", corev1.PodRunning), // a second agent pod on one node: one target
+		pod("agent-b", "node-b", "", corev1.PodRunning),
+		pod("agent-c", "node-c", "10.0.0.3", corev1.PodPending),
+		pod("agent-d", "", "10.0.0.4", corev1.PodRunning),
+	}, port: 10250, path: "/metrics/resource"}
+	ts, fails := a.targets()
+	if len(ts) != 1 || ts[0].node != "node-a" || ts[0].url != "https://10.0.0.1:10250/metrics/resource" {
+		t.Errorf("targets %+v, want node-a's agent", ts)
+	}
+	if len(fails) != 1 || fails[0].node != "node-b" || fails[0].reason != reasonNoAddress {
+		t.Errorf("failures %+v, want node-b without a pod IP", fails)
+	}
+}

@@ -174,3 +174,41 @@ func TestMetricsAPIMatchesMetricsServer(t *testing.T) {
 		t.Errorf("compared %d usages, want 12 (3 nodes, 9 containers)", compared)
 	}
 }
+
+// TestMetricsAPISourceAgents finds the node's agents through the API
+// (--source=agents: pods labelled as the agent DaemonSet's, on their pod
+// IP) instead of the nodes' kubelet addresses.
+func TestMetricsAPISourceAgents(t *testing.T) {
+	env := k8stestenv.Start(t)
+	c := newMetricsCluster(t, env, 2)
+	for name, ip := range c.nodes {
+		agent := "agent-" + name[len(name)-2:]
+		createRunningPod(t, env, c.ns, agent, name, map[string]any{"app.kubernetes.io/name": "panoptes-agent"}, []any{map[string]any{"name": "agent", "image": "panoptes"}})
+		env.Call(t, http.StatusOK, "PATCH", "/api/v1/namespaces/"+c.ns+"/pods/"+agent+"/status", "application/merge-patch+json", map[string]any{
+			"status": map[string]any{"podIP": ip, "podIPs": []any{map[string]any{"ip": ip}}},
+		})
+		// The agent's own address is not the node's: with the kubelet
+		// source this node could not be scraped.
+		env.Call(t, http.StatusOK, "PATCH", "/api/v1/nodes/"+name+"/status", "application/merge-patch+json", map[string]any{
+			"status": map[string]any{"addresses": []any{map[string]any{"type": "InternalIP", "address": "127.0.0.254"}}},
+		})
+	}
+	_, base := startMetricsAPI(t, c, "--source=agents", "--agent-namespace="+c.ns, "--agent-port="+strconv.Itoa(c.port))
+	client := adminDirect(t, env)
+	var got map[string]usage
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if got, _ = readMetrics(t, client, base, c.selector, c.ns); len(got) == 2+4 {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
+	for name, node := range c.want {
+		if u := got["node/"+name][""]; u[0] != node.MilliCPU*1e6 || u[1] != node.Memory {
+			t.Errorf("node %s through its agent: %v, want %dm and %d bytes", name, u, node.MilliCPU, node.Memory)
+		}
+	}
+	if len(got) != 2+4 {
+		t.Errorf("served %d objects, want 2 nodes and 4 pods: %v", len(got), got)
+	}
+}

@@ -149,6 +149,23 @@ func startMetricsAPI(t *testing.T, c *metricsCluster, args ...string) (*process,
 	p := start(t, panoptesBin, full...)
 	base := "https://127.0.0.1:" + strconv.Itoa(port)
 	waitReady(t, p, base+"/readyz", 90*time.Second)
+	// The client CA of the aggregation layer is read from a ConfigMap in the
+	// background: until it is, the admin's certificate is not recognised.
+	admin := adminDirect(t, c.env)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := admin.Get(base + "/apis/metrics.k8s.io/v1beta1") //nolint:noctx // test poll
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the admin is not let in at %s: %v", base, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	return p, base
 }
 
