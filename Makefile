@@ -5,6 +5,8 @@ CACHE         ?= $(HOME)/.cache/panoptes
 GOLANGCI_VERSION ?= v2.15.0
 GOLANGCI      := $(CACHE)/bin/golangci-lint-$(GOLANGCI_VERSION)
 FUZZTIME      ?= 10s
+# Screenshots of the browser tests (test/ui), one directory per test.
+ARTIFACTS     ?= $(CURDIR)/test-artifacts
 
 .PHONY: run build test deps fmt-check vet lint unit fuzz bench
 
@@ -36,7 +38,7 @@ lint:
 	$(GOLANGCI) run ./...
 
 unit:
-	$(GO) test -race -count=1 ./...
+	PANOPTES_TEST_ARTIFACTS=$(ARTIFACTS) $(GO) test -race -count=1 ./...
 
 # A short pass of every fuzzer (not part of `make test`; nightly material).
 fuzz:
