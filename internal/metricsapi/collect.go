@@ -59,15 +59,14 @@ type Collector struct {
 }
 
 type collectorMetrics struct {
-	errors        *prometheus.CounterVec
-	cycle         prometheus.Histogram
-	nodeDuration  prometheus.Histogram
-	lastSuccess   prometheus.Gauge
-	nodesStored   prometheus.GaugeFunc
-	contStored    prometheus.GaugeFunc
-	nodesScraped  prometheus.Gauge
-	nodesFailing  prometheus.Gauge
-	cycleCPUNanos prometheus.Counter
+	errors       *prometheus.CounterVec
+	cycle        prometheus.Histogram
+	nodeDuration prometheus.Histogram
+	lastSuccess  prometheus.Gauge
+	nodesStored  prometheus.GaugeFunc
+	contStored   prometheus.GaugeFunc
+	nodesScraped prometheus.Gauge
+	nodesFailing prometheus.Gauge
 }
 
 func newCollectorMetrics(reg prometheus.Registerer, store *Store) *collectorMetrics {

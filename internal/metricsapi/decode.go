@@ -46,8 +46,6 @@ type scrape struct {
 // containers take about 100 KiB.
 const maxResourceBytes = 16 << 20
 
-var errNoNodeMetrics = errors.New("no node_cpu_usage_seconds_total and node_memory_working_set_bytes")
-
 // decodeResource parses the kubelet's /metrics/resource (Prometheus text
 // format) as metrics-server's decoder does: samples without a timestamp get
 // defaultTime, CPU seconds become nanoseconds, and containers missing CPU or
