@@ -81,11 +81,22 @@ export async function api<T = any>(path: string, params?: Record<string, string 
   }
   setDown(false);
   let json: any;
-  const text = await resp.text();
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new APIError(`${resp.status} ${resp.statusText}: ${text.slice(0, 300) || "empty answer"}`, "", resp.status);
+  if (/json/.test(resp.headers.get("Content-Type") || "")) {
+    // JSON answers are parsed from the body's bytes: no copy of a large
+    // answer as a string first (a 24 h range at 15 s is 200 KB a series).
+    try {
+      json = await resp.json();
+    } catch (e: any) {
+      if (e && e.name === "AbortError") throw e;
+      throw new APIError(`${resp.status} ${resp.statusText}: the answer is not valid JSON`, "", resp.status);
+    }
+  } else {
+    const text = await resp.text();
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new APIError(`${resp.status} ${resp.statusText}: ${text.slice(0, 300) || "empty answer"}`, "", resp.status);
+    }
   }
   if (json && json.status === "error") {
     throw new APIError(json.error || "unknown error", json.errorType || "", resp.status);

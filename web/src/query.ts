@@ -36,8 +36,17 @@ export function align(xs: number[], result: Sample[], template?: string): Series
   const start = xs[0];
   const step = xs.length > 1 ? xs[1] - xs[0] : 1;
   return result.map((r) => {
+    const vs = r.values || [];
+    // The common case, a sample at every step (as many samples as slots, the
+    // first in the first, the last in the last; the API's timestamps are
+    // increasing multiples of step apart): sample i is slot i.
+    if (vs.length === xs.length && vs.length > 0 && Math.round((vs[0][0] - start) / step) === 0 && Math.round((vs[vs.length - 1][0] - start) / step) === xs.length - 1) {
+      const values = new Array<number | null>(vs.length);
+      for (let i = 0; i < vs.length; i++) values[i] = num(vs[i][1]);
+      return { name: legendName(r.metric, template), values };
+    }
     const values: (number | null)[] = new Array(xs.length).fill(null);
-    for (const [t, v] of r.values || []) {
+    for (const [t, v] of vs) {
       const i = Math.round((t - start) / step);
       if (i >= 0 && i < xs.length) values[i] = num(v);
     }
