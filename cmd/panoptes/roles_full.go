@@ -21,11 +21,16 @@ collectors run in-process and are stored in ./data by the server, whose API
 
 Each role also runs on its own:
 
-  panoptes agent     host and container metrics on :9100 (node_exporter- and
-                     cAdvisor-compatible; run on every node)
-  panoptes server    scrape, storage, PromQL API, remote_write on :9090
-                     (Prometheus-compatible)
-  panoptes version   print the build`
+  panoptes agent        host and container metrics on :9100 (node_exporter- and
+                        cAdvisor-compatible; run on every node)
+  panoptes server       scrape, storage, PromQL API, remote_write and the web UI
+                        on :9090 (Prometheus-compatible)
+  panoptes state        the state of Kubernetes objects on :8080
+                        (kube-state-metrics-compatible)
+  panoptes metrics-api  metrics.k8s.io for kubectl top and the HPA on :4443
+                        (a metrics-server-compatible aggregated API)
+  panoptes top          kubectl top's table, from the metrics API or the local agent
+  panoptes version      print the build`
 	root.Example = `  # Monitor this machine; open the printed URL:
   panoptes
 
