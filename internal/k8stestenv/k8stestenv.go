@@ -462,3 +462,64 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.Header.Set("Authorization", "Bearer "+b.token)
 	return b.next.RoundTrip(r)
 }
+
+// ServiceAccountToken returns a token of the existing ServiceAccount ns/name
+// from the TokenRequest API (valid for an hour), so that a test can act with
+// exactly the RBAC that ServiceAccount is bound to.
+func (e *Env) ServiceAccountToken(t testing.TB, ns, name string) string {
+	t.Helper()
+	var tr struct {
+		Status struct {
+			Token string `json:"token"`
+		} `json:"status"`
+	}
+	resp := e.Call(t, http.StatusCreated, http.MethodPost, "/api/v1/namespaces/"+ns+"/serviceaccounts/"+name+"/token", "",
+		map[string]any{"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": map[string]any{"expirationSeconds": 3600}})
+	if err := json.Unmarshal(resp, &tr); err != nil || tr.Status.Token == "" {
+		t.Fatalf("TokenRequest for %s/%s: %v: %s", ns, name, err, resp)
+	}
+	return tr.Status.Token
+}
+
+// ServiceAccountKubeconfig writes a kubeconfig (in a temporary directory of
+// the test) that talks to this API server, trusting its CA, as the existing
+// ServiceAccount ns/name, and returns its path.
+func (e *Env) ServiceAccountKubeconfig(t testing.TB, ns, name string) string {
+	t.Helper()
+	token := e.ServiceAccountToken(t, ns, name)
+	cfg, err := readKubeconfig(e.Kubeconfig)
+	if err != nil {
+		t.Fatalf("admin kubeconfig %s: %v", e.Kubeconfig, err)
+	}
+	_, clusterName, err := cfg.current()
+	if err != nil {
+		t.Fatalf("admin kubeconfig %s: %v", e.Kubeconfig, err)
+	}
+	var ca []byte
+	for _, cl := range cfg.Clusters {
+		if cl.Name == clusterName {
+			if ca, err = cfg.pem(cl.Cluster.CAData, cl.Cluster.CAFile); err != nil {
+				t.Fatalf("admin kubeconfig %s: cluster CA: %v", e.Kubeconfig, err)
+			}
+		}
+	}
+	if len(ca) == 0 {
+		t.Fatalf("admin kubeconfig %s: no certificate authority for cluster %q", e.Kubeconfig, clusterName)
+	}
+	out, err := yaml.Marshal(map[string]any{
+		"apiVersion":      "v1",
+		"kind":            "Config",
+		"clusters":        []any{map[string]any{"name": "test", "cluster": map[string]any{"server": e.URL, "certificate-authority-data": base64.StdEncoding.EncodeToString(ca)}}},
+		"users":           []any{map[string]any{"name": name, "user": map[string]any{"token": token}}},
+		"contexts":        []any{map[string]any{"name": "test", "context": map[string]any{"cluster": "test", "user": name}}},
+		"current-context": "test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), ns+"-"+name+".kubeconfig")
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -51,48 +50,7 @@ func serverKubeconfig(t *testing.T, env *k8stestenv.Env) string {
 		}
 		env.Call(t, 201, "POST", path, "", obj)
 	}
-	var tr struct {
-		Status struct {
-			Token string `json:"token"`
-		} `json:"status"`
-	}
-	resp := env.Call(t, 201, "POST", "/api/v1/namespaces/monitoring/serviceaccounts/panoptes-server/token", "",
-		map[string]any{"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": map[string]any{}})
-	if err := json.Unmarshal(resp, &tr); err != nil || tr.Status.Token == "" {
-		t.Fatalf("TokenRequest for panoptes-server: %v: %s", err, resp)
-	}
-	admin, err := os.ReadFile(env.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kc struct {
-		Clusters []struct {
-			Cluster struct {
-				CA string `yaml:"certificate-authority-data"`
-			} `yaml:"cluster"`
-		} `yaml:"clusters"`
-	}
-	if err := yaml.Unmarshal(admin, &kc); err != nil || len(kc.Clusters) == 0 || kc.Clusters[0].Cluster.CA == "" {
-		t.Fatalf("admin kubeconfig %s: no certificate-authority-data (%v)", env.Kubeconfig, err)
-	}
-	path := filepath.Join(t.TempDir(), "server.kubeconfig")
-	cfg := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-  - name: test
-    cluster: {server: %q, certificate-authority-data: %q}
-users:
-  - name: panoptes-server
-    user: {token: %q}
-contexts:
-  - name: test
-    context: {cluster: test, user: panoptes-server}
-current-context: test
-`, env.URL, kc.Clusters[0].Cluster.CA, tr.Status.Token)
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return env.ServiceAccountKubeconfig(t, "monitoring", "panoptes-server")
 }
 
 // TestServerKubernetesSD: the server, running deploy/server's prometheus.yml

@@ -546,14 +546,7 @@ func serviceAccountToken(t *testing.T, env *k8stestenv.Env, ns, name string) str
 	t.Helper()
 	sa := "/api/v1/namespaces/" + ns + "/serviceaccounts"
 	env.Call(t, http.StatusCreated, "POST", sa, "", map[string]any{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": map[string]any{"name": name}})
-	var tr struct{ Status struct{ Token string } }
-	b := env.Call(t, http.StatusCreated, "POST", sa+"/"+name+"/token", "", map[string]any{
-		"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": map[string]any{"expirationSeconds": 600},
-	})
-	if err := json.Unmarshal(b, &tr); err != nil || tr.Status.Token == "" {
-		t.Fatalf("TokenRequest: %v %s", err, b)
-	}
-	return tr.Status.Token
+	return env.ServiceAccountToken(t, ns, name)
 }
 
 func getWithToken(ctx context.Context, t *testing.T, env *k8stestenv.Env, url, token string) (int, string) {

@@ -265,54 +265,6 @@ func TestStateAPIServerLoss(t *testing.T) {
 	})
 }
 
-// saKubeconfig returns a kubeconfig that authenticates as ServiceAccount
-// ns/name with a token from the TokenRequest API.
-func saKubeconfig(t *testing.T, env *k8stestenv.Env, ns, name string) string {
-	t.Helper()
-	var tr struct {
-		Status struct {
-			Token string `json:"token"`
-		} `json:"status"`
-	}
-	resp := env.Call(t, 201, "POST", "/api/v1/namespaces/"+ns+"/serviceaccounts/"+name+"/token", "",
-		map[string]any{"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": map[string]any{}})
-	if err := json.Unmarshal(resp, &tr); err != nil || tr.Status.Token == "" {
-		t.Fatalf("TokenRequest for %s/%s: %v: %s", ns, name, err, resp)
-	}
-	admin, err := os.ReadFile(env.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kc struct {
-		Clusters []struct {
-			Cluster struct {
-				CA string `yaml:"certificate-authority-data"`
-			} `yaml:"cluster"`
-		} `yaml:"clusters"`
-	}
-	if err := yaml.Unmarshal(admin, &kc); err != nil || len(kc.Clusters) == 0 || kc.Clusters[0].Cluster.CA == "" {
-		t.Fatalf("admin kubeconfig %s: no certificate-authority-data (%v)", env.Kubeconfig, err)
-	}
-	path := filepath.Join(t.TempDir(), name+".kubeconfig")
-	cfg := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-  - name: test
-    cluster: {server: %q, certificate-authority-data: %q}
-users:
-  - name: sa
-    user: {token: %q}
-contexts:
-  - name: test
-    context: {cluster: test, user: sa}
-current-context: test
-`, env.URL, kc.Clusters[0].Cluster.CA, tr.Status.Token)
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // TestStateRBACForbidden: run as a ServiceAccount whose ClusterRole (deploy/
 // state's, less secrets) does not grant secrets: secrets are disabled with
 // one log line, the rest is served.
@@ -361,7 +313,7 @@ func TestStateRBACForbidden(t *testing.T) {
 		_, _, _ = env.Do(t.Context(), "DELETE", "/apis/rbac.authorization.k8s.io/v1/clusterroles/"+roleName, "", nil)
 	})
 
-	p, metrics, telemetry := startStateReady(t, "--kubeconfig="+saKubeconfig(t, env, ns, "limited"), "--resources=configmaps,secrets,pods")
+	p, metrics, telemetry := startStateReady(t, "--kubeconfig="+env.ServiceAccountKubeconfig(t, ns, "limited"), "--resources=configmaps,secrets,pods")
 	eventually(t, 30*time.Second, func() string {
 		return checkWants(scrapeSeries(t, metrics), []want{{"kube_configmap_info", map[string]string{"namespace": ns, "configmap": "visible"}, 1}}) +
 			checkWants(scrapeSeries(t, telemetry), []want{

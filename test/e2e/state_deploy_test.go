@@ -110,7 +110,7 @@ func TestStateDeploy(t *testing.T) {
 			keep = append(keep, a)
 		}
 	}
-	_, _, telemetry := startStateReady(t, append(keep, "--kubeconfig="+saKubeconfig(t, env, ns, "panoptes-state-"+sfx))...)
+	_, _, telemetry := startStateReady(t, append(keep, "--kubeconfig="+env.ServiceAccountKubeconfig(t, ns, "panoptes-state-"+sfx))...)
 	var served, forbidden []string
 	time.Sleep(time.Second)
 	for _, line := range scrapeSeries(t, telemetry)["panoptes_state_resource_enabled"] {
