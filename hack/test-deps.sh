@@ -94,49 +94,43 @@ if [ ! -x "$prometheus/prometheus" ] || [ ! -x "$prometheus/promtool" ]; then
 	mv "$tmp" "$prometheus"
 fi
 
-# Single-node VictoriaMetrics, a remote-write receiver for `panoptes server`'s
-# tests. Built in a scratch module with `go build` (as for cAdvisor), so a
-# replace directive in its go.mod, which `go install pkg@version` refuses,
-# cannot stop it. Cold, with an empty Go build cache: 3 min 10 s wall, 130
-# CPU-s on 2 shared cores (1 min when the build cache is warm), 26 MB.
-victoriametrics="$CACHE/peers/victoria-metrics-$VICTORIAMETRICS_VERSION"
-if [ ! -x "$victoriametrics/victoria-metrics" ]; then
-	echo "test-deps: building VictoriaMetrics $VICTORIAMETRICS_VERSION into $victoriametrics (1-3 minutes cold, once per version)" >&2
-	build="$CACHE/peers/build-victoria-metrics-$VICTORIAMETRICS_VERSION"
+# module_peer NAME VERSION MODULE PACKAGE COST: builds PACKAGE of MODULE at
+# VERSION into $CACHE/peers/NAME-VERSION/NAME unless it is there, in a scratch
+# module with `go get` and `go build` (not `go install pkg@version`, which a
+# replace directive in the peer's go.mod, or a version list the proxy does not
+# serve, defeats), and moves it into place only when built, so an interrupted
+# build never leaves half a peer. Neither go.mod of this repository changes.
+module_peer() {
+	local name=$1 version=$2 module=$3 pkg=$4 cost=$5
+	local dir="$CACHE/peers/$name-$version"
+	[ -x "$dir/$name" ] && return 0
+	echo "test-deps: building $name $version into $dir ($cost, once per version)" >&2
+	local build="$CACHE/peers/build-$name-$version"
 	rm -rf "$build"
 	mkdir -p "$build"
 	(
 		cd "$build"
 		export GOFLAGS=-mod=mod CGO_ENABLED=0
 		go mod init peer >/dev/null 2>&1
-		go get "github.com/VictoriaMetrics/VictoriaMetrics@$VICTORIAMETRICS_VERSION"
-		go build -trimpath -o victoria-metrics github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics
+		go get "$module@$version"
+		go build -trimpath -o "$name" "$pkg"
 	)
-	mkdir -p "$victoriametrics"
-	mv "$build/victoria-metrics" "$victoriametrics/victoria-metrics"
+	mkdir -p "$dir"
+	mv "$build/$name" "$dir/$name"
 	rm -rf "$build"
-fi
+}
+
+# Single-node VictoriaMetrics, a remote-write receiver for `panoptes server`'s
+# tests (its go.mod has a replace directive). Cold, with an empty Go build
+# cache: 3 min 10 s wall, 130 CPU-s on 2 shared cores (1 min when the build
+# cache is warm), 26 MB.
+module_peer victoria-metrics "$VICTORIAMETRICS_VERSION" github.com/VictoriaMetrics/VictoriaMetrics \
+	github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics "1-3 minutes cold"
 
 # kube-state-metrics, the oracle and benchmark peer of `panoptes state`. Its
 # version list is not served, so `go install ...@version` fails; in a scratch
 # module `go get` of the exact version works. Cold: about 4 minutes, 87 MB.
-ksm="$CACHE/peers/kube-state-metrics-$KSM_VERSION"
-if [ ! -x "$ksm/kube-state-metrics" ]; then
-	echo "test-deps: building kube-state-metrics $KSM_VERSION into $ksm (about 4 minutes cold, once per version)" >&2
-	build="$CACHE/peers/build-kube-state-metrics-$KSM_VERSION"
-	rm -rf "$build"
-	mkdir -p "$build"
-	(
-		cd "$build"
-		export GOFLAGS=-mod=mod CGO_ENABLED=0
-		go mod init peer >/dev/null 2>&1
-		go get "k8s.io/kube-state-metrics/v2@$KSM_VERSION"
-		go build -trimpath -o kube-state-metrics k8s.io/kube-state-metrics/v2
-	)
-	mkdir -p "$ksm"
-	mv "$build/kube-state-metrics" "$ksm/kube-state-metrics"
-	rm -rf "$build"
-fi
+module_peer kube-state-metrics "$KSM_VERSION" k8s.io/kube-state-metrics/v2 k8s.io/kube-state-metrics/v2 "about 4 minutes cold"
 
 # metrics-server, the peer of `panoptes metrics-api`. Cold: about 6 minutes.
 metricsserver="$CACHE/peers/metrics-server-$METRICS_SERVER_VERSION"
