@@ -35,26 +35,8 @@ if [ -z "$MS" ]; then echo "bench: no metrics-server peer in $CACHE/peers (hack/
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 go build -o bin/metricsapibench ./bench/metricsapi
-PANOPTES_BIN=${PANOPTES_BIN:-}
-if [ -z "$PANOPTES_BIN" ]; then
-	CGO_ENABLED=0 go build -trimpath -o bin/panoptes ./cmd/panoptes
-	PANOPTES_BIN=bin/panoptes
-fi
-
-TMP=$(mktemp -d)
-cleanup() {
-	if [ -z "${BENCH_KUBECONFIG:-}" ] && [ -f "$TMP/run/kubeconfig" ]; then
-		K8S_TESTENV_RUN_DIR=$TMP/run hack/k8s-testenv/down.sh >/dev/null 2>&1 || true
-	fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-KUBECONFIG_PATH=${BENCH_KUBECONFIG:-}
-if [ -z "$KUBECONFIG_PATH" ]; then
-	K8S_TESTENV_RUN_DIR=$TMP/run hack/k8s-testenv/up.sh >"$TMP/env"
-	KUBECONFIG_PATH=$TMP/run/kubeconfig
-fi
+# bin/panoptes, a scratch $TMP and the API server (KUBECONFIG_PATH).
+source bench/k8s-testenv.sh
 
 bin/metricsapibench -kubeconfig "$KUBECONFIG_PATH" -panoptes "$PANOPTES_BIN" -metrics-server "$MS" -kubectl "$KUBECTL" \
 	-nodes "$NODES" -pods "$PODS" -cycles "$CYCLES" -tops "$TOPS" -resolution "$RESOLUTION" \

@@ -33,26 +33,8 @@ KSM=${KSM:-$(ls -d "$CACHE"/peers/kube-state-metrics-v*/kube-state-metrics 2>/de
 [ -n "$KSM" ] && [ -x "$KSM" ] || { echo "bench: no kube-state-metrics peer in $CACHE/peers (hack/test-deps.sh builds it) and KSM unset" >&2; exit 1; }
 
 go build -o bin/statebench ./bench/state
-PANOPTES_BIN=${PANOPTES_BIN:-}
-if [ -z "$PANOPTES_BIN" ]; then
-	CGO_ENABLED=0 go build -trimpath -o bin/panoptes ./cmd/panoptes
-	PANOPTES_BIN=bin/panoptes
-fi
-
-TMP=$(mktemp -d)
-cleanup() {
-	if [ -z "${BENCH_KUBECONFIG:-}" ] && [ -f "$TMP/run/kubeconfig" ]; then
-		K8S_TESTENV_RUN_DIR=$TMP/run hack/k8s-testenv/down.sh >/dev/null 2>&1 || true
-	fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-KUBECONFIG_PATH=${BENCH_KUBECONFIG:-}
-if [ -z "$KUBECONFIG_PATH" ]; then
-	K8S_TESTENV_RUN_DIR=$TMP/run hack/k8s-testenv/up.sh >"$TMP/env"
-	KUBECONFIG_PATH=$TMP/run/kubeconfig
-fi
+# bin/panoptes, a scratch $TMP and the API server (KUBECONFIG_PATH).
+source bench/k8s-testenv.sh
 
 bin/statebench -kubeconfig "$KUBECONFIG_PATH" -panoptes "$PANOPTES_BIN" -ksm "$KSM" \
 	-pods "$PODS" -deployments "$DEPLOYMENTS" -nodes "$NODES" -scrapes "$SCRAPES" -changes "$CHANGES" \
