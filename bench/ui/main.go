@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/panoptes-dev/panoptes/internal/web/headless"
 )
 
 func main() {
@@ -51,19 +52,7 @@ func run(base string, runs int, chromium string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(dir),
-		chromedp.WindowSize(1600, 1000),
-	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), headless.Options(chromium, dir, 1600, 1000)...)
 	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(alloc)
 	defer cancel()

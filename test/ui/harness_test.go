@@ -23,6 +23,7 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/panoptes-dev/panoptes/internal/web/headless"
 )
 
 // chromiumPath is Debian's chromium, which hack/test-deps.sh installs.
@@ -225,19 +226,7 @@ func newBrowser(t *testing.T, width, height int) *browser {
 	t.Helper()
 	requireChromium(t)
 	b := &browser{t: t}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(width, height),
-	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), headless.Options(chromiumPath, t.TempDir(), width, height)...)
 	ctx, cancel := chromedp.NewContext(alloc, chromedp.WithListener(func(ev any) {
 		switch e := ev.(type) {
 		case *runtime.EventExceptionThrown:
