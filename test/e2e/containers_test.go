@@ -9,12 +9,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/panoptes-dev/panoptes/internal/cgroups/cgrouptest"
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -74,61 +74,6 @@ func runHelper(kind string) {
 		}
 	}
 	os.Exit(2)
-}
-
-// requireRoot skips a test that needs root, or fails it under CI=true.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root (cgroups, network namespaces); CI runs as root")
-	}
-	t.Skip("needs root to create cgroups and network namespaces")
-}
-
-// v1Controllers are the cgroup v1 hierarchies the test cgroups are made in.
-var v1Controllers = []string{"cpu", "cpuacct", "memory", "pids", "blkio"}
-
-// makeCgroup creates path (relative, e.g. kubepods/burstable/pod<uid>/<id>)
-// under every v1 controller mount that exists and removes it, deepest first,
-// when the test ends. It returns the mounts used.
-func makeCgroup(t *testing.T, path string) []string {
-	t.Helper()
-	var mounts []string
-	for _, c := range v1Controllers {
-		m := filepath.Join("/sys/fs/cgroup", c)
-		if _, err := os.Stat(filepath.Join(m, "cgroup.procs")); err != nil {
-			continue
-		}
-		mounts = append(mounts, m)
-		if err := os.MkdirAll(filepath.Join(m, path), 0o755); err != nil {
-			t.Fatalf("create cgroup %s: %v", filepath.Join(m, path), err)
-		}
-	}
-	if len(mounts) == 0 {
-		t.Skip("no writable cgroup v1 controllers on this machine")
-	}
-	t.Cleanup(func() {
-		parts := strings.Split(path, "/")
-		for i := len(parts); i > 0; i-- {
-			for _, m := range mounts {
-				_ = os.Remove(filepath.Join(m, filepath.Join(parts[:i]...)))
-			}
-		}
-	})
-	return mounts
-}
-
-// joinCgroup moves pid into path under every mount.
-func joinCgroup(t *testing.T, mounts []string, path string, pid int) {
-	t.Helper()
-	for _, m := range mounts {
-		if err := os.WriteFile(filepath.Join(m, path, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
-			t.Fatalf("move %d into %s: %v", pid, filepath.Join(m, path), err)
-		}
-	}
 }
 
 // startHelper starts a helper process and waits for its "ready" line.
@@ -207,14 +152,14 @@ func procCPUSeconds(t *testing.T, pid int) float64 {
 // kubelet's cgroupfs driver lays it out, runs a CPU burner that also holds
 // 64 MiB in it, and checks the agent's cAdvisor-compatible metrics for it.
 func TestContainerCgroupsReported(t *testing.T) {
-	requireRoot(t)
+	cgrouptest.RequireRoot(t)
 	uid := fmt.Sprintf("%s-%s-%s-%s-%s", randomHex(t, 4), randomHex(t, 2), randomHex(t, 2), randomHex(t, 2), randomHex(t, 6))
 	id := randomHex(t, 32)
 	path := "kubepods/burstable/pod" + uid + "/" + id
-	mounts := makeCgroup(t, path)
+	mounts := cgrouptest.Make(t, path)
 	const mib = 64
 	burner, stdin, stdout := startHelper(t, "burn", []string{fmt.Sprintf("PANOPTES_E2E_MIB=%d", mib)})
-	joinCgroup(t, mounts, path, burner.Process.Pid)
+	cgrouptest.Join(t, mounts, path, burner.Process.Pid)
 	before := procCPUSeconds(t, burner.Process.Pid) // runtime start-up, outside the cgroup
 	if _, err := io.WriteString(stdin, "start\n"); err != nil {
 		t.Fatal(err)
@@ -260,7 +205,7 @@ func TestContainerCgroupsReported(t *testing.T) {
 // own, linked to the host by a veth pair, sends it a known number of bytes
 // and checks the pod's container_network_receive_bytes_total.
 func TestPodNetworkReported(t *testing.T) {
-	requireRoot(t)
+	cgrouptest.RequireRoot(t)
 	ip := requirePeer(t, "ip") // iproute2
 	ns := "pnp" + randomHex(t, 4)
 	hostIf, podIf := "vh"+randomHex(t, 3), "vp"+randomHex(t, 3)
@@ -285,9 +230,9 @@ func TestPodNetworkReported(t *testing.T) {
 	uid := fmt.Sprintf("%s-%s-%s-%s-%s", randomHex(t, 4), randomHex(t, 2), randomHex(t, 2), randomHex(t, 2), randomHex(t, 6))
 	id := randomHex(t, 32)
 	path := "kubepods/besteffort/pod" + uid + "/" + id
-	mounts := makeCgroup(t, path)
+	mounts := cgrouptest.Make(t, path)
 	listener, _, _ := startHelper(t, "listen", []string{"PANOPTES_E2E_ADDR=169.254.77.2:7777"}, ip, "netns", "exec", ns)
-	joinCgroup(t, mounts, path, listener.Process.Pid)
+	cgrouptest.Join(t, mounts, path, listener.Process.Pid)
 
 	const payload = 3 << 20
 	conn, err := net.DialTimeout("tcp", "169.254.77.2:7777", 5*time.Second)

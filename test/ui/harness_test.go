@@ -23,6 +23,7 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/panoptes-dev/panoptes/internal/cgroups/cgrouptest"
 	"github.com/panoptes-dev/panoptes/internal/web/headless"
 )
 
@@ -73,18 +74,6 @@ func requireChromium(t *testing.T) {
 		t.Fatalf("%s is missing; `make deps` (hack/test-deps.sh, as root) installs Debian's chromium (CI=true makes this a failure)", chromiumPath)
 	}
 	t.Skipf("%s is missing; install Debian's chromium (`make deps` as root) to run the browser tests", chromiumPath)
-}
-
-// requireRoot skips a test that makes cgroups, or fails it under CI=true.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root to make a container cgroup; CI runs as root")
-	}
-	t.Skip("needs root to make a container cgroup")
 }
 
 // server is a running all-in-one panoptes.
@@ -363,15 +352,12 @@ func (b *browser) noPageErrors() {
 // container is a cgroup laid out as the kubelet's cgroupfs driver does, with
 // CPU and memory limits and a process burning CPU and holding memory in it.
 type container struct {
-	id   string // the cgroup path, as the id label has it
-	stop func()
+	id string // the cgroup path, as the id label has it
 }
-
-var v1Controllers = []string{"cpu", "cpuacct", "memory", "pids", "blkio"}
 
 func makeContainer(t *testing.T) *container {
 	t.Helper()
-	requireRoot(t)
+	cgrouptest.RequireRoot(t)
 	rnd := func(n int) string {
 		b := make([]byte, n)
 		_, _ = rand.Read(b)
@@ -379,20 +365,9 @@ func makeContainer(t *testing.T) *container {
 	}
 	uid := fmt.Sprintf("%s-%s-%s-%s-%s", rnd(4), rnd(2), rnd(2), rnd(2), rnd(6))
 	rel := "kubepods/burstable/pod" + uid + "/" + rnd(32)
-	var mounts []string
-	for _, c := range v1Controllers {
-		m := filepath.Join("/sys/fs/cgroup", c)
-		if _, err := os.Stat(filepath.Join(m, "cgroup.procs")); err != nil {
-			continue
-		}
-		if err := os.MkdirAll(filepath.Join(m, rel), 0o755); err != nil {
-			t.Fatalf("create cgroup: %v", err)
-		}
-		mounts = append(mounts, m)
-	}
-	if len(mounts) == 0 {
-		t.Skip("no writable cgroup v1 controllers on this machine")
-	}
+	// Removed when the test ends, after the burner is killed (cleanups run
+	// last registered first).
+	mounts := cgrouptest.Make(t, rel)
 	// Limits, as the kubelet writes them for a pod with resources.limits:
 	// 0.2 CPU (the burner wants about half a core, so it is throttled) and
 	// 256 MiB of memory.
@@ -416,35 +391,20 @@ func makeContainer(t *testing.T) *container {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
 	out := bufio.NewReader(stdout)
 	if line, err := out.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
 		t.Fatalf("burner did not start: %q %v", line, err)
 	}
-	for _, m := range mounts {
-		if err := os.WriteFile(filepath.Join(m, rel, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
-			t.Fatalf("move burner into cgroup: %v", err)
-		}
-	}
+	cgrouptest.Join(t, mounts, rel, cmd.Process.Pid)
 	if _, err := io.WriteString(stdin, "go\n"); err != nil {
 		t.Fatal(err)
 	}
-	c := &container{id: "/" + rel}
-	var once sync.Once
-	c.stop = func() {
-		once.Do(func() {
-			_ = stdin.Close()
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			parts := strings.Split(rel, "/")
-			for i := len(parts); i > 0; i-- {
-				for _, m := range mounts {
-					_ = os.Remove(filepath.Join(m, filepath.Join(parts[:i]...)))
-				}
-			}
-		})
-	}
-	t.Cleanup(c.stop)
-	return c
+	return &container{id: "/" + rel}
 }
 
 // burn spins on the CPU and holds 32 MiB once told to (after it has been
