@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/panoptes-dev/panoptes/internal/cgroups/cgrouptest"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/panoptes-dev/panoptes/internal/cgroups/cgrouptest"
 )
 
 // cadvisorPath returns the cAdvisor peer hack/test-deps.sh builds into

@@ -14,8 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/panoptes-dev/panoptes/internal/cgroups/cgrouptest"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/panoptes-dev/panoptes/internal/cgroups/cgrouptest"
 )
 
 // The helper processes of these tests are this test binary re-executed with

@@ -23,6 +23,7 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
 	"github.com/panoptes-dev/panoptes/internal/cgroups/cgrouptest"
 	"github.com/panoptes-dev/panoptes/internal/web/headless"
 )
