@@ -145,7 +145,7 @@ if [ ! -x "$metricsserver/metrics-server" ]; then
 fi
 
 # A real Kubernetes control plane for the tests of the Kubernetes parts
-# (internal/k8stestenv): kube-apiserver built from k8s.io/kubernetes and etcd
+# (internal/testkit/k8s): kube-apiserver built from k8s.io/kubernetes and etcd
 # from go.etcd.io/etcd/server/v3, cached under $CACHE/k8s-testenv/bin with a
 # version stamp (0.2 s when built). Cold: 13 min wall on 2 shared cores
 # (etcd 1 min, kube-apiserver 12 min; 1180 CPU-s) with the Go modules already

@@ -38,7 +38,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/panoptes-dev/panoptes/internal/metricsapi/fakekubelet"
+	fakekubelet "github.com/panoptes-dev/panoptes/internal/testkit/kubelet"
 )
 
 type config struct {

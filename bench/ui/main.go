@@ -25,7 +25,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/panoptes-dev/panoptes/internal/web/headless"
+	headless "github.com/panoptes-dev/panoptes/internal/testkit/browser"
 )
 
 func main() {

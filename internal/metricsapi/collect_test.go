@@ -18,7 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/panoptes-dev/panoptes/internal/metricsapi/fakekubelet"
+	fakekubelet "github.com/panoptes-dev/panoptes/internal/testkit/kubelet"
 )
 
 type staticTargets []target

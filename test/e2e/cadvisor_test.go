@@ -14,7 +14,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/panoptes-dev/panoptes/internal/cgroups/cgrouptest"
+	"github.com/panoptes-dev/panoptes/internal/testkit/cgroup"
 )
 
 // cadvisorPath returns the cAdvisor peer hack/test-deps.sh builds into
@@ -82,13 +82,13 @@ func within(a, b, frac float64) bool {
 // cgroup with a CPU burner that holds 64 MiB, and compares their metric
 // families (TYPE, label names, HELP) and values for the cgroups both report.
 func TestCadvisorParity(t *testing.T) {
-	cgrouptest.RequireRoot(t)
+	cgroup.RequireRoot(t)
 	cadvisorPath(t) // skip before making cgroups
 	uid := fmt.Sprintf("%s-%s-%s-%s-%s", randomHex(t, 4), randomHex(t, 2), randomHex(t, 2), randomHex(t, 2), randomHex(t, 6))
 	cid := randomHex(t, 32)
 	podPath := "kubepods/burstable/pod" + uid
 	path := podPath + "/" + cid
-	mounts := cgrouptest.Make(t, path)
+	mounts := cgroup.Make(t, path)
 	// Fixed limits, so the spec values are not just the defaults.
 	for file, v := range map[string]string{"cpu/" + path + "/cpu.shares": "512", "memory/" + path + "/memory.limit_in_bytes": "536870912"} {
 		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", file)); err == nil {
@@ -99,7 +99,7 @@ func TestCadvisorParity(t *testing.T) {
 	}
 	const mib = 64
 	burner, stdin, stdout := startHelper(t, "burn", []string{fmt.Sprintf("PANOPTES_E2E_MIB=%d", mib)})
-	cgrouptest.Join(t, mounts, path, burner.Process.Pid)
+	cgroup.Join(t, mounts, path, burner.Process.Pid)
 	if _, err := io.WriteString(stdin, "start\n"); err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/panoptes-dev/panoptes/internal/cgroups/cgrouptest"
+	"github.com/panoptes-dev/panoptes/internal/testkit/cgroup"
 )
 
 // The helper processes of these tests are this test binary re-executed with
@@ -153,14 +153,14 @@ func procCPUSeconds(t *testing.T, pid int) float64 {
 // kubelet's cgroupfs driver lays it out, runs a CPU burner that also holds
 // 64 MiB in it, and checks the agent's cAdvisor-compatible metrics for it.
 func TestContainerCgroupsReported(t *testing.T) {
-	cgrouptest.RequireRoot(t)
+	cgroup.RequireRoot(t)
 	uid := fmt.Sprintf("%s-%s-%s-%s-%s", randomHex(t, 4), randomHex(t, 2), randomHex(t, 2), randomHex(t, 2), randomHex(t, 6))
 	id := randomHex(t, 32)
 	path := "kubepods/burstable/pod" + uid + "/" + id
-	mounts := cgrouptest.Make(t, path)
+	mounts := cgroup.Make(t, path)
 	const mib = 64
 	burner, stdin, stdout := startHelper(t, "burn", []string{fmt.Sprintf("PANOPTES_E2E_MIB=%d", mib)})
-	cgrouptest.Join(t, mounts, path, burner.Process.Pid)
+	cgroup.Join(t, mounts, path, burner.Process.Pid)
 	before := procCPUSeconds(t, burner.Process.Pid) // runtime start-up, outside the cgroup
 	if _, err := io.WriteString(stdin, "start\n"); err != nil {
 		t.Fatal(err)
@@ -206,7 +206,7 @@ func TestContainerCgroupsReported(t *testing.T) {
 // own, linked to the host by a veth pair, sends it a known number of bytes
 // and checks the pod's container_network_receive_bytes_total.
 func TestPodNetworkReported(t *testing.T) {
-	cgrouptest.RequireRoot(t)
+	cgroup.RequireRoot(t)
 	ip := requirePeer(t, "ip") // iproute2
 	ns := "pnp" + randomHex(t, 4)
 	hostIf, podIf := "vh"+randomHex(t, 3), "vp"+randomHex(t, 3)
@@ -231,9 +231,9 @@ func TestPodNetworkReported(t *testing.T) {
 	uid := fmt.Sprintf("%s-%s-%s-%s-%s", randomHex(t, 4), randomHex(t, 2), randomHex(t, 2), randomHex(t, 2), randomHex(t, 6))
 	id := randomHex(t, 32)
 	path := "kubepods/besteffort/pod" + uid + "/" + id
-	mounts := cgrouptest.Make(t, path)
+	mounts := cgroup.Make(t, path)
 	listener, _, _ := startHelper(t, "listen", []string{"PANOPTES_E2E_ADDR=169.254.77.2:7777"}, ip, "netns", "exec", ns)
-	cgrouptest.Join(t, mounts, path, listener.Process.Pid)
+	cgroup.Join(t, mounts, path, listener.Process.Pid)
 
 	const payload = 3 << 20
 	conn, err := net.DialTimeout("tcp", "169.254.77.2:7777", 5*time.Second)

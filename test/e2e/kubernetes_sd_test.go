@@ -16,14 +16,14 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/panoptes-dev/panoptes/internal/k8stestenv"
+	"github.com/panoptes-dev/panoptes/internal/testkit/k8s"
 )
 
 // serverKubeconfig applies deploy/server/rbac.yaml (ServiceAccount,
 // ClusterRole, ClusterRoleBinding in namespace monitoring) and returns a
 // kubeconfig that authenticates as that ServiceAccount, so that discovery
 // runs with the least RBAC the manifests grant, not as the admin.
-func serverKubeconfig(t *testing.T, env *k8stestenv.Env) string {
+func serverKubeconfig(t *testing.T, env *k8s.Env) string {
 	t.Helper()
 	env.Call(t, 201, "POST", "/api/v1/namespaces", "", map[string]any{"metadata": map[string]any{"name": "monitoring"}})
 	b, err := os.ReadFile("../../deploy/server/rbac.yaml")
@@ -60,7 +60,7 @@ func serverKubeconfig(t *testing.T, env *k8stestenv.Env) string {
 // relabelled; its documentation address cannot be scraped from here), and
 // leaves alone a pod that does not ask.
 func TestServerKubernetesSD(t *testing.T) {
-	env := k8stestenv.Start(t)
+	env := k8s.Start(t)
 
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "# TYPE k8s_sd_probe gauge\nk8s_sd_probe 1")

@@ -15,7 +15,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
-	"github.com/panoptes-dev/panoptes/internal/k8stestenv"
+	"github.com/panoptes-dev/panoptes/internal/testkit/k8s"
 )
 
 // TestMetricsAPICustomMetrics serves custom.metrics.k8s.io and
@@ -26,7 +26,7 @@ import (
 // object's (Object metric) and an external metric. Each value must be the
 // one the server's PromQL computes.
 func TestMetricsAPICustomMetrics(t *testing.T) {
-	env := k8stestenv.Start(t)
+	env := k8s.Start(t)
 	c := newMetricsCluster(t, env, 1)
 
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/panoptes-dev/panoptes/internal/k8stestenv"
+	"github.com/panoptes-dev/panoptes/internal/testkit/k8s"
 )
 
 // TestMetricsAPIDeployManifests validates deploy/metrics-api with the real
@@ -14,7 +14,7 @@ import (
 // args of metrics-server's own components.yaml, are flags that
 // `panoptes metrics-api` accepts.
 func TestMetricsAPIDeployManifests(t *testing.T) {
-	env := k8stestenv.Start(t)
+	env := k8s.Start(t)
 	out, err := kubectl(t, env, "apply", "--dry-run=server", "-k", "../../deploy/metrics-api")
 	if err != nil {
 		t.Fatalf("kubectl apply --dry-run=server -k deploy/metrics-api: %v\n%s", err, out)

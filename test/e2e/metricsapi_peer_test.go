@@ -13,13 +13,13 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
-	"github.com/panoptes-dev/panoptes/internal/k8stestenv"
+	"github.com/panoptes-dev/panoptes/internal/testkit/k8s"
 )
 
 // adminDirect is the admin's client (the cluster's client certificate) for
 // talking to an aggregated server directly, whose certificate is
 // self-signed.
-func adminDirect(t *testing.T, env *k8stestenv.Env) *http.Client {
+func adminDirect(t *testing.T, env *k8s.Env) *http.Client {
 	t.Helper()
 	tr, ok := env.Client.Transport.(*http.Transport)
 	if !ok {
@@ -115,7 +115,7 @@ func readMetrics(t *testing.T, client *http.Client, base, nodeSelector, ns strin
 // point) and documents of the same shape.
 func TestMetricsAPIMatchesMetricsServer(t *testing.T) {
 	peer := cachedPeer(t, "metrics-server-v0.8.0/metrics-server")
-	env := k8stestenv.Start(t)
+	env := k8s.Start(t)
 	c := newMetricsCluster(t, env, 3)
 	_, ours := startMetricsAPI(t, c)
 
@@ -179,7 +179,7 @@ func TestMetricsAPIMatchesMetricsServer(t *testing.T) {
 // (--source=agents: pods labelled as the agent DaemonSet's, on their pod
 // IP) instead of the nodes' kubelet addresses.
 func TestMetricsAPISourceAgents(t *testing.T) {
-	env := k8stestenv.Start(t)
+	env := k8s.Start(t)
 	c := newMetricsCluster(t, env, 2)
 	for name, ip := range c.nodes {
 		agent := "agent-" + name[len(name)-2:]

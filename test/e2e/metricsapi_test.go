@@ -16,14 +16,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/panoptes-dev/panoptes/internal/k8stestenv"
-	"github.com/panoptes-dev/panoptes/internal/metricsapi/fakekubelet"
+	"github.com/panoptes-dev/panoptes/internal/testkit/k8s"
+	fakekubelet "github.com/panoptes-dev/panoptes/internal/testkit/kubelet"
 )
 
 // metricsCluster is a test's share of the control plane: nodes on loopback
 // addresses whose kubelets are fake (or a real agent), and running pods.
 type metricsCluster struct {
-	env      *k8stestenv.Env
+	env      *k8s.Env
 	suffix   string
 	ns       string
 	selector string                       // the label selector of this test's nodes
@@ -38,7 +38,7 @@ type metricsCluster struct {
 // 127.A.B.1..n, two running pods per node, and serves each node's
 // /metrics/resource from fake kubelets over TLS (a test CA, the address in
 // the SAN), except the nodes listed in real, left for the caller to serve.
-func newMetricsCluster(t *testing.T, env *k8stestenv.Env, n int, real ...int) *metricsCluster {
+func newMetricsCluster(t *testing.T, env *k8s.Env, n int, real ...int) *metricsCluster {
 	t.Helper()
 	suffix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	base := fmt.Sprintf("127.%d.%d.", 100+os.Getpid()%100, time.Now().UnixNano()%250+1)
@@ -111,7 +111,7 @@ func contains(xs []int, x int) bool {
 	return false
 }
 
-func createRunningPod(t *testing.T, env *k8stestenv.Env, ns, name, node string, labels map[string]any, containers []any) {
+func createRunningPod(t *testing.T, env *k8s.Env, ns, name, node string, labels map[string]any, containers []any) {
 	t.Helper()
 	pods := "/api/v1/namespaces/" + ns + "/pods"
 	env.Call(t, http.StatusCreated, "POST", pods, "", map[string]any{
@@ -200,14 +200,14 @@ func waitReady(t *testing.T, p *process, url string, within time.Duration) {
 // registerMetricsAPIService points v1beta1.metrics.k8s.io at a server on
 // loopback (hack/k8s-testenv/register-apiservice.sh's recipe) and waits for
 // the APIService to be Available.
-func registerMetricsAPIService(t *testing.T, env *k8stestenv.Env, port int) {
+func registerMetricsAPIService(t *testing.T, env *k8s.Env, port int) {
 	t.Helper()
 	registerAPIService(t, env, port, "metrics.k8s.io", "v1beta1")
 }
 
 // registerAPIService points VERSION.GROUP at a server on loopback and waits
 // until it is Available.
-func registerAPIService(t *testing.T, env *k8stestenv.Env, port int, group, version string) {
+func registerAPIService(t *testing.T, env *k8s.Env, port int, group, version string) {
 	t.Helper()
 	svc := "panoptes-" + strings.ReplaceAll(group, ".", "-") + "-e2e"
 	name := version + "." + group
@@ -247,7 +247,7 @@ func registerAPIService(t *testing.T, env *k8stestenv.Env, port int, group, vers
 }
 
 // apply creates or updates an object by server-side apply.
-func apply(t *testing.T, env *k8stestenv.Env, path string, obj map[string]any) {
+func apply(t *testing.T, env *k8s.Env, path string, obj map[string]any) {
 	t.Helper()
 	b, err := json.Marshal(obj)
 	if err != nil {
@@ -262,9 +262,9 @@ func apply(t *testing.T, env *k8stestenv.Env, path string, obj map[string]any) {
 }
 
 // kubectl runs the real kubectl against the test cluster.
-func kubectl(t *testing.T, env *k8stestenv.Env, args ...string) (string, error) {
+func kubectl(t *testing.T, env *k8s.Env, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(k8stestenv.Kubectl(t), append([]string{"--kubeconfig=" + env.Kubeconfig}, args...)...)
+	cmd := exec.Command(k8s.Kubectl(t), append([]string{"--kubeconfig=" + env.Kubeconfig}, args...)...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -288,7 +288,7 @@ func topRows(out string, keyCols int) (header []string, rows map[string][]string
 }
 
 // waitTop runs kubectl top until every key is in its table.
-func waitTop(t *testing.T, env *k8stestenv.Env, keyCols int, keys []string, args ...string) ([]string, map[string][]string) {
+func waitTop(t *testing.T, env *k8s.Env, keyCols int, keys []string, args ...string) ([]string, map[string][]string) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	var out string
@@ -322,8 +322,8 @@ func mebi(b int64) string { return strconv.FormatInt(b>>20, 10) + "Mi" }
 // real kube-apiserver's aggregation layer) print the expected numbers, the
 // APIService is Available, and users without RBAC are refused.
 func TestMetricsAPIKubectlTop(t *testing.T) {
-	env := k8stestenv.Start(t)
-	k8stestenv.Kubectl(t)
+	env := k8s.Start(t)
+	k8s.Kubectl(t)
 	c := newMetricsCluster(t, env, 3, 3)
 
 	// Node 3 is a real agent: its kubelet-shaped endpoint over TLS on the
@@ -542,14 +542,14 @@ func TestMetricsAPIKubectlTop(t *testing.T) {
 
 // serviceAccountToken creates a service account with no RBAC and returns a
 // token for it.
-func serviceAccountToken(t *testing.T, env *k8stestenv.Env, ns, name string) string {
+func serviceAccountToken(t *testing.T, env *k8s.Env, ns, name string) string {
 	t.Helper()
 	sa := "/api/v1/namespaces/" + ns + "/serviceaccounts"
 	env.Call(t, http.StatusCreated, "POST", sa, "", map[string]any{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": map[string]any{"name": name}})
 	return env.ServiceAccountToken(t, ns, name)
 }
 
-func getWithToken(ctx context.Context, t *testing.T, env *k8stestenv.Env, url, token string) (int, string) {
+func getWithToken(ctx context.Context, t *testing.T, env *k8s.Env, url, token string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if token != "" {

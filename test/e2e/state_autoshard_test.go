@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/panoptes-dev/panoptes/internal/k8stestenv"
+	"github.com/panoptes-dev/panoptes/internal/testkit/k8s"
 )
 
 // TestStateAutomaticSharding: with --pod and --pod-namespace naming a pod
@@ -14,7 +14,7 @@ import (
 // the StatefulSet's replicas, as kube-state-metrics does: the instance
 // exports what --shard=1 --total-shards=2 exports.
 func TestStateAutomaticSharding(t *testing.T) {
-	env := k8stestenv.Start(t)
+	env := k8s.Start(t)
 	sfx := uniqueSuffix()
 	ns := "state-autoshard-" + sfx
 	stateObjects(t, env, ns, sfx)

@@ -16,12 +16,12 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/panoptes-dev/panoptes/internal/k8stestenv"
+	"github.com/panoptes-dev/panoptes/internal/testkit/k8s"
 )
 
 // badObjects creates objects with what controllers would rarely write:
 // unknown enum values, huge label sets, missing optional fields.
-func badObjects(t *testing.T, env *k8stestenv.Env, ns string) {
+func badObjects(t *testing.T, env *k8s.Env, ns string) {
 	t.Helper()
 	core := "/api/v1/namespaces/" + ns
 	container := []any{map[string]any{"name": "app", "image": "busybox"}}
@@ -62,7 +62,7 @@ func badObjects(t *testing.T, env *k8stestenv.Env, ns string) {
 // TestStateBadInput: bad objects and objects that come and go while the
 // initial list runs give correct metrics or none, never a crash.
 func TestStateBadInput(t *testing.T) {
-	env := k8stestenv.Start(t)
+	env := k8s.Start(t)
 	sfx := uniqueSuffix()
 	ns := "state-bad-" + sfx
 	env.Call(t, 201, "POST", "/api/v1/namespaces", "", map[string]any{"metadata": map[string]any{"name": ns}})
@@ -199,7 +199,7 @@ func (p *tcpProxy) close() {
 
 // kubeconfigVia rewrites the admin kubeconfig to reach the API server at
 // server instead.
-func kubeconfigVia(t *testing.T, env *k8stestenv.Env, server string) string {
+func kubeconfigVia(t *testing.T, env *k8s.Env, server string) string {
 	t.Helper()
 	b, err := os.ReadFile(env.Kubeconfig)
 	if err != nil {
@@ -219,7 +219,7 @@ func kubeconfigVia(t *testing.T, env *k8stestenv.Env, server string) string {
 // still served and the staleness gauge grows; when it is back, watching
 // resumes, the gauge is 0 again and changes made meanwhile arrive.
 func TestStateAPIServerLoss(t *testing.T) {
-	env := k8stestenv.Start(t)
+	env := k8s.Start(t)
 	sfx := uniqueSuffix()
 	ns := "state-loss-" + sfx
 	env.Call(t, 201, "POST", "/api/v1/namespaces", "", map[string]any{"metadata": map[string]any{"name": ns}})
@@ -269,7 +269,7 @@ func TestStateAPIServerLoss(t *testing.T) {
 // state's, less secrets) does not grant secrets: secrets are disabled with
 // one log line, the rest is served.
 func TestStateRBACForbidden(t *testing.T) {
-	env := k8stestenv.Start(t)
+	env := k8s.Start(t)
 	sfx := uniqueSuffix()
 	ns := "state-rbac-" + sfx
 	env.Call(t, 201, "POST", "/api/v1/namespaces", "", map[string]any{"metadata": map[string]any{"name": ns}})

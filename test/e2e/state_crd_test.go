@@ -5,14 +5,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/panoptes-dev/panoptes/internal/k8stestenv"
+	"github.com/panoptes-dev/panoptes/internal/testkit/k8s"
 )
 
 // TestStateCustomResources: --custom-resource-state-config (kube-state-
 // metrics' format) turns fields of a custom resource into metrics, the same
 // series as kube-state-metrics gives with the same config.
 func TestStateCustomResources(t *testing.T) {
-	env := k8stestenv.Start(t)
+	env := k8s.Start(t)
 	sfx := uniqueSuffix()
 	group := "s" + sfx + ".panoptes.dev"
 	ns := "state-crd-" + sfx

@@ -13,7 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/panoptes-dev/panoptes/internal/k8stestenv"
+	"github.com/panoptes-dev/panoptes/internal/testkit/k8s"
 )
 
 // TestStateDeploy: deploy/state (kustomize) validates with
@@ -22,8 +22,8 @@ import (
 // resources served by default; and panoptes state, run with the
 // Deployment's arguments as its ServiceAccount, finds no resource forbidden.
 func TestStateDeploy(t *testing.T) {
-	env := k8stestenv.Start(t)
-	kubectl := k8stestenv.Kubectl(t)
+	env := k8s.Start(t)
+	kubectl := k8s.Kubectl(t)
 	sfx := uniqueSuffix()
 	ns := "state-deploy-" + sfx
 	env.Call(t, 201, "POST", "/api/v1/namespaces", "", map[string]any{"metadata": map[string]any{"name": ns}})

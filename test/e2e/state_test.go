@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/panoptes-dev/panoptes/internal/k8stestenv"
+	"github.com/panoptes-dev/panoptes/internal/testkit/k8s"
 )
 
 // stateResources are the resources the issue names: every one is created,
@@ -203,7 +203,7 @@ const secretValue = "s3cr3t-value-never-exported"
 // stateObjects creates one object of every supported kind in namespace ns
 // (and cluster-scoped ones suffixed with sfx), patching the statuses that
 // controllers and kubelets would write.
-func stateObjects(t *testing.T, env *k8stestenv.Env, ns, sfx string) {
+func stateObjects(t *testing.T, env *k8s.Env, ns, sfx string) {
 	t.Helper()
 	post := func(path string, obj map[string]any) map[string]any {
 		var out map[string]any
@@ -468,7 +468,7 @@ func stateArgs(kubeconfig string) []string {
 // TestStateObjects: every supported kind, created with its status patched,
 // gives its series; an update and a delete are followed.
 func TestStateObjects(t *testing.T) {
-	env := k8stestenv.Start(t)
+	env := k8s.Start(t)
 	sfx := uniqueSuffix()
 	ns := "state-" + sfx
 	stateObjects(t, env, ns, sfx)
@@ -555,7 +555,7 @@ func setMinusLines(a, b []string) string {
 // the same flags against the same API server, export the same series for
 // every family both export, bad-input objects included.
 func TestStatePeerKSM(t *testing.T) {
-	env := k8stestenv.Start(t)
+	env := k8s.Start(t)
 	sfx := uniqueSuffix()
 	ns := "state-peer-" + sfx
 	stateObjects(t, env, ns, sfx)
@@ -603,7 +603,7 @@ func TestStatePeerKSM(t *testing.T) {
 // exposition; lint warnings are logged beside kube-state-metrics' own.
 func TestStatePromtool(t *testing.T) {
 	promtool := requirePeer(t, "promtool")
-	env := k8stestenv.Start(t)
+	env := k8s.Start(t)
 	sfx := uniqueSuffix()
 	stateObjects(t, env, "state-lint-"+sfx, sfx)
 	args := stateArgs(env.Kubeconfig)
@@ -633,7 +633,7 @@ func TestStatePromtool(t *testing.T) {
 // TestStateSharding: two shards together export exactly the series of one
 // unsharded instance, and neither shard exports everything.
 func TestStateSharding(t *testing.T) {
-	env := k8stestenv.Start(t)
+	env := k8s.Start(t)
 	sfx := uniqueSuffix()
 	ns := "state-shard-" + sfx
 	stateObjects(t, env, ns, sfx)

@@ -24,8 +24,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/panoptes-dev/panoptes/internal/cgroups/cgrouptest"
-	"github.com/panoptes-dev/panoptes/internal/web/headless"
+	headless "github.com/panoptes-dev/panoptes/internal/testkit/browser"
+	"github.com/panoptes-dev/panoptes/internal/testkit/cgroup"
 )
 
 // chromiumPath is Debian's chromium, which hack/test-deps.sh installs.
@@ -358,7 +358,7 @@ type container struct {
 
 func makeContainer(t *testing.T) *container {
 	t.Helper()
-	cgrouptest.RequireRoot(t)
+	cgroup.RequireRoot(t)
 	rnd := func(n int) string {
 		b := make([]byte, n)
 		_, _ = rand.Read(b)
@@ -368,7 +368,7 @@ func makeContainer(t *testing.T) *container {
 	rel := "kubepods/burstable/pod" + uid + "/" + rnd(32)
 	// Removed when the test ends, after the burner is killed (cleanups run
 	// last registered first).
-	mounts := cgrouptest.Make(t, rel)
+	mounts := cgroup.Make(t, rel)
 	// Limits, as the kubelet writes them for a pod with resources.limits:
 	// 0.2 CPU (the burner wants about half a core, so it is throttled) and
 	// 256 MiB of memory.
@@ -401,7 +401,7 @@ func makeContainer(t *testing.T) *container {
 	if line, err := out.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
 		t.Fatalf("burner did not start: %q %v", line, err)
 	}
-	cgrouptest.Join(t, mounts, rel, cmd.Process.Pid)
+	cgroup.Join(t, mounts, rel, cmd.Process.Pid)
 	if _, err := io.WriteString(stdin, "go\n"); err != nil {
 		t.Fatal(err)
 	}

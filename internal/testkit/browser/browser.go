@@ -1,9 +1,9 @@
-// Package headless is the one place that says how the browser tests
+// Package browser is the one place that says how the browser tests
 // (test/ui) and the UI benchmark (bench/ui) start Debian's chromium: headless,
 // without a sandbox (they run as root), a GPU, QUIC, first-run pages or any
 // background traffic to other hosts, in a user data directory of their own.
 // Only tests and benchmarks import it; the panoptes binary does not.
-package headless
+package browser
 
 import "github.com/chromedp/chromedp"
 

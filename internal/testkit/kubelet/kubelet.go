@@ -1,4 +1,4 @@
-// Package fakekubelet serves the kubelet's /metrics/resource for nodes that
+// Package kubelet serves the kubelet's /metrics/resource for nodes that
 // do not exist, for the metrics API's tests and benchmark: one process
 // serves many nodes, each on its own address (127.0.0.x), over TLS with a
 // certificate per address signed by a test CA. Usage is synthetic and
@@ -8,7 +8,7 @@
 //
 // It is test support: it imports only the standard library, and Panoptes'
 // binary never imports it.
-package fakekubelet
+package kubelet
 
 import (
 	"crypto/ecdsa"

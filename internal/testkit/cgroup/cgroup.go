@@ -1,8 +1,8 @@
-// Package cgrouptest makes real cgroup v1 cgroups for the tests that watch
+// Package cgroup makes real cgroup v1 cgroups for the tests that watch
 // the container collector see them (test/e2e, test/ui): created under every
 // v1 controller mount of the host, a process moved in, and removed, deepest
 // first, when the test ends. Only tests import it.
-package cgrouptest
+package cgroup
 
 import (
 	"os"

@@ -1,4 +1,4 @@
-// Package k8stestenv gives tests a real Kubernetes control plane: the
+// Package k8s gives tests a real Kubernetes control plane: the
 // kube-apiserver and etcd that hack/k8s-testenv builds and starts on
 // loopback, with certificates, a service-account key, RBAC and the
 // front-proxy (requestheader) flags that API aggregation needs. There are no
@@ -17,7 +17,7 @@
 // cluster is used instead and left running. The binaries come from
 // hack/k8s-testenv/build.sh (run by `make deps`); without them the tests skip,
 // or fail when CI=true.
-package k8stestenv
+package k8s
 
 import (
 	"bufio"
@@ -144,7 +144,7 @@ func Start(t testing.TB) *Env {
 }
 
 // Main runs the package's tests, then stops the control plane that Start
-// started (if any), and exits: `func TestMain(m *testing.M) { k8stestenv.Main(m) }`.
+// started (if any), and exits: `func TestMain(m *testing.M) { k8s.Main(m) }`.
 func Main(m *testing.M) {
 	code := m.Run()
 	Stop()

@@ -1,4 +1,4 @@
-package k8stestenv
+package k8s
 
 import (
 	"context"
