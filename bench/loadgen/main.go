@@ -34,6 +34,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/panoptes-dev/panoptes/internal/httpgzip"
 )
 
 type config struct {
@@ -144,7 +146,7 @@ func (t *target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "loadgen: only /metrics is served", http.StatusNotFound)
 		return
 	}
-	gz := t.cfg.gzip && acceptsGzip(r.Header.Get("Accept-Encoding"))
+	gz := t.cfg.gzip && httpgzip.Accepts(r.Header.Get("Accept-Encoding"))
 	b := t.body(time.Now(), gz)
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
@@ -153,16 +155,6 @@ func (t *target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Encoding", "gzip")
 	}
 	_, _ = w.Write(b) // a scraper that went away is its own problem
-}
-
-func acceptsGzip(header string) bool {
-	for part := range strings.SplitSeq(header, ",") {
-		enc, _, _ := strings.Cut(part, ";")
-		if strings.TrimSpace(enc) == "gzip" {
-			return true
-		}
-	}
-	return false
 }
 
 func main() {

@@ -5,9 +5,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 
-	"github.com/klauspost/compress/gzip"
+	"github.com/panoptes-dev/panoptes/internal/httpgzip"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -116,41 +116,9 @@ func (e *exposer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	h := w.Header()
 	h.Set("Content-Type", string(format))
-	if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
-		h.Set("Content-Length", strconv.Itoa(len(b)))
-		_, _ = w.Write(b)
-		return
-	}
-	h.Set("Content-Encoding", "gzip")
-	// Stateless compression keeps no tables between responses (a gzip
-	// writer at BestSpeed holds about 800 KiB, a third of the agent's heap),
-	// at about the same speed and ratio for a body this size.
-	gz, _ := gzip.NewWriterLevel(w, gzip.StatelessCompression) // a valid level
-	if _, err := gz.Write(b); err != nil {
-		e.logger.Debug("writing response", "err", err)
-		return
-	}
-	if err := gz.Close(); err != nil {
+	if err := httpgzip.Respond(w, r, b); err != nil {
 		e.logger.Debug("writing response", "err", err)
 	}
-}
-
-// acceptsGzip reports whether an Accept-Encoding header allows gzip.
-func acceptsGzip(header string) bool {
-	for _, part := range strings.Split(header, ",") {
-		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
-			continue
-		}
-		q := strings.TrimSpace(params)
-		if v, ok := strings.CutPrefix(q, "q="); ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil && f == 0 {
-				return false
-			}
-		}
-		return true
-	}
-	return false
 }
 
 // limit answers 503 past max concurrent requests, as promhttp's

@@ -4,10 +4,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
+	"github.com/panoptes-dev/panoptes/internal/httpgzip"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
@@ -150,45 +150,17 @@ func appendResourceSamples(samples []*collector.Sample, s *Summary) []*collector
 
 // writeBody writes a response body, gzipped when the client accepts it.
 func writeBody(w http.ResponseWriter, r *http.Request, contentType string, b []byte, logger *slog.Logger) {
-	hdr := w.Header()
-	hdr.Set("Content-Type", contentType)
-	hdr.Add("Vary", "Accept-Encoding")
-	if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
-		hdr.Set("Content-Length", strconv.Itoa(len(b)))
-		if r.Method != http.MethodHead {
-			_, _ = w.Write(b)
-		}
-		return
-	}
-	hdr.Set("Content-Encoding", "gzip")
+	w.Header().Set("Content-Type", contentType)
 	if r.Method == http.MethodHead {
+		w.Header().Add("Vary", "Accept-Encoding")
+		if httpgzip.Accepts(r.Header.Get("Accept-Encoding")) {
+			w.Header().Set("Content-Encoding", "gzip")
+		} else {
+			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		}
 		return
 	}
-	// Stateless compression keeps no tables between responses, as the
-	// agent's /metrics does.
-	gz, _ := gzip.NewWriterLevel(w, gzip.StatelessCompression) // a valid level
-	if _, err := gz.Write(b); err != nil {
-		logger.Debug("writing response", "err", err)
-		return
-	}
-	if err := gz.Close(); err != nil {
+	if err := httpgzip.Respond(w, r, b); err != nil {
 		logger.Debug("writing response", "err", err)
 	}
-}
-
-// acceptsGzip reports whether an Accept-Encoding header allows gzip.
-func acceptsGzip(header string) bool {
-	for part := range strings.SplitSeq(header, ",") {
-		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
-			continue
-		}
-		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil && f == 0 {
-				return false
-			}
-		}
-		return true
-	}
-	return false
 }

@@ -15,6 +15,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/panoptes-dev/panoptes/internal/httpgzip"
+
 	webassets "github.com/panoptes-dev/panoptes/web"
 )
 
@@ -153,7 +155,7 @@ func (h *Handler) serveAsset(route string) http.HandlerFunc {
 			return
 		}
 		body := a.body
-		if acceptsGzip(r) {
+		if httpgzip.Accepts(r.Header.Get("Accept-Encoding")) {
 			hd.Set("Content-Encoding", "gzip")
 			body = a.gz
 		}
@@ -163,16 +165,6 @@ func (h *Handler) serveAsset(route string) http.HandlerFunc {
 		}
 		_, _ = w.Write(body)
 	}
-}
-
-func acceptsGzip(r *http.Request) bool {
-	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
-		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.TrimSpace(enc) == "gzip" && !strings.Contains(strings.ReplaceAll(q, " ", ""), "q=0") {
-			return true
-		}
-	}
-	return false
 }
 
 // apiError answers as Prometheus's API does, so the UI reads one shape.
