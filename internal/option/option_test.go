@@ -1,0 +1,34 @@
+package option
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestRename(t *testing.T) {
+	t.Parallel()
+	flags := map[string]string{"Kubelet.Port": "--kubelet-port", "Shard": "--shard"}
+	name := func(o string) (string, bool) { n, ok := flags[o]; return n, ok }
+	sentinel := errors.New("other")
+	err := errors.Join(
+		Invalid("Kubelet.Port", "%d: must be between 1 and 65535", 0),
+		Invalid("Unbound", "no flag for this one"),
+		sentinel,
+		errors.Join(Invalid("Shard", "must be below TotalShards (2)")),
+	)
+	got := Rename(err, name)
+	want := "--kubelet-port: 0: must be between 1 and 65535\nUnbound: no flag for this one\nother\n--shard: must be below TotalShards (2)"
+	if got.Error() != want {
+		t.Errorf("Rename =\n%s\nwant\n%s", got, want)
+	}
+	if !errors.Is(got, sentinel) {
+		t.Error("errors.Is lost the sentinel")
+	}
+	var oe *Error
+	if !errors.As(got, &oe) || oe.Option != "--kubelet-port" {
+		t.Errorf("errors.As: %v", oe)
+	}
+	if Rename(nil, name) != nil {
+		t.Error("Rename(nil) is not nil")
+	}
+}
