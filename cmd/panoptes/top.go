@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/panoptes-dev/panoptes/internal/metricsapi/top"
+	"github.com/panoptes-dev/panoptes/internal/top"
 )
 
 func init() { moreRoles = append(moreRoles, newTopCommand) }
