@@ -72,6 +72,11 @@ type filesystemCollector struct {
 
 	stuckMu sync.Mutex
 	stuck   map[string]struct{} // mount points with a statfs still pending
+
+	// expired, when set, replaces the MountTimeout timer: it returns the
+	// channel that says the statfs of a mount point is out of time. Tests
+	// set it so that they do not race a real timer.
+	expired func(mountPoint string) <-chan time.Time
 }
 
 func newFilesystem(cfg Config, logger *slog.Logger) (collector.Collector, error) {
@@ -172,7 +177,10 @@ func (c *filesystemCollector) statfs(ctx context.Context, timer *time.Timer, m *
 	}()
 
 	var expired <-chan time.Time
-	if timer != nil {
+	switch {
+	case c.expired != nil:
+		expired = c.expired(mp)
+	case timer != nil:
 		timer.Reset(c.cfg.Filesystem.MountTimeout)
 		expired = timer.C
 	}

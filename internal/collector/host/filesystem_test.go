@@ -122,48 +122,27 @@ func (s *blockingSystem) Statfs(path string) (Statfs, error) {
 
 // TestFilesystemStuckMount checks the stuck-mount protection: a statfs that
 // does not return within MountTimeout gives device_error 1; later scrapes
-// skip the mount without a new statfs until the pending call returns.
+// skip the mount without a new statfs until the pending call returns. The
+// test says when the timeout expires (filesystemCollector.expired), so that
+// no real timer races the fast mount's statfs.
 func TestFilesystemStuckMount(t *testing.T) {
-	dir := t.TempDir()
-	cfg := fixtureConfig(t, dir)
-	if err := os.MkdirAll(filepath.Join(dir, "proc", "1"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	mounts := "/dev/vda / ext4 rw 0 0\nsrv:/x /nfs nfs4 rw 0 0\n"
-	if err := os.WriteFile(filepath.Join(dir, "proc", "1", "mounts"), []byte(mounts), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	sys := &blockingSystem{block: "nfs", release: make(chan struct{})}
 	var once sync.Once
 	release := func() { once.Do(func() { close(sys.release) }) }
 	defer release()
-	cfg.System = sys
-	cfg.Filesystem.MountTimeout = 50 * time.Millisecond
-
-	cs, err := New([]string{"filesystem"}, cfg, quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := cs[0].Collector
-	scrape := func() map[string]float64 {
-		t.Helper()
-		var sink collector.Sink
-		if err := c.Update(context.Background(), &sink); err != nil {
-			t.Fatal(err)
+	c := newStuckMountCollector(t, "/dev/vda / ext4 rw 0 0\nsrv:/x /nfs nfs4 rw 0 0\n", sys, time.Hour)
+	var expireNFS atomic.Bool
+	timedOut := make(chan time.Time)
+	close(timedOut)
+	c.expired = func(mp string) <-chan time.Time {
+		if mp == "/nfs" && expireNFS.Load() {
+			return timedOut
 		}
-		ch := make(chan prometheus.Metric, len(sink.Metrics()))
-		for _, m := range sink.Metrics() {
-			ch <- m
-		}
-		close(ch)
-		return summarize(t, ch)
+		return nil // never: the statfs must return by itself
 	}
 
-	start := time.Now()
-	got := scrape()
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("scrape took %v despite the mount timeout", d)
-	}
+	expireNFS.Store(true)
+	got := scrapeFilesystem(t, c, "first scrape")
 	want := map[string]float64{
 		`node_filesystem_device_error{/nfs}`: 1,
 		`node_filesystem_device_error{/}`:    0,
@@ -174,12 +153,11 @@ func TestFilesystemStuckMount(t *testing.T) {
 		t.Errorf("first scrape (-want +got):\n%s", diff)
 	}
 
-	// Still stuck: reported at once, no second statfs.
-	start = time.Now()
-	got = scrape()
-	if d := time.Since(start); d > 40*time.Millisecond {
-		t.Errorf("stuck mount was waited for again (%v)", d)
-	}
+	// Still stuck: reported at once, no second statfs. The timeout no longer
+	// expires, so a scrape that waited for the stuck mount again would block
+	// (and fail) rather than merely be slow.
+	expireNFS.Store(false)
+	got = scrapeFilesystem(t, c, "second scrape")
 	if diff := cmp.Diff(want, pick(got, "device_error", "readonly", "size_bytes")); diff != "" {
 		t.Errorf("second scrape (-want +got):\n%s", diff)
 	}
@@ -187,11 +165,12 @@ func TestFilesystemStuckMount(t *testing.T) {
 		t.Errorf("statfs on the stuck mount called %d times, want 1", n)
 	}
 
-	// The pending call returns: the mount recovers.
+	// The pending call returns: the mount recovers once its goroutine has
+	// cleared the mark; poll for that, with a deadline against a hang.
 	release()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
-		got = scrape()
+		got = scrapeFilesystem(t, c, "recovery scrape")
 		if got[`node_filesystem_device_error{/nfs}`] == 0 || time.Now().After(deadline) {
 			break
 		}
@@ -200,6 +179,64 @@ func TestFilesystemStuckMount(t *testing.T) {
 	if got[`node_filesystem_device_error{/nfs}`] != 0 || got[`node_filesystem_size_bytes{/nfs}`] != 7 {
 		t.Errorf("mount did not recover: %v", got)
 	}
+}
+
+// TestFilesystemMountTimeout checks the real MountTimeout timer: a scrape of
+// a mount whose statfs never returns ends, and reports device_error 1.
+func TestFilesystemMountTimeout(t *testing.T) {
+	sys := &blockingSystem{block: "nfs", release: make(chan struct{})}
+	defer close(sys.release)
+	c := newStuckMountCollector(t, "srv:/x /nfs nfs4 rw 0 0\n", sys, time.Millisecond)
+	got := scrapeFilesystem(t, c, "scrape")
+	if diff := cmp.Diff(map[string]float64{`node_filesystem_device_error{/nfs}`: 1}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// newStuckMountCollector returns a filesystem collector reading mounts (the
+// content of proc/1/mounts) and calling statfs on sys.
+func newStuckMountCollector(t *testing.T, mounts string, sys System, timeout time.Duration) *filesystemCollector {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := fixtureConfig(t, dir)
+	if err := os.MkdirAll(filepath.Join(dir, "proc", "1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "proc", "1", "mounts"), []byte(mounts), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.System = sys
+	cfg.Filesystem.MountTimeout = timeout
+	cs, err := New([]string{"filesystem"}, cfg, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs[0].Collector.(*filesystemCollector)
+}
+
+// scrapeFilesystem runs one Update and fails the test if it blocks: the
+// statfs on a stuck mount never returns before the test releases it, so a
+// scrape that waited for it would never end. The deadline only stops such a
+// hang; it is no measure of how long a scrape may take.
+func scrapeFilesystem(t *testing.T, c *filesystemCollector, what string) map[string]float64 {
+	t.Helper()
+	var sink collector.Sink
+	done := make(chan error, 1)
+	go func() { done <- c.Update(context.Background(), &sink) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("%s: blocked on the stuck mount", what)
+	}
+	ch := make(chan prometheus.Metric, len(sink.Metrics()))
+	for _, m := range sink.Metrics() {
+		ch <- m
+	}
+	close(ch)
+	return summarize(t, ch)
 }
 
 // summarize maps "name{mountpoint}" to value.
