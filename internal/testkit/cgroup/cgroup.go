@@ -9,44 +9,53 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/panoptes-dev/panoptes/internal/testkit"
 )
 
 // V1Controllers are the cgroup v1 hierarchies the test cgroups are made in.
 var V1Controllers = []string{"cpu", "cpuacct", "memory", "pids", "blkio"}
 
 // RequireRoot skips a test that needs root to make cgroups (and network
-// namespaces), or fails it under CI=true, where the tests run as root.
+// namespaces), or fails it under CI=true, where the tests run as root
+// (testkit.RequireRoot).
 func RequireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root to make cgroups (and network namespaces); CI runs as root")
-	}
-	t.Skip("needs root to make cgroups (and network namespaces)")
+	testkit.RequireRoot(t, "to make cgroups (and network namespaces)")
 }
 
-// Make creates path (relative, e.g. kubepods/burstable/pod<uid>/<id>) under
-// every v1 controller mount that exists and removes it, deepest first, when
-// the test ends (after the cleanups registered later, such as killing the
-// process inside). It returns the mounts used; with none, the test skips.
-func Make(t testing.TB, path string) []string {
+// RequireV1 returns the mounts of the V1Controllers that exist and are
+// writable, after RequireRoot; with none, the test skips, or fails under
+// CI=true (testkit.Missing).
+func RequireV1(t testing.TB) []string {
 	t.Helper()
+	RequireRoot(t)
 	var mounts []string
 	for _, c := range V1Controllers {
 		m := filepath.Join("/sys/fs/cgroup", c)
-		if _, err := os.Stat(filepath.Join(m, "cgroup.procs")); err != nil {
-			continue
-		}
-		mounts = append(mounts, m)
-		if err := os.MkdirAll(filepath.Join(m, path), 0o755); err != nil {
-			t.Fatalf("create cgroup %s: %v", filepath.Join(m, path), err)
+		if syscall.Access(filepath.Join(m, "cgroup.procs"), 2 /* W_OK */) == nil {
+			mounts = append(mounts, m)
 		}
 	}
 	if len(mounts) == 0 {
-		t.Skip("no writable cgroup v1 controllers on this machine")
+		testkit.Missing(t, "cgroup v1", "no writable cgroup v1 controller under /sys/fs/cgroup (the test makes its cgroups in the v1 hierarchies "+strings.Join(V1Controllers, ", ")+")")
+	}
+	return mounts
+}
+
+// Make creates path (relative, e.g. kubepods/burstable/pod<uid>/<id>) under
+// every writable v1 controller mount (RequireV1) and removes it, deepest
+// first, when the test ends (after the cleanups registered later, such as
+// killing the process inside). It returns the mounts used.
+func Make(t testing.TB, path string) []string {
+	t.Helper()
+	mounts := RequireV1(t)
+	for _, m := range mounts {
+		if err := os.MkdirAll(filepath.Join(m, path), 0o755); err != nil {
+			t.Fatalf("create cgroup %s: %v", filepath.Join(m, path), err)
+		}
 	}
 	t.Cleanup(func() {
 		parts := strings.Split(path, "/")

@@ -40,6 +40,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/panoptes-dev/panoptes/internal/testkit"
 )
 
 // ErrNotBuilt is returned (wrapped) by Setup when kube-apiserver or etcd has
@@ -126,17 +128,15 @@ var (
 
 // Start returns the package's shared control plane, starting it on first use.
 // Without the binaries it skips the test, or fails it when CI=true (the
-// convention of test/e2e's peers). Pair it with Main in TestMain to stop the
+// policy of testkit.Missing). Pair it with Main in TestMain to stop the
 // control plane when the package's tests end; otherwise up.sh's watchdog stops
 // it within a second or two of the test binary exiting.
 func Start(t testing.TB) *Env {
 	t.Helper()
 	sharedOnce.Do(func() { shared, sharedStop, sharedErr = Setup() })
 	switch {
-	case errors.Is(sharedErr, ErrNotBuilt) && os.Getenv("CI") != "true":
-		t.Skipf("%v", sharedErr)
 	case errors.Is(sharedErr, ErrNotBuilt):
-		t.Fatalf("%v (CI=true makes this a failure)", sharedErr)
+		testkit.Missing(t, "k8s-testenv", sharedErr.Error())
 	case sharedErr != nil:
 		t.Fatalf("k8s-testenv: %v", sharedErr)
 	}
@@ -276,11 +276,7 @@ func Kubectl(t testing.TB) string {
 	t.Helper()
 	p := filepath.Join(binDir(), "kubectl")
 	if _, err := os.Stat(p); err != nil {
-		msg := fmt.Sprintf("kubectl not built at %s (run `make deps` or hack/k8s-testenv/build.sh)", p)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testkit.Missing(t, "kubectl", "not built at "+p+" (run `make deps` or hack/k8s-testenv/build.sh)")
 	}
 	return p
 }
@@ -293,12 +289,7 @@ func binDir() string {
 	if d := os.Getenv("K8S_TESTENV_DIR"); d != "" {
 		return filepath.Join(d, "bin")
 	}
-	cache := os.Getenv("PANOPTES_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "panoptes")
-	}
-	return filepath.Join(cache, "k8s-testenv", "bin")
+	return filepath.Join(testkit.CacheDir(), "k8s-testenv", "bin")
 }
 
 // kubeconfig is the part of a kubeconfig file that Env needs.
