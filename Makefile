@@ -13,11 +13,22 @@ ARTIFACTS     ?= $(CURDIR)/test-artifacts
 run:
 	$(GO) run ./cmd/panoptes
 
+# What `panoptes version`, every role's --version, /api/v1/status/buildinfo
+# and panoptes_build_info report: the tag (or commit) with -dirty for
+# uncommitted changes, the commit, and its date (UTC; the commit's, so that a
+# build is reproducible). Outside git the binary falls back to Go's build
+# information (internal/version).
+LDFLAGS       := $(shell v=github.com/panoptes-dev/panoptes/internal/version; \
+	git rev-parse --git-dir >/dev/null 2>&1 && \
+	echo "-X $$v.Version=$$(git describe --tags --always --dirty)" \
+	"-X $$v.Revision=$$(git rev-parse HEAD)" \
+	"-X $$v.BuildDate=$$(TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ)")
+
 # bin/panoptes holds every role; bin/panoptes-agent is the lean agent build
 # the DaemonSet runs (-tags agentonly: the server's packages are not linked).
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/panoptes ./cmd/panoptes
-	CGO_ENABLED=0 $(GO) build -tags agentonly -trimpath -o bin/panoptes-agent ./cmd/panoptes
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/panoptes ./cmd/panoptes
+	CGO_ENABLED=0 $(GO) build -tags agentonly -trimpath -ldflags '$(LDFLAGS)' -o bin/panoptes-agent ./cmd/panoptes
 
 # The whole test suite: installs the real peers when it can, then format,
 # vet, lint, and every test with the race detector.
