@@ -117,6 +117,7 @@ type Resolver struct {
 	timeout time.Duration
 	every   time.Duration
 	idle    time.Duration
+	now     func() time.Time // time.Now; a test's clock decides when a refresh is due
 
 	mu          sync.Mutex    // guards all below
 	flight      chan struct{} // closed when the refresh in flight ends; nil if none
@@ -152,6 +153,7 @@ func New(cfg Config, logger *slog.Logger) *Resolver {
 		log:     logger,
 		timeout: cfg.Timeout,
 		every:   cfg.RefreshInterval,
+		now:     time.Now,
 	}
 	if r.timeout <= 0 {
 		r.timeout = DefaultTimeout
@@ -235,7 +237,7 @@ func (r *Resolver) refresh(parent context.Context) {
 		}
 		return
 	}
-	now := time.Now()
+	now := r.now()
 	if r.closed || now.Before(r.nextRefresh) {
 		r.mu.Unlock()
 		return // the common miss: no timer, no context
@@ -261,7 +263,7 @@ func (r *Resolver) refresh(parent context.Context) {
 	if err != nil {
 		r.failures++
 		backoff := min(r.every<<min(r.failures-1, 16), max(maxBackoff, r.every))
-		r.nextRefresh = time.Now().Add(backoff)
+		r.nextRefresh = r.now().Add(backoff)
 		// Forget the connection: the next attempt dials again, and nothing
 		// keeps redialling a dead socket in the background meanwhile.
 		r.dropConnLocked()

@@ -25,8 +25,8 @@ import (
 // sandboxes and containers.
 type fakeRuntime struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
-	name  string        // RuntimeName answered by Version
-	delay time.Duration // every call sleeps this long first
+	name string        // RuntimeName answered by Version
+	hold chan struct{} // when set, every call waits until it is closed (or its context ends)
 
 	mu         sync.Mutex
 	sandboxes  []*runtimeapi.PodSandbox
@@ -36,14 +36,56 @@ type fakeRuntime struct {
 }
 
 func (f *fakeRuntime) wait(ctx context.Context) error {
-	if f.delay == 0 {
+	if f.hold == nil {
 		return nil
 	}
 	select {
-	case <-time.After(f.delay):
+	case <-f.hold:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// fakeClock is the resolver's clock in tests that step through refresh
+// intervals and backoffs: it moves only when the test moves it.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock(r *Resolver) *fakeClock {
+	c := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	r.now = c.Now
+	return c
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// noHang runs fn and fails the test if it has not returned within a minute.
+// The deadline only stops a hang (fn waiting for a runtime that never
+// answers); it is no measure of how long fn may take.
+func noHang(t *testing.T, what string, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("%s: still blocked after a minute", what)
 	}
 }
 
@@ -244,6 +286,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 func TestLookupContainerd(t *testing.T) {
 	f := newFake("containerd")
 	r := newResolver(t, Config{Endpoints: []string{"/nonexistent/first.sock", serve(t, f, testImages)}})
+	newFakeClock(r) // standing still: the unknown UID below cannot refresh again
 	ctx := context.Background()
 
 	for _, tc := range []struct {
@@ -314,8 +357,9 @@ func TestImageFallbackWithoutListImages(t *testing.T) {
 
 func TestRefreshRateLimitAddAndRemove(t *testing.T) {
 	f := newFake("containerd")
-	const every = 100 * time.Millisecond
+	const every = 10 * time.Second
 	r := newResolver(t, Config{Endpoints: []string{serve(t, f, testImages)}, RefreshInterval: every})
+	clock := newFakeClock(r)
 	ctx := context.Background()
 
 	if _, ok := r.Lookup(ctx, id("c-web-0-nginx")); !ok {
@@ -326,6 +370,7 @@ func TestRefreshRateLimitAddAndRemove(t *testing.T) {
 
 	// Within the interval unknown IDs do not refresh.
 	for range 20 {
+		clock.Add(every / 100)
 		if _, ok := r.Lookup(ctx, late.Id); ok {
 			t.Fatal("new container found before the refresh interval passed")
 		}
@@ -335,7 +380,7 @@ func TestRefreshRateLimitAddAndRemove(t *testing.T) {
 		t.Fatalf("ListContainers called %d times within the interval, want 1", n)
 	}
 
-	time.Sleep(every + 20*time.Millisecond)
+	clock.Add(every - 20*(every/100))
 	got, ok := r.Lookup(ctx, late.Id)
 	if !ok || got.ContainerName != "late" || got.PodName != "db-0" {
 		t.Fatalf("after interval: %+v, %v", got, ok)
@@ -346,7 +391,7 @@ func TestRefreshRateLimitAddAndRemove(t *testing.T) {
 
 	// Known IDs never refresh; a removed one goes at the next refresh.
 	f.removeContainer(late.Id)
-	time.Sleep(every + 20*time.Millisecond)
+	clock.Add(every)
 	if _, ok := r.Lookup(ctx, late.Id); !ok {
 		t.Error("cached ID dropped without a refresh")
 	}
@@ -365,69 +410,93 @@ func TestRefreshRateLimitAddAndRemove(t *testing.T) {
 	}
 }
 
+// TestSlowRuntime: a runtime that never answers holds no caller past
+// Timeout, including those queued behind the refresh in flight. The runtime
+// holds every call until the test ends, so a caller that did not honour
+// Timeout would block, and noHang would fail the test.
 func TestSlowRuntime(t *testing.T) {
 	f := newFake("containerd")
-	f.delay = 3 * time.Second
+	f.hold = make(chan struct{})
+	sock := serve(t, f, testImages)
+	t.Cleanup(func() { close(f.hold) }) // before the server stops
 	logs := &logCount{}
-	const timeout = 200 * time.Millisecond
-	r := New(Config{Endpoints: []string{serve(t, f, testImages)}, Timeout: timeout, RefreshInterval: time.Millisecond}, slog.New(logs))
+	r := New(Config{Endpoints: []string{sock}, Timeout: 200 * time.Millisecond}, slog.New(logs))
 	defer r.Close()
+	clock := newFakeClock(r)
 
-	// Concurrent callers: none waits past Timeout, including those queued
-	// behind the refresh in flight.
-	var wg sync.WaitGroup
-	for i := range 8 {
-		wg.Go(func() {
-			start := time.Now()
-			_, ok := r.Lookup(context.Background(), id(fmt.Sprint("x", i)))
-			if d := time.Since(start); d > timeout+150*time.Millisecond {
-				t.Errorf("Lookup took %v, Timeout %v", d, timeout)
-			}
-			if ok {
-				t.Error("Lookup ok on a slow runtime")
-			}
-		})
+	noHang(t, "concurrent lookups", func() {
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				if _, ok := r.Lookup(context.Background(), id(fmt.Sprint("x", i))); ok {
+					t.Error("Lookup ok on a slow runtime")
+				}
+			})
+		}
+		wg.Wait()
+	})
+	// The clock stood still: one refresh for all eight callers.
+	if n := r.failures; n != 1 {
+		t.Errorf("%d failed refreshes for one burst of lookups, want 1", n)
 	}
-	wg.Wait()
-	// Retry after the backoff: same error, logged once.
-	for range 3 {
-		time.Sleep(5 * time.Millisecond)
-		r.Lookup(context.Background(), id("y"))
+	// Retry after each backoff: same error, logged once.
+	for i := range 3 {
+		clock.Add(maxBackoff)
+		noHang(t, fmt.Sprint("retry ", i), func() { r.Lookup(context.Background(), id("y")) })
 	}
-	if n := f.versions.Load(); n < 2 {
-		t.Errorf("runtime tried %d times, want retries", n)
+	if n := r.failures; n != 4 {
+		t.Errorf("%d failed refreshes, want 4 (one per backoff passed)", n)
 	}
 	if n := logs.count(); n != 1 {
 		t.Errorf("logged %d warnings, want 1: %q", n, logs.msgs)
 	}
 }
 
+// TestMissingSocket: with no runtime socket, calls fail without dialling
+// (hence without waiting: Timeout is an hour, so a call that waited would
+// block, and noHang would fail), and the warning is logged once however
+// often they retry. BenchmarkLookupNoRuntime measures their cost.
 func TestMissingSocket(t *testing.T) {
 	logs := &logCount{}
 	dir := t.TempDir()
-	r := New(Config{RootFS: dir, RefreshInterval: time.Microsecond}, slog.New(logs))
+	r := New(Config{RootFS: dir, Timeout: time.Hour}, slog.New(logs))
 	defer r.Close()
-	start := time.Now()
-	for range 50 {
-		if _, ok := r.Lookup(context.Background(), id("a")); ok {
-			t.Fatal("Lookup ok without a runtime")
+	clock := newFakeClock(r)
+	noHang(t, "lookups without a runtime", func() {
+		for range 50 {
+			clock.Add(maxBackoff) // every call may retry
+			if _, ok := r.Lookup(context.Background(), id("a")); ok {
+				t.Error("Lookup ok without a runtime")
+				return
+			}
+			if _, _, ok := r.Pod(context.Background(), "uid"); ok {
+				t.Error("Pod ok without a runtime")
+				return
+			}
 		}
-		if _, _, ok := r.Pod(context.Background(), "uid"); ok {
-			t.Fatal("Pod ok without a runtime")
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("100 calls took %v", d)
-	}
+	})
 	if n := logs.count(); n != 1 {
 		t.Errorf("logged %d warnings, want 1: %q", n, logs.msgs)
 	} else if !strings.Contains(logs.msgs[0], filepath.Join(dir, "run/containerd/containerd.sock")) ||
 		!strings.Contains(logs.msgs[0], filepath.Join(dir, "var/run/crio/crio.sock")) {
 		t.Errorf("warning does not name both default sockets: %q", logs.msgs[0])
 	}
-	if r.failures < 2 {
-		t.Errorf("%d attempts, want retries", r.failures)
+	if r.failures != 50 {
+		t.Errorf("%d attempts, want 50 (one per backoff passed)", r.failures)
+	}
+}
+
+// BenchmarkLookupNoRuntime is the cost of a Lookup on a node without a
+// runtime socket, each call retrying (two stat calls and the error).
+func BenchmarkLookupNoRuntime(b *testing.B) {
+	r := New(Config{RootFS: b.TempDir()}, nil)
+	defer r.Close()
+	clock := newFakeClock(r)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		clock.Add(maxBackoff)
+		r.Lookup(ctx, "a")
 	}
 }
 
@@ -439,7 +508,8 @@ func TestRecoversWhenRuntimeStarts(t *testing.T) {
 	}
 	defer os.RemoveAll(dir)
 	sock := filepath.Join(dir, "late.sock")
-	r := newResolver(t, Config{Endpoints: []string{sock}, RefreshInterval: time.Millisecond})
+	r := newResolver(t, Config{Endpoints: []string{sock}})
+	clock := newFakeClock(r)
 	if _, ok := r.Lookup(context.Background(), id("c-web-0-nginx")); ok {
 		t.Fatal("found before the runtime started")
 	}
@@ -451,8 +521,9 @@ func TestRecoversWhenRuntimeStarts(t *testing.T) {
 	runtimeapi.RegisterRuntimeServiceServer(srv, f)
 	go func() { _ = srv.Serve(lis) }()
 	defer srv.Stop()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(time.Minute) // only against a hang
 	for {
+		clock.Add(maxBackoff) // past any backoff: every lookup retries
 		if _, ok := r.Lookup(context.Background(), id("c-web-0-nginx")); ok {
 			break
 		}
@@ -498,7 +569,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(time.Minute) // only against a hang
 	for runtime.NumGoroutine() > before+1 { // +1: the server's handler for the closed stream
 		if time.Now().After(deadline) {
 			t.Fatalf("goroutines: %d before, %d after Close", before, runtime.NumGoroutine())
