@@ -67,7 +67,24 @@ func newRootCommand() *cobra.Command {
 	// The roles beyond the agent, and the all-in-one default, come from
 	// roles_full.go; the lean agent build (-tags agentonly) leaves them out.
 	addRoles(root, logOpts)
+	addVersionFlags(root)
 	return root
+}
+
+// addVersionFlags gives the root and every role a --version that prints what
+// `panoptes version` prints, as node_exporter, Prometheus, kube-state-metrics
+// and metrics-server answer --version: scripts and images probe it.
+func addVersionFlags(root *cobra.Command) {
+	v := version.Get().String()
+	root.SetVersionTemplate("{{.Version}}\n")
+	for _, c := range append([]*cobra.Command{root}, root.Commands()...) {
+		if c.Name() == "version" {
+			continue
+		}
+		// Declared here rather than left to cobra, which would also take -v.
+		c.Flags().Bool("version", false, "Print the version, revision and Go version of this build, and exit.")
+		c.Version = v
+	}
 }
 
 func newVersionCommand() *cobra.Command {
