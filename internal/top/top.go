@@ -35,22 +35,6 @@ type Row struct {
 	Unknown bool
 }
 
-// Options choose what is listed and how.
-type Options struct {
-	// Namespace lists one namespace's pods; AllNamespaces lists all.
-	Namespace     string
-	AllNamespaces bool
-	// Selector is a label selector.
-	Selector string
-	// SortBy is "", "cpu" or "memory" (largest first, as kubectl).
-	SortBy string
-	// NoHeaders leaves the header line out.
-	NoHeaders bool
-	// UseCapacity takes percentages of capacity instead of allocatable
-	// (kubectl top node --show-capacity).
-	UseCapacity bool
-}
-
 // ErrNoMetrics says the metrics API answered but had nothing to list.
 var ErrNoMetrics = errors.New("metrics not available yet")
 
