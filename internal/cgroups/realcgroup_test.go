@@ -1,99 +1,59 @@
 package cgroups
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/panoptes-dev/panoptes/internal/testkit"
+	"github.com/panoptes-dev/panoptes/internal/testkit/cgroup"
 )
 
-// TestReadRealCgroupV1 creates a cgroup in the host's v1 hierarchies, runs a
-// CPU-bound shell in it and checks Read against the child's own rusage.
+// TestReadRealCgroupV1 creates a cgroup in the host's v1 hierarchies
+// (testkit/cgroup), runs testkit's CPU burner in it for half a second of CPU
+// and checks Read against the burner's own rusage.
 func TestReadRealCgroupV1(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true: the real-cgroup test must run as root")
-		}
-		t.Skip("creating cgroups needs root")
-	}
-	controllers := []string{"cpu", "cpuacct", "memory", "pids", "blkio"}
+	rel := fmt.Sprintf("panoptes-read-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+	name := "/" + rel
+	mounts := cgroup.Make(t, rel) // removed after the burner is gone
 	h := Hierarchy{V1: map[string]string{}}
-	for _, c := range controllers {
-		m := "/sys/fs/cgroup/" + c
-		var fsst unix.Statfs_t
-		if err := unix.Statfs(m, &fsst); err != nil || fsst.Type != unix.CGROUP_SUPER_MAGIC {
-			t.Skipf("no cgroup v1 %s hierarchy at %s", c, m)
-		}
-		h.V1[c] = m
+	for _, m := range mounts {
+		h.V1[filepath.Base(m)] = m
 	}
-
-	name := fmt.Sprintf("/panoptes-read-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+	controllers := cgroup.V1Controllers
 	for _, c := range controllers {
-		dir := h.V1[c] + name
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			t.Fatal(err)
+		if h.V1[c] == "" {
+			testkit.Missing(t, "cgroup v1 "+c, "the test reads every v1 controller of a cgroup; /sys/fs/cgroup/"+c+" is not a writable cgroup v1 hierarchy")
 		}
-		t.Cleanup(func() { _ = os.Remove(dir) }) // after the child is gone
 	}
-	// Charge the child's existing pages to the new memory cgroup (v1 only;
+	// Charge the burner's existing pages to the new memory cgroup (v1 only;
 	// deprecated in recent kernels, so best effort).
 	_ = os.WriteFile(h.V1["memory"]+name+"/memory.move_charge_at_immigrate", []byte("3"), 0)
 
-	// The shell waits for a line, burns about half a second of CPU, says
-	// "done" and waits again so that it is alive when Read runs.
-	cmd := exec.Command("/bin/sh", "-c", `read go; i=0; while [ $i -lt 500000 ]; do i=$((i+1)); done; echo done; read stop || :`)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	pid := cmd.Process.Pid
-	for _, c := range controllers {
-		if err := os.WriteFile(h.V1[c]+name+"/cgroup.procs", []byte(strconv.Itoa(pid)), 0); err != nil {
-			t.Fatalf("moving %d into %s: %v", pid, c, err)
-		}
-	}
-	if _, err := stdin.Write([]byte("go\n")); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || line != "done\n" {
-		t.Fatalf("child said %q, %v", line, err)
-	}
+	// The burner waits to be told to go, burns half a second of CPU and
+	// holds 4 MiB, says "done" and waits again so that it is alive when Read
+	// runs. Its start-up, before it joined the cgroup, is left out.
+	burner := testkit.StartBurner(t, testkit.BurnOptions{MiB: 4, CPUSeconds: 0.5})
+	pid := burner.Pid()
+	cgroup.Join(t, mounts, rel, pid)
+	before := burner.CPUSeconds(t)
+	burner.Go(t)
+	burner.WaitDone(t)
 
 	st, err := h.Read(name)
 	if err != nil {
 		t.Fatalf("Read(%s): %v", name, err)
 	}
 
-	_ = stdin.Close() // the shell exits
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("child: %v", err)
-	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	childCPU := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	burner.Stop(t)
+	ru := burner.Cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	childCPU := time.Duration(ru.Utime.Nano()+ru.Stime.Nano()).Seconds() - before
 
 	t.Logf("cgroup usage %.3fs (user %.2f system %.2f), child rusage %.3fs; memory %d bytes; pids %d/%d",
 		st.CPU.UsageSeconds, st.CPU.UserSeconds, st.CPU.SystemSeconds, childCPU, st.Memory.Usage, st.Processes, st.Threads)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/panoptes-dev/panoptes/internal/collector/container"
+	"github.com/panoptes-dev/panoptes/internal/testkit"
 )
 
 func parseText(t *testing.T, b []byte) map[string]*dto.MetricFamily {
@@ -194,13 +194,7 @@ func TestGzip(t *testing.T) {
 // at the time of writing; allowedLint lists them should promtool's rules
 // change).
 func TestPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("promtool not found")
-		}
-		t.Skip("promtool not found")
-	}
+	promtool := testkit.Peer(t, "promtool")
 	h := NewResourceHandler(&fakeSource{snaps: []container.Snapshot{fixtureSnapshot(0)}}, discard())
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = bytes.NewReader(body(t, get(t, h, "/metrics/resource")))

@@ -16,50 +16,19 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/panoptes-dev/panoptes/internal/testkit"
 	"github.com/panoptes-dev/panoptes/internal/testkit/cgroup"
 )
 
-// The helper processes of these tests are this test binary re-executed with
-// PANOPTES_E2E_HELPER set (see TestMain): "burn" spins on the CPU and
-// allocates and touches memory until its stdin closes; "listen" accepts
-// TCP connections on a port and counts bytes.
+// The helper processes of these tests are this test binary re-executed:
+// the CPU burner is testkit's (testkit.StartBurner); with
+// PANOPTES_E2E_HELPER=listen (see TestMain) it accepts TCP connections on
+// PANOPTES_E2E_ADDR and counts bytes.
 const helperEnv = "PANOPTES_E2E_HELPER"
 
 // runHelper is called from TestMain when the binary runs as a helper.
 func runHelper(kind string) {
-	switch kind {
-	case "burn":
-		// Allocate and burn only once moved into its cgroup (the first
-		// stdin line), so that all of it is charged there.
-		in := bufio.NewReader(os.Stdin)
-		fmt.Println("ready")
-		if _, err := in.ReadString('\n'); err != nil {
-			os.Exit(1)
-		}
-		mib, _ := strconv.Atoi(os.Getenv("PANOPTES_E2E_MIB"))
-		mem := make([]byte, mib<<20)
-		for i := 0; i < len(mem); i += 4096 {
-			mem[i] = 1 // touch every page so it is resident
-		}
-		stop := make(chan struct{})
-		go func() { _, _ = io.Copy(io.Discard, in); close(stop) }()
-		fmt.Println("allocated")
-		x := 0
-		for {
-			select {
-			case <-stop:
-				// Use the results so the compiler keeps the loop and the memory.
-				if x == -1 || mem[len(mem)-1] != 1 {
-					os.Exit(3)
-				}
-				os.Exit(0)
-			default:
-				for i := 0; i < 1_000_000; i++ {
-					x += i
-				}
-			}
-		}
-	case "listen":
+	if kind == "listen" {
 		ln, err := net.Listen("tcp", os.Getenv("PANOPTES_E2E_ADDR"))
 		if err != nil {
 			fmt.Println("error", err)
@@ -77,9 +46,22 @@ func runHelper(kind string) {
 	os.Exit(2)
 }
 
-// startHelper starts a helper process and waits for its "ready" line.
+// startHelper starts a helper process under the command line wrap (if any)
+// and waits for its "ready" line. Kind "burn" is testkit's burner holding
+// PANOPTES_E2E_MIB (from env) MiB once told to start; it answers
+// "allocated".
 func startHelper(t *testing.T, kind string, env []string, wrap ...string) (*exec.Cmd, io.WriteCloser, *bufio.Reader) {
 	t.Helper()
+	if kind == "burn" {
+		var o testkit.BurnOptions
+		for _, e := range env {
+			if v, ok := strings.CutPrefix(e, "PANOPTES_E2E_MIB="); ok {
+				o.MiB, _ = strconv.Atoi(v)
+			}
+		}
+		b := testkit.StartBurner(t, o, wrap...)
+		return b.Cmd, b.Stdin, b.Stdout
+	}
 	args := append(append([]string{}, wrap...), os.Args[0], "-test.run=^$")
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(append(os.Environ(), helperEnv+"="+kind), env...)
@@ -135,20 +117,6 @@ func seriesValue(mf *dto.MetricFamily, label, want string) (float64, bool) {
 	return 0, false
 }
 
-// procCPUSeconds is utime+stime of a live process.
-func procCPUSeconds(t *testing.T, pid int) float64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	u, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (u + st) / 100
-}
-
 // TestContainerCgroupsReported makes a pod container cgroup the way the
 // kubelet's cgroupfs driver lays it out, runs a CPU burner that also holds
 // 64 MiB in it, and checks the agent's cAdvisor-compatible metrics for it.
@@ -159,20 +127,15 @@ func TestContainerCgroupsReported(t *testing.T) {
 	path := "kubepods/burstable/pod" + uid + "/" + id
 	mounts := cgroup.Make(t, path)
 	const mib = 64
-	burner, stdin, stdout := startHelper(t, "burn", []string{fmt.Sprintf("PANOPTES_E2E_MIB=%d", mib)})
-	cgroup.Join(t, mounts, path, burner.Process.Pid)
-	before := procCPUSeconds(t, burner.Process.Pid) // runtime start-up, outside the cgroup
-	if _, err := io.WriteString(stdin, "start\n"); err != nil {
-		t.Fatal(err)
-	}
-	if line, err := stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "allocated" {
-		t.Fatalf("burner: %q %v", line, err)
-	}
+	burner := testkit.StartBurner(t, testkit.BurnOptions{MiB: mib})
+	cgroup.Join(t, mounts, path, burner.Pid())
+	before := burner.CPUSeconds(t) // runtime start-up, outside the cgroup
+	burner.Go(t)
 	time.Sleep(1500 * time.Millisecond)
 
 	_, base := startAgent(t)
 	mfs := scrape(t, base+"/metrics")
-	own := procCPUSeconds(t, burner.Process.Pid) - before
+	own := burner.CPUSeconds(t) - before
 	cgroupID := "/" + path
 
 	usage, ok := seriesValue(mfs["container_cpu_usage_seconds_total"], "id", cgroupID)

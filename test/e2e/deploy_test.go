@@ -51,12 +51,8 @@ func TestDeployManifestArgs(t *testing.T) {
 	if len(command) != 1 || command[0] != "/panoptes-agent" {
 		t.Errorf("DaemonSet command %q, want the lean build [/panoptes-agent] the Dockerfile installs", command)
 	}
-	lean := filepath.Join(t.TempDir(), "panoptes-agent")
-	if out, err := exec.Command("go", "build", "-tags", "agentonly", "-o", lean, "github.com/panoptes-dev/panoptes/cmd/panoptes").CombinedOutput(); err != nil {
-		t.Fatalf("build the lean agent: %v\n%s", err, out)
-	}
 	// --help makes cobra parse every flag and stop before serving.
-	out, err := exec.Command(lean, append(args, "--help")...).CombinedOutput()
+	out, err := exec.Command(agentBin, append(args, "--help")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("panoptes-agent %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -81,8 +77,9 @@ func TestServerDeployManifest(t *testing.T) {
 	}
 }
 
-// TestAgentRejectsBadFlags: a bad flag value stops the agent at start with an
-// error that names the flag, before it listens.
+// TestAgentRejectsBadFlags: a bad flag value stops the agent (of the lean
+// build and of the full one) at start with an error that names the flag,
+// before it listens.
 func TestAgentRejectsBadFlags(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -96,35 +93,42 @@ func TestAgentRejectsBadFlags(t *testing.T) {
 		{[]string{"--listen=256.0.0.1:1"}, "listen"},
 		{[]string{"--collector.nope"}, "unknown flag"},
 	} {
-		cmd := exec.Command(panoptesBin, append([]string{"agent"}, tc.args...)...)
-		out, err := cmd.CombinedOutput()
-		if err == nil {
-			t.Errorf("agent %v: exited 0", tc.args)
-			continue
-		}
-		if !strings.Contains(string(out), tc.want) {
-			t.Errorf("agent %v: output lacks %q:\n%s", tc.args, tc.want, out)
+		for _, bin := range []string{agentBin, panoptesBin} {
+			out, err := exec.Command(bin, append([]string{"agent"}, tc.args...)...).CombinedOutput()
+			if err == nil {
+				t.Errorf("%s agent %v: exited 0", filepath.Base(bin), tc.args)
+				continue
+			}
+			if !strings.Contains(string(out), tc.want) {
+				t.Errorf("%s agent %v: output lacks %q:\n%s", filepath.Base(bin), tc.args, tc.want, out)
+			}
 		}
 	}
 }
 
-// TestAgentStopsOnSIGTERM: the agent shuts down cleanly, exit status 0, when
-// Kubernetes (or a test) sends SIGTERM.
+// TestAgentStopsOnSIGTERM: the agent, of the lean build and of the full
+// one, shuts down cleanly, exit status 0, when Kubernetes (or a test) sends
+// SIGTERM.
 func TestAgentStopsOnSIGTERM(t *testing.T) {
 	t.Parallel()
-	p, base := startAgent(t)
-	if resp, _ := get(t, base+"/readyz"); resp.StatusCode != 200 {
-		t.Fatalf("readyz: %s", resp.Status)
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("agent did not exit within 10 s of SIGTERM")
-	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("exit status %d after SIGTERM, want 0:\n%s", code, p.logs.String())
+	for name, bin := range map[string]string{"lean": agentBin, "full": panoptesBin} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p, base := startAgentBin(t, bin)
+			if resp, _ := get(t, base+"/readyz"); resp.StatusCode != 200 {
+				t.Fatalf("readyz: %s", resp.Status)
+			}
+			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-p.done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("agent did not exit within 10 s of SIGTERM")
+			}
+			if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+				t.Errorf("exit status %d after SIGTERM, want 0:\n%s", code, p.logs.String())
+			}
+		})
 	}
 }

@@ -2,18 +2,12 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,110 +15,68 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/panoptes-dev/panoptes/internal/testkit"
 	"github.com/panoptes-dev/panoptes/internal/testkit/k8s"
 )
 
-// panoptesBin is built once by TestMain.
-var panoptesBin string
+// panoptesBin (every role) and agentBin (the lean agent build the DaemonSet
+// runs) are built once, with -race, by TestMain.
+var panoptesBin, agentBin string
 
 func TestMain(m *testing.M) {
 	if kind := os.Getenv(helperEnv); kind != "" {
 		runHelper(kind)
 	}
-	dir, err := os.MkdirTemp("", "panoptes-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	panoptesBin = filepath.Join(dir, "panoptes")
-	build := exec.Command("go", "build", "-o", panoptesBin, "github.com/panoptes-dev/panoptes/cmd/panoptes")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build panoptes:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	k8s.Stop()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
+	testkit.Main(m, testkit.Binaries{Panoptes: &panoptesBin, Agent: &agentBin}, k8s.Stop)
 }
 
-// requirePeer returns the path of a peer program, skipping the test when it
-// is missing, except under CI=true where a missing peer is a failure.
+// requirePeer returns the path of a peer program on $PATH, or skips the
+// test naming it (fails under CI=true): testkit.Peer.
 func requirePeer(t *testing.T, name string) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("peer %s is not installed; `make deps` installs it (CI=true makes this a failure)", name)
-	}
-	t.Skipf("peer %s is not installed (run `make deps` as root to install it)", name)
-	return ""
+	return testkit.Peer(t, name)
 }
 
 // freePort returns a loopback address that was free a moment ago, for peers
 // that cannot report the port they bound.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
+	return testkit.FreePort(t)
 }
 
-// process is a started program, stopped by pid when the test ends.
+// process is a started program, stopped by pid when the test ends
+// (testkit.Process, with the short names the tests use).
 type process struct {
+	*testkit.Process
 	cmd  *exec.Cmd
-	logs *lockedBuffer
-	done chan struct{}
+	logs *testkit.LockedBuffer
+	done <-chan struct{}
 }
 
 // start runs a program; its output goes to the test log if the test fails.
 func start(t *testing.T, name string, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(name, args...), logs: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("%s output:\n%s", filepath.Base(name), p.logs.String())
-		}
-	})
-	return p
+	p := testkit.Start(t, name, args...)
+	return &process{Process: p, cmd: p.Cmd, logs: p.Logs, done: p.Done}
 }
 
 // stop sends SIGTERM to the pid, then SIGKILL after 10 s.
-func (p *process) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+func (p *process) stop() { p.Stop() }
 
 var listeningRE = regexp.MustCompile(`msg=listening address=(\S+)`)
 
-// startAgent runs `panoptes agent` on an ephemeral loopback port and returns
-// its base URL once it is listening.
+// startAgent runs the lean agent build, the binary the DaemonSet ships, on
+// an ephemeral loopback port and returns its base URL once it is listening.
 func startAgent(t *testing.T, args ...string) (*process, string) {
 	t.Helper()
-	return waitListening(t, start(t, panoptesBin, append([]string{"agent", "--listen=127.0.0.1:0"}, args...)...), "panoptes agent")
+	return startAgentBin(t, agentBin, args...)
+}
+
+// startAgentBin runs `bin agent` (agentBin or panoptesBin) as startAgent
+// does.
+func startAgentBin(t *testing.T, bin string, args ...string) (*process, string) {
+	t.Helper()
+	return waitListening(t, start(t, bin, append([]string{"agent", "--listen=127.0.0.1:0"}, args...)...), "panoptes agent")
 }
 
 // waitHTTP polls url until it answers 200.
@@ -183,47 +135,13 @@ func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	return mfs
 }
 
-// lockedBuffer collects a process's output safely across goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// cachedPeer returns the newest executable matching glob under
-// $PANOPTES_CACHE/peers (default ~/.cache/panoptes/peers), where
-// hack/test-deps.sh builds the peers that are not Debian packages. A missing
-// peer skips the test, except under CI=true where it is a failure.
+// cachedPeer returns the newest (by semantic version) executable matching
+// glob under $PANOPTES_CACHE/peers, where hack/test-deps.sh builds the peers
+// that are not Debian packages, or skips the test naming it (fails under
+// CI=true): testkit.CachedPeer.
 func cachedPeer(t *testing.T, glob string) string {
 	t.Helper()
-	cache := os.Getenv("PANOPTES_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "panoptes")
-	}
-	matches, _ := filepath.Glob(filepath.Join(cache, "peers", glob))
-	sort.Strings(matches)
-	for i := len(matches) - 1; i >= 0; i-- {
-		if st, err := os.Stat(matches[i]); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return matches[i]
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("peer %s is not built in %s/peers; `make deps` builds it (CI=true makes this a failure)", glob, cache)
-	}
-	t.Skipf("peer %s is not built in %s/peers (run `make deps` to build it)", glob, cache)
-	return ""
+	return testkit.CachedPeer(t, glob)
 }
 
 // prometheusPeer returns Prometheus built at the version of the embedded

@@ -1,29 +1,25 @@
 package ui
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/panoptes-dev/panoptes/internal/testkit"
 	headless "github.com/panoptes-dev/panoptes/internal/testkit/browser"
 	"github.com/panoptes-dev/panoptes/internal/testkit/cgroup"
 )
@@ -31,58 +27,37 @@ import (
 // chromiumPath is Debian's chromium, which hack/test-deps.sh installs.
 const chromiumPath = "/usr/bin/chromium"
 
-// helperEnv makes the test binary a CPU burner (see runHelper).
-const helperEnv = "PANOPTES_UI_HELPER"
-
+// panoptesBin is built once, with -race, by TestMain (or taken from
+// PANOPTES_BIN).
 var panoptesBin string
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "burn" {
-		burn()
-	}
-	// PANOPTES_BIN reuses a built binary (development); otherwise build one.
-	panoptesBin = os.Getenv("PANOPTES_BIN")
-	dir := ""
-	if panoptesBin == "" {
-		var err error
-		dir, err = os.MkdirTemp("", "panoptes-ui-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		panoptesBin = filepath.Join(dir, "panoptes")
-		build := exec.Command("go", "build", "-o", panoptesBin, "github.com/panoptes-dev/panoptes/cmd/panoptes")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build panoptes:", err)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	if dir != "" {
-		_ = os.RemoveAll(dir)
-	}
-	os.Exit(code)
+	testkit.Main(m, testkit.Binaries{Panoptes: &panoptesBin})
 }
 
-// requireChromium skips when chromium is missing, except under CI=true.
+// requireChromium skips when chromium is missing, except under CI=true
+// (testkit.Missing).
 func requireChromium(t *testing.T) {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err == nil {
-		return
+	if _, err := os.Stat(chromiumPath); err != nil {
+		testkit.Missing(t, "chromium", chromiumPath+" is not there; `make deps` as root installs Debian's chromium")
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is missing; `make deps` (hack/test-deps.sh, as root) installs Debian's chromium (CI=true makes this a failure)", chromiumPath)
-	}
-	t.Skipf("%s is missing; install Debian's chromium (`make deps` as root) to run the browser tests", chromiumPath)
+}
+
+// lockedBuffer collects a process's output safely across goroutines.
+type lockedBuffer = testkit.LockedBuffer
+
+// freePort returns a loopback address that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	return testkit.FreePort(t)
 }
 
 // server is a running all-in-one panoptes.
 type server struct {
 	addr, dir string
-	cmd       *exec.Cmd
+	proc      *testkit.Process
 	logs      *lockedBuffer
-	done      chan struct{}
 	args      []string
 }
 
@@ -92,31 +67,20 @@ func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
 	s := &server{addr: freePort(t), dir: t.TempDir(), args: extra}
 	s.start(t)
-	t.Cleanup(func() {
-		s.stop()
-		if t.Failed() {
-			t.Logf("panoptes output:\n%s", s.logs.String())
-		}
-	})
 	return s
 }
 
+// start starts panoptes (again, after stop, on the same address and
+// storage) and waits until it is ready; it is stopped when the test ends.
 func (s *server) start(t *testing.T) {
 	t.Helper()
 	args := append([]string{"--web.listen-address=" + s.addr, "--storage.tsdb.path=" + s.dir, "--collector.interval=2s", "--log.level=warn"}, s.args...)
-	s.cmd = exec.Command(panoptesBin, args...)
-	s.logs = &lockedBuffer{}
-	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
-	s.done = make(chan struct{})
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start panoptes: %v", err)
-	}
-	done := s.done
-	go func() { _ = s.cmd.Wait(); close(done) }()
+	s.proc = testkit.Start(t, panoptesBin, args...)
+	s.logs = s.proc.Logs
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case <-done:
+		case <-s.proc.Done:
 			t.Fatalf("panoptes exited: %s", s.logs.String())
 		default:
 		}
@@ -132,20 +96,7 @@ func (s *server) start(t *testing.T) {
 }
 
 // stop sends SIGTERM to the pid, then SIGKILL after 10 s.
-func (s *server) stop() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-}
+func (s *server) stop() { s.proc.Stop() }
 
 func (s *server) url(path string) string { return "http://" + s.addr + path }
 
@@ -190,17 +141,6 @@ func (s *server) waitFor(t *testing.T, q string) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	t.Fatalf("no result for %s within 60 s", q)
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
 }
 
 // browser is one headless chromium tab; JS exceptions and console errors
@@ -379,80 +319,9 @@ func makeContainer(t *testing.T) *container {
 			t.Fatalf("set %s: %v", f, err)
 		}
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=burn")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = stdin.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	out := bufio.NewReader(stdout)
-	if line, err := out.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
-		t.Fatalf("burner did not start: %q %v", line, err)
-	}
-	cgroup.Join(t, mounts, rel, cmd.Process.Pid)
-	if _, err := io.WriteString(stdin, "go\n"); err != nil {
-		t.Fatal(err)
-	}
+	// Half a core at most: the machine running the tests is small.
+	burner := testkit.StartBurner(t, testkit.BurnOptions{MiB: 32, Cores: 0.5})
+	cgroup.Join(t, mounts, rel, burner.Pid())
+	burner.Go(t)
 	return &container{id: "/" + rel}
-}
-
-// burn spins on the CPU and holds 32 MiB once told to (after it has been
-// moved into its cgroup), until stdin closes.
-func burn() {
-	in := bufio.NewReader(os.Stdin)
-	fmt.Println("ready")
-	if _, err := in.ReadString('\n'); err != nil {
-		os.Exit(1)
-	}
-	mem := make([]byte, 32<<20)
-	for i := 0; i < len(mem); i += 4096 {
-		mem[i] = 1
-	}
-	stop := make(chan struct{})
-	go func() { _, _ = io.Copy(io.Discard, in); close(stop) }()
-	x := 0
-	for {
-		select {
-		case <-stop:
-			if x == -1 || mem[len(mem)-1] != 1 {
-				os.Exit(3)
-			}
-			os.Exit(0)
-		default:
-			for i := 0; i < 200_000; i++ {
-				x += i
-			}
-			// Half a core at most: the machine running the tests is small.
-			time.Sleep(time.Millisecond)
-		}
-	}
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
