@@ -18,10 +18,16 @@ import (
 // kube-state-metrics' before this, with half the live heap decoded pods.
 type releaser struct {
 	mu      sync.Mutex
-	timer   *time.Timer
+	timer   resetter
 	delay   time.Duration
 	release func()
+	// afterFunc arms the timer: time.AfterFunc when nil. A test passes a
+	// timer it fires by hand, so that it need not race the delay.
+	afterFunc func(time.Duration, func()) resetter
 }
+
+// resetter is the part of *time.Timer that the releaser uses.
+type resetter interface{ Reset(d time.Duration) bool }
 
 func newReleaser() *releaser {
 	return &releaser{delay: 2 * time.Second, release: debug.FreeOSMemory}
@@ -31,11 +37,15 @@ func newReleaser() *releaser {
 func (r *releaser) soon() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.timer == nil {
-		r.timer = time.AfterFunc(r.delay, r.release)
+	if r.timer != nil {
+		r.timer.Reset(r.delay)
 		return
 	}
-	r.timer.Reset(r.delay)
+	if r.afterFunc != nil {
+		r.timer = r.afterFunc(r.delay, r.release)
+		return
+	}
+	r.timer = time.AfterFunc(r.delay, r.release)
 }
 
 // releasingStore is a metrics store that tells the releaser when a

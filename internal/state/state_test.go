@@ -185,22 +185,3 @@ func FuzzParseCustomResourceConfig(f *testing.F) {
 		_, _ = ParseCustomResourceConfig(s)
 	})
 }
-
-// TestReleaser: a burst of full lists releases memory once, after the last.
-func TestReleaser(t *testing.T) {
-	calls := make(chan struct{}, 10)
-	r := &releaser{delay: 50 * time.Millisecond, release: func() { calls <- struct{}{} }}
-	for range 5 {
-		r.soon()
-		time.Sleep(5 * time.Millisecond)
-	}
-	select {
-	case <-calls:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no release after the burst")
-	}
-	time.Sleep(150 * time.Millisecond)
-	if len(calls) != 0 {
-		t.Errorf("%d more releases for one burst", len(calls))
-	}
-}
