@@ -7,6 +7,10 @@ GOLANGCI      := $(CACHE)/bin/golangci-lint-$(GOLANGCI_VERSION)
 FUZZTIME      ?= 10s
 # Screenshots of the browser tests (test/ui), one directory per test.
 ARTIFACTS     ?= $(CURDIR)/test-artifacts
+# The packages `make unit` and `make test-load` test, and the cores the load
+# keeps busy.
+PKGS          ?= ./...
+LOAD_CORES    ?= $(shell nproc)
 
 .PHONY: run build test deps fmt-check vet lint unit fuzz bench
 
@@ -48,8 +52,30 @@ vet:
 lint:
 	$(GOLANGCI) run ./...
 
+# Every test with the race detector, through hack/testsummary: the output of
+# plain `go test` without the logs of passing tests, then each skipped test
+# with its reason ("missing <what>: <how to get it>") and a last line
+# "N passed, N failed, N skipped". Under CI=true (.ci/run) a missing peer
+# fails instead of skipping.
 unit:
-	PANOPTES_TEST_ARTIFACTS=$(ARTIFACTS) $(GO) test -race -count=1 ./...
+	PANOPTES_TEST_ARTIFACTS=$(ARTIFACTS) $(GO) run ./hack/testsummary $(GO) test -race -count=1 -json $(PKGS)
+
+# The tests under load, as on a busy node (not part of `make test`): every
+# test of $(PKGS) three times with the race detector while a CPU burner keeps
+# $(LOAD_CORES) cores busy: stress-ng when hack/test-deps.sh installed it,
+# else testkit's burner (internal/testkit/burn). A test that passes only on
+# an idle machine waits on time instead of on an event.
+.PHONY: test-load
+test-load:
+	@burndir=$$(mktemp -d); \
+	if command -v stress-ng >/dev/null 2>&1; then \
+		stress-ng --cpu $(LOAD_CORES) --quiet & \
+	else \
+		$(GO) build -o $$burndir/burn ./internal/testkit/burn || exit 1; \
+		$$burndir/burn -cores $(LOAD_CORES) & \
+	fi; \
+	burner=$$!; trap 'kill $$burner 2>/dev/null; wait $$burner 2>/dev/null; rm -rf $$burndir' EXIT; \
+	PANOPTES_TEST_ARTIFACTS=$(ARTIFACTS) $(GO) run ./hack/testsummary $(GO) test -race -count=3 -json $(PKGS)
 
 # A short pass of every fuzzer (not part of `make test`; nightly material).
 fuzz:

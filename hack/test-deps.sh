@@ -5,9 +5,10 @@
 # kubelet's labels by bench/cadvisorpeer; Prometheus at the version of the
 # embedded prometheus/prometheus packages; single-node VictoriaMetrics as a
 # remote-write receiver; kube-state-metrics and metrics-server; Debian's chromium
-# for the web UI's browser tests) and a pinned golangci-lint built with this machine's
-# Go, all cached under $CACHE. Without root or apt-get it says what
-# is missing; the tests that need it then skip, or fail when CI=true.
+# for the web UI's browser tests; stress-ng, the load of `make test-load`) and a
+# pinned golangci-lint built with this machine's Go, all cached under $CACHE.
+# Without root or apt-get it says what is missing; the tests that need it then
+# skip, or fail when CI=true.
 set -euo pipefail
 
 CACHE=${PANOPTES_CACHE:-$HOME/.cache/panoptes}
@@ -29,6 +30,7 @@ command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus-node-exporter >/dev/null 2>&1 || missing+=(prometheus-node-exporter)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2) # network namespaces for the pod network test
 command -v chromium >/dev/null 2>&1 || missing+=(chromium) # the web UI's browser tests
+command -v stress-ng >/dev/null 2>&1 || missing+=(stress-ng) # the CPU load of `make test-load`
 if [ ${#missing[@]} -gt 0 ]; then
 	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
