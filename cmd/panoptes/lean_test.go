@@ -26,6 +26,7 @@ func TestLeanAgentBuildLinksNoServer(t *testing.T) {
 		"k8s.io/apiserver/",
 		"github.com/panoptes-dev/panoptes/internal/server",
 		"google.golang.org/grpc",
+		"github.com/panoptes-dev/panoptes/internal/testkit",
 	}
 	sawAgent := false
 	for _, d := range deps {
@@ -40,5 +41,21 @@ func TestLeanAgentBuildLinksNoServer(t *testing.T) {
 	}
 	if !sawAgent {
 		t.Error("the lean agent build does not link internal/agent")
+	}
+}
+
+// TestNoTestSupportLinked: test support (internal/testkit: control planes,
+// cgroups, browsers, the burner) never reaches a shipped binary, the full
+// build included. depguard's testkit-only-in-tests rule says the same for
+// the source; this checks the link.
+func TestNoTestSupportLinked(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, d := range strings.Fields(string(out)) {
+		if strings.HasPrefix(d, "github.com/panoptes-dev/panoptes/internal/testkit") {
+			t.Errorf("the full build links %s", d)
+		}
 	}
 }
