@@ -94,12 +94,18 @@ func CacheDir() string {
 // (v0.10.0 is newer than v0.9.0).
 func CachedPeer(t testing.TB, glob string) string {
 	t.Helper()
-	dir := filepath.Join(CacheDir(), "peers")
-	if p := newestPeer(dir, glob); p != "" {
+	if p := LookCachedPeer(glob); p != "" {
 		return p
 	}
-	Missing(t, "peer "+glob, "not built in "+dir+"; `make deps` builds it")
+	Missing(t, "peer "+glob, "not built in "+filepath.Join(CacheDir(), "peers")+"; `make deps` builds it")
 	return ""
+}
+
+// LookCachedPeer is CachedPeer without the test: "" when the peer is
+// missing. For a test that runs what it can without the peer and reports
+// the missing part from a subtest (CachedPeer there).
+func LookCachedPeer(glob string) string {
+	return newestPeer(filepath.Join(CacheDir(), "peers"), glob)
 }
 
 // newestPeer returns the executable matching glob under dir with the newest
