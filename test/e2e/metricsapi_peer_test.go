@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/panoptes-dev/panoptes/internal/testkit"
 	"github.com/panoptes-dev/panoptes/internal/testkit/k8s"
 )
 
@@ -23,7 +24,7 @@ func adminDirect(t *testing.T, env *k8s.Env) *http.Client {
 	t.Helper()
 	tr, ok := env.Client.Transport.(*http.Transport)
 	if !ok {
-		t.Skip("the test cluster's admin uses a bearer token; direct calls need its client certificate")
+		testkit.Missing(t, "the admin's client certificate", "the reused test cluster's admin uses a bearer token; direct calls need a client certificate (the k8s-testenv that testkit/k8s starts has one)")
 	}
 	tr = tr.Clone()
 	tr.TLSClientConfig.InsecureSkipVerify = true

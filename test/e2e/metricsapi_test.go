@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/panoptes-dev/panoptes/internal/testkit"
 	"github.com/panoptes-dev/panoptes/internal/testkit/k8s"
 	fakekubelet "github.com/panoptes-dev/panoptes/internal/testkit/kubelet"
 )
@@ -92,7 +93,7 @@ func newMetricsCluster(t *testing.T, env *k8s.Env, n int, real ...int) *metricsC
 		t.Fatal(err)
 	}
 	if err := c.kubelets.Listen(c.port); err != nil {
-		t.Skipf("cannot listen on loopback addresses 127.x.y.z: %v", err)
+		testkit.Missing(t, "loopback addresses 127.x.y.z", fmt.Sprintf("the fake kubelets cannot listen on them: %v", err))
 	}
 	t.Cleanup(c.kubelets.Close)
 	c.caFile = filepath.Join(t.TempDir(), "kubelet-ca.crt")

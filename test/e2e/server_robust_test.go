@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/panoptes-dev/panoptes/internal/testkit"
 )
 
 // The server under abuse: targets that answer garbage, errors, too slowly
@@ -626,19 +628,17 @@ func robustFill(path string) (int64, error) {
 }
 
 // robustMount mounts a tmpfs of size on a fresh directory, unmounted when
-// the test ends (after the processes started later are stopped). It skips
-// the test when that is not possible.
+// the test ends (after the processes started later are stopped). When that
+// is not possible the test skips, or fails under CI=true (testkit.Missing).
 func robustMount(t *testing.T, size string) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
+	testkit.RequireRoot(t, "to mount a small tmpfs")
 	mnt := filepath.Join(t.TempDir(), "mnt")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs on %s (%v): %s", mnt, err, bytes.TrimSpace(out))
+		testkit.Missing(t, "tmpfs", fmt.Sprintf("cannot mount a tmpfs on %s (%v): %s", mnt, err, bytes.TrimSpace(out)))
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", "-l", mnt).CombinedOutput(); err != nil {
