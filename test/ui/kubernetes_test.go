@@ -252,6 +252,9 @@ func TestKubernetes(t *testing.T) {
 		t.Errorf("grouped by pod: %d rows, want 2: %q", len(rows), rows)
 	}
 	b.screenshot("containers-by-pod")
+	// ready goes false first, so that waitReady waits for the pod page, not
+	// the table page still shown until the hashchange event renders it.
+	b.do(chromedp.Evaluate[chromedp.Void](`window.__panoptes.ready = false`))
 	b.do(chromedp.Click(chromedp.CSS(`table.data tbody tr`)))
 	b.poll(`location.hash.startsWith("#/d/pod")`, 10*time.Second)
 	b.waitReady()

@@ -71,6 +71,8 @@ export interface PanelState {
   rows?: number;
   series?: number;
   points?: number;
+  /** The queries last sent, variables and $__rate_interval substituted. */
+  queries?: string[];
 }
 
 window.__panoptes = window.__panoptes || { charts: [], panels: [], ready: false, renders: 0 };

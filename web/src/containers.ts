@@ -7,7 +7,7 @@
 import { queryInstant, queryRange, type Sample } from "./api";
 import { sparkline, type PanelState } from "./chart";
 import { sortableTable, type Cell } from "./dashboard";
-import { align, num, xsFor } from "./query";
+import { align, num, stepGrid } from "./query";
 import { autoStep, currentRoute, h, loadScrapeInterval, onTimeChange, rateInterval, timeWindow, updateParams } from "./state";
 import { fmt, promDuration } from "./units";
 
@@ -65,6 +65,7 @@ export class ContainersPage {
     const w = timeWindow();
     await loadScrapeInterval();
     const step = autoStep(w, 60, 15);
+    const grid = stepGrid(w.start, w.end, step);
     const ri = promDuration(rateInterval(step));
     const q = (expr: string) => queryInstant(expr, w.end).then((r) => r.result).catch(() => [] as Sample[]);
     try {
@@ -78,14 +79,14 @@ export class ContainersPage {
         q(`sum by (instance, id) (rate(container_network_receive_bytes_total{${SEL}}[${ri}]))`),
         q(`sum by (instance, id) (rate(container_network_transmit_bytes_total{${SEL}}[${ri}]))`),
         q(`sum by (namespace, pod, container) (kube_pod_container_status_restarts_total)`),
-        queryRange(`sum by (instance, id) (rate(container_cpu_usage_seconds_total{${SEL}}[${ri}]))`, w.start, w.end, step).then((r) => ({ r, step })).catch(() => null),
+        queryRange(`sum by (instance, id) (rate(container_cpu_usage_seconds_total{${SEL}}[${ri}]))`, grid.start, grid.end, step).then((r) => ({ r, step })).catch(() => null),
       ]);
       const byKey = (s: Sample[]) => new Map(s.map((x) => [key(x.metric), x.value ? num(x.value[1]) : null]));
       const cpuM = byKey(cpu), memM = byKey(mem), quotaM = byKey(quota), periodM = byKey(period), limM = byKey(memLimit), rxM = byKey(rx), txM = byKey(tx);
       const restartM = new Map(restarts.map((x) => [`${x.metric.namespace}/${x.metric.pod}/${x.metric.container}`, x.value ? num(x.value[1]) : null]));
       const sparkM = new Map<string, (number | null)[]>();
       if (spark) {
-        const xs = xsFor(w.start, w.end, spark.step);
+        const xs = grid.xs;
         const series = align(xs, spark.r.result);
         spark.r.result.forEach((s, i) => sparkM.set(key(s.metric), series[i].values));
       }

@@ -5,7 +5,7 @@
 
 import { api, APIError, queryInstant, queryRange, type Sample } from "./api";
 import { TimeChart, sparkline, type PanelState } from "./chart";
-import { align, countPoints, legendName, labelKey, num, regexEscape, substitute, xsFor } from "./query";
+import { align, countPoints, legendName, labelKey, num, regexEscape, stepGrid, substitute } from "./query";
 import { autoStep, currentRoute, esc, h, loadScrapeInterval, onTimeChange, rateInterval, timeWindow, updateParams, zoomTo, type Window } from "./state";
 import { fmt, parseDuration, promDuration } from "./units";
 
@@ -247,9 +247,12 @@ export class DashboardView {
     const p = r.panel;
     const step = this.stepFor(p, w, r.el.clientWidth);
     const targets = p.targets || [];
-    const results = await Promise.all(targets.map((t) => queryRange(this.exprFor(t, step, w), w.start, w.end, step, signal)));
+    const g = stepGrid(w.start, w.end, step);
+    const exprs = targets.map((t) => this.exprFor(t, step, w));
+    r.state.queries = exprs;
+    const results = await Promise.all(exprs.map((e) => queryRange(e, g.start, g.end, step, signal)));
     if (signal.aborted) return;
-    const xs = xsFor(w.start, w.end, step);
+    const xs = g.xs;
     const series = results.flatMap((res, i) => align(xs, res.result, targets[i].legendFormat));
     const points = countPoints(series);
     if (points === 0) return this.showNoData(r);

@@ -5,7 +5,7 @@
 import { api, checkSyntax, metricNames, parseErrorPosition, queryInstant, queryRange, type Sample } from "./api";
 import { TimeChart, type PanelState } from "./chart";
 import { sortableTable } from "./dashboard";
-import { align, countPoints, legendName, num, xsFor } from "./query";
+import { align, countPoints, legendName, num, stepGrid } from "./query";
 import { autoStep, currentRoute, h, onTimeChange, timeWindow, updateParams, zoomTo } from "./state";
 import { fmt, parseDuration } from "./units";
 
@@ -149,6 +149,7 @@ export class ExplorePage {
     const w = timeWindow();
     const stepS = parseDuration(this.step.value.trim());
     const step = isFinite(stepS) && stepS > 0 ? stepS : autoStep(w);
+    const grid = stepGrid(w.start, w.end, step);
     this.result.classList.add("loading");
     try {
       if (!boxes.length) {
@@ -156,7 +157,7 @@ export class ExplorePage {
         return;
       }
       const settled = await Promise.allSettled(boxes.map((b) =>
-        this.view === "graph" ? queryRange(b.input.value, w.start, w.end, step, abort.signal) : queryInstant(b.input.value, w.end, abort.signal)));
+        this.view === "graph" ? queryRange(b.input.value, grid.start, grid.end, step, abort.signal) : queryInstant(b.input.value, w.end, abort.signal)));
       if (abort.signal.aborted) return;
       let failed = 0;
       settled.forEach((s, i) => {
@@ -171,7 +172,7 @@ export class ExplorePage {
         return;
       }
       if (this.view === "graph") {
-        const xs = xsFor(w.start, w.end, step);
+        const xs = grid.xs;
         const series = settled.flatMap((s, i) => (s.status === "fulfilled" ? align(xs, s.value.result, boxes[i].legend.value || undefined) : []));
         const points = countPoints(series);
         if (!points) return this.showMessage("nodata", "No data: the queries returned no series in this range.");

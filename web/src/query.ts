@@ -23,12 +23,24 @@ export function num(s: string): number | null {
   return isFinite(v) ? v : null;
 }
 
-/** xsFor is the step grid from start to end, as query_range aligns it. */
-export function xsFor(start: number, end: number, step: number): number[] {
-  const xs: number[] = [];
+/**
+ * stepGrid is a range query's window aligned to its step, as Grafana aligns
+ * it: start and end rounded down to multiples of step. The server evaluates
+ * at start, start+step, ..., so with an aligned start its timestamps are
+ * exactly the grid's slots. With the window's own, unaligned start, align()
+ * rounded every sample into the next slot about half of the time (each chart
+ * drawn a step late) and the newest sample fell off the end: a stat panel of
+ * a young server, whose only point is the newest, said "No data".
+ */
+export function stepGrid(start: number, end: number, step: number): { start: number; end: number; xs: number[] } {
   const s = Math.floor(start / step) * step;
-  for (let t = s; t <= end + 1e-9; t += step) xs.push(t);
-  return xs;
+  const e = Math.max(s, Math.floor(end / step) * step);
+  const xs: number[] = [];
+  const n = Math.round((e - s) / step);
+  // Multiplying, not adding, keeps a fractional step from drifting off the
+  // server's timestamps over many slots.
+  for (let i = 0; i <= n; i++) xs.push(s + i * step);
+  return { start: s, end: e, xs };
 }
 
 /** align places the samples of each series of a range result on xs. */
