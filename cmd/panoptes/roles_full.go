@@ -5,13 +5,13 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/panoptes-dev/panoptes/internal/collector/host"
+	"github.com/panoptes-dev/panoptes/internal/server/allinone"
 )
 
 // addRoles adds the server role and makes the bare command the all-in-one
 // default.
 func addRoles(root *cobra.Command, logOpts *logOptions) {
-	aio := &allInOne{agent: agentOptions{host: host.DefaultConfig(), enable: map[string]*bool{}, disable: map[string]*bool{}}}
+	aio, names := allinone.NewOptions(), flagNames{}
 	root.Long = `Panoptes replaces node_exporter, cAdvisor, kube-state-metrics, metrics-server,
 Prometheus and Grafana with one binary.
 
@@ -37,9 +37,14 @@ Each role also runs on its own:
   # Also scrape the targets of a prometheus.yml, keep data elsewhere:
   panoptes --config.file=prometheus.yml --storage.tsdb.path=/var/lib/panoptes`
 	root.RunE = func(cmd *cobra.Command, _ []string) error {
-		return aio.run(cmd, logOpts)
+		logger, err := logOpts.logger()
+		if err != nil {
+			return err
+		}
+		aio.Server.Flags = flagValues(cmd.Flags())
+		return names.rename(allinone.Run(cmd.Context(), aio, logger, cmd.ErrOrStderr()))
 	}
-	aio.addFlags(root.Flags())
+	bindAllInOneFlags(root.Flags(), aio, names)
 	root.AddCommand(newServerCommand(logOpts))
 	for _, role := range moreRoles {
 		root.AddCommand(role(logOpts))

@@ -37,22 +37,22 @@ type KubeletConfig struct {
 // libraries.
 func ServeKubelet(ctx context.Context, cfg KubeletConfig, logger *slog.Logger, onListen func(net.Addr)) error {
 	if len(cfg.Handlers) == 0 {
-		return errors.New("--kubelet-address needs the container collector (its kubelet-shaped endpoints)")
+		return errors.New("the kubelet address needs the container collector (its kubelet-shaped endpoints)")
 	}
 	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
-		return errors.New("--tls-cert-file and --tls-private-key-file go together")
+		return errors.New("the serving certificate and its key go together")
 	}
 	var cert tls.Certificate
 	var err error
 	if cfg.CertFile != "" {
 		cert, err = tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
 		if err != nil {
-			return fmt.Errorf("load --tls-cert-file/--tls-private-key-file: %w", err)
+			return fmt.Errorf("load the serving certificate and key: %w", err)
 		}
 	} else {
 		host, _, err := net.SplitHostPort(cfg.Address)
 		if err != nil {
-			return fmt.Errorf("--kubelet-address %q: %w", cfg.Address, err)
+			return fmt.Errorf("kubelet address %q: %w", cfg.Address, err)
 		}
 		cert, err = selfSigned(host)
 		if err != nil {
@@ -67,7 +67,7 @@ func ServeKubelet(ctx context.Context, cfg KubeletConfig, logger *slog.Logger, o
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	ln, err := net.Listen("tcp", cfg.Address)
 	if err != nil {
-		return fmt.Errorf("listen on --kubelet-address %s: %w", cfg.Address, err)
+		return fmt.Errorf("listen on %s for the kubelet-shaped endpoints: %w", cfg.Address, err)
 	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	srv := &http.Server{

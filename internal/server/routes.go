@@ -189,11 +189,11 @@ func (s *Server) runtimeInfo() (apiv1.RuntimeInfo, error) {
 		GODEBUG:        os.Getenv("GODEBUG"),
 	}
 	var parts []string
-	if s.opts.RetentionTime != 0 {
-		parts = append(parts, model.Duration(s.opts.RetentionTime).String())
+	if s.limits.retention != 0 {
+		parts = append(parts, model.Duration(s.limits.retention).String())
 	}
-	if s.opts.RetentionSize != 0 {
-		parts = append(parts, fmt.Sprintf("%dB", s.opts.RetentionSize))
+	if s.limits.retentionSize != 0 {
+		parts = append(parts, fmt.Sprintf("%dB", s.limits.retentionSize))
 	}
 	info.StorageRetention = strings.Join(parts, " or ")
 	mfs, err := s.opts.Gatherer.Gather()

@@ -32,62 +32,10 @@ import (
 	_ "github.com/prometheus/prometheus/discovery/kubernetes"
 )
 
-// Options configure a Server. The zero value of a field means the
-// Prometheus default unless its comment says otherwise.
-type Options struct {
-	// ConfigFile is a Prometheus-format YAML file; empty means no scrape
-	// jobs of its own (in-process targets and remote_write still work).
-	ConfigFile string
-	// ListenAddress is the TCP address of the HTTP API.
-	ListenAddress string
-	// ExternalURL is where users reach the server, for links; empty derives
-	// it from the listen address.
-	ExternalURL string
-	// StoragePath is the TSDB directory (WAL, head chunks, blocks).
-	StoragePath string
-	// RetentionTime drops blocks older than this; 0 means 15 days unless
-	// RetentionSize is set.
-	RetentionTime time.Duration
-	// RetentionSize drops the oldest blocks while the TSDB is larger than
-	// this many bytes; 0 means no size limit.
-	RetentionSize int64
-	// MinFreeSpace stops ingestion while the storage's file system has less
-	// free than this many bytes (see diskGuard); 0 disables the guard.
-	MinFreeSpace int64
-	// WALCompression compresses the write-ahead log with snappy, as
-	// Prometheus does by default.
-	WALCompression bool
-
-	QueryTimeout        time.Duration
-	QueryMaxSamples     int
-	QueryMaxConcurrency int
-	LookbackDelta       time.Duration
-
-	// EnableRemoteWriteReceiver serves POST /api/v1/write.
-	EnableRemoteWriteReceiver bool
-	// EnableLifecycle serves POST /-/reload.
-	EnableLifecycle bool
-	// EnableAdminAPI serves the TSDB admin endpoints (delete series,
-	// snapshot, clean tombstones).
-	EnableAdminAPI bool
-
-	// InProcess are targets collected inside this process.
-	InProcess []InProcessTarget
-	// Handlers are extra routes (the UI), by pattern of http.ServeMux.
-	Handlers map[string]http.Handler
-	// Flags are the command line flags, shown by /api/v1/status/flags.
-	Flags map[string]string
-
-	// Registerer and Gatherer hold the server's own metrics; the
-	// prometheus/prometheus packages register theirs with Registerer.
-	Registerer prometheus.Registerer
-	Gatherer   prometheus.Gatherer
-	Logger     *slog.Logger
-}
-
 // Server is a running time-series server.
 type Server struct {
 	opts   Options
+	limits storageLimits
 	logger *slog.Logger
 
 	db      *tsdb.DB
@@ -115,35 +63,26 @@ type Server struct {
 	birth time.Time
 }
 
-// New opens the storage, loads the config and builds the server. A bad
-// config or an unusable storage path is an error that says which.
-func New(opts Options) (*Server, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+// New validates o, opens the storage, loads the config and builds the
+// server. A bad option, a bad config or an unusable storage path is an error
+// that says which. The server keeps its own copy of o.
+func New(o *Options, logger *slog.Logger) (*Server, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	limits, err := o.storageLimits()
+	if err != nil {
+		return nil, err
+	}
+	opts := *o
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Registerer == nil || opts.Gatherer == nil {
 		reg := prometheus.NewRegistry()
 		opts.Registerer, opts.Gatherer = reg, reg
 	}
-	if opts.StoragePath == "" {
-		opts.StoragePath = "data"
-	}
-	if opts.LookbackDelta == 0 {
-		opts.LookbackDelta = 5 * time.Minute
-	}
-	if opts.QueryTimeout == 0 {
-		opts.QueryTimeout = 2 * time.Minute
-	}
-	if opts.QueryMaxSamples == 0 {
-		opts.QueryMaxSamples = 50_000_000
-	}
-	if opts.QueryMaxConcurrency == 0 {
-		opts.QueryMaxConcurrency = 20
-	}
-	if opts.RetentionTime == 0 && opts.RetentionSize == 0 {
-		opts.RetentionTime = 15 * 24 * time.Hour
-	}
-	s := &Server{opts: opts, logger: opts.Logger, birth: time.Now()}
+	s := &Server{opts: opts, limits: limits, logger: logger, birth: time.Now()}
 
 	// Load the config before touching the disk: a typo in the YAML should
 	// not need a TSDB open (and WAL replay) to be reported.
@@ -178,7 +117,7 @@ func New(opts Options) (*Server, error) {
 	// the WAL every 15 s and the receivers lag by that much.
 	s.db.SetWriteNotified(s.remote)
 	s.fanout = storage.NewFanout(s.logger, s.db, s.remote)
-	s.appendable = guardedStorage{s: s.fanout, g: &diskGuard{path: opts.StoragePath, minFree: uint64(max(opts.MinFreeSpace, 0)), logger: s.logger}}
+	s.appendable = guardedStorage{s: s.fanout, g: &diskGuard{path: opts.StoragePath, minFree: uint64(max(limits.minFree, 0)), logger: s.logger}}
 
 	if err := discovery.RegisterK8sClientMetricsWithPrometheus(opts.Registerer); err != nil {
 		var are prometheus.AlreadyRegisteredError
@@ -234,16 +173,16 @@ func New(opts Options) (*Server, error) {
 // tsdbOptions are Prometheus's defaults for its flags, with our retention.
 func (s *Server) tsdbOptions() *tsdb.Options {
 	o := tsdb.DefaultOptions()
-	o.RetentionDuration = int64(s.opts.RetentionTime / time.Millisecond)
-	o.MaxBytes = s.opts.RetentionSize
+	o.RetentionDuration = int64(s.limits.retention / time.Millisecond)
+	o.MaxBytes = s.limits.retentionSize
 	if s.opts.WALCompression {
 		o.WALCompression = compression.Snappy
 	}
 	// As Prometheus does: blocks are compacted up to a tenth of the
 	// retention, and at most 31 days.
 	maxBlock := 31 * 24 * time.Hour
-	if s.opts.RetentionTime != 0 && s.opts.RetentionTime/10 < maxBlock {
-		maxBlock = s.opts.RetentionTime / 10
+	if s.limits.retention != 0 && s.limits.retention/10 < maxBlock {
+		maxBlock = s.limits.retention / 10
 	}
 	if ms := int64(maxBlock / time.Millisecond); ms > o.MinBlockDuration {
 		o.MaxBlockDuration = ms

@@ -21,15 +21,14 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-func newTestServer(t *testing.T, opts Options) *Server {
+// newTestServer builds a server from the defaults, on a free port and a
+// temporary storage, changed by change.
+func newTestServer(t *testing.T, change func(*Options)) *Server {
 	t.Helper()
-	if opts.StoragePath == "" {
-		opts.StoragePath = t.TempDir()
-	}
-	if opts.ListenAddress == "" {
-		opts.ListenAddress = "127.0.0.1:0"
-	}
-	s, err := New(opts)
+	o := NewOptions()
+	o.StoragePath, o.ListenAddress, o.GOGC = t.TempDir(), "127.0.0.1:0", 0
+	change(o)
+	s, err := New(o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +145,9 @@ func (g *flipGatherer) Gather() ([]*dto.MetricFamily, error) {
 func TestInProcessStaleness(t *testing.T) {
 	g := &flipGatherer{}
 	g.set("a", "b")
-	s := newTestServer(t, Options{InProcess: []InProcessTarget{{Job: "t", Instance: "i", Gatherer: g, Interval: time.Hour}}})
+	s := newTestServer(t, func(o *Options) {
+		o.InProcess = []InProcessTarget{{Job: "t", Instance: "i", Gatherer: g, Interval: time.Hour}}
+	})
 	defer s.closeStorage()
 	m := s.inProcess
 	m.cfgs[0].Instance = "i"
@@ -194,7 +195,7 @@ func TestReloadKeepsConfigOnError(t *testing.T) {
 	}
 	write("scrape_configs:\n  - job_name: first\n    static_configs: [{targets: ['127.0.0.1:1']}]\n")
 	reg := prometheus.NewRegistry()
-	s := newTestServer(t, Options{ConfigFile: cfgPath, Registerer: reg, Gatherer: reg})
+	s := newTestServer(t, func(o *Options) { o.ConfigFile, o.Registerer, o.Gatherer = cfgPath, reg, reg })
 	runServer(t, s)
 
 	write("scrape_configs:\n  - job_name: second\n    relabel_configs: [{regex: '('}]\n")
@@ -227,7 +228,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	storage := filepath.Join(t.TempDir(), "data")
-	_, err := New(Options{ConfigFile: path, StoragePath: storage, ListenAddress: "127.0.0.1:0"})
+	o := NewOptions()
+	o.ConfigFile, o.StoragePath, o.ListenAddress = path, storage, "127.0.0.1:0"
+	_, err := New(o, nil)
 	if err == nil || !strings.Contains(err.Error(), "bad.yml") {
 		t.Fatalf("New with a bad config: %v, want an error naming bad.yml", err)
 	}
@@ -254,7 +257,7 @@ func gaugeValue(t *testing.T, g prometheus.Gatherer, name string) float64 {
 // TestDiskGuard: commits are refused while free space is under the margin
 // and go through again once it is not, without touching the storage.
 func TestDiskGuard(t *testing.T) {
-	s := newTestServer(t, Options{MinFreeSpace: math.MaxInt64})
+	s := newTestServer(t, func(o *Options) { o.MinFreeSpace = "4EiB" }) // more than any disk
 	defer s.closeStorage()
 	app := s.appendable.Appender(context.Background())
 	if _, err := app.Append(0, labels.FromStrings("__name__", "guarded"), time.Now().UnixMilli(), 1); err == nil || !strings.Contains(err.Error(), "min-free-space") {

@@ -1,0 +1,161 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/panoptes-dev/panoptes/internal/collector"
+	"github.com/panoptes-dev/panoptes/internal/collector/container"
+	"github.com/panoptes-dev/panoptes/internal/collector/host"
+	"github.com/panoptes-dev/panoptes/internal/cri"
+	"github.com/panoptes-dev/panoptes/internal/gogc"
+	"github.com/panoptes-dev/panoptes/internal/kubelet"
+)
+
+// Run is the agent role: it validates o, sets the runtime's GOMAXPROCS and
+// GOGC, builds the collectors and serves them (and, with o.Kubelet.Address,
+// the kubelet-shaped endpoints over HTTPS) until ctx ends.
+func Run(ctx context.Context, o *Options, logger *slog.Logger) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if o.GOMAXPROCS > 0 {
+		runtime.GOMAXPROCS(o.GOMAXPROCS)
+	}
+	gogc.Apply(o.GOGC)
+	built, err := o.Collectors.Build(logger)
+	if err != nil {
+		return err
+	}
+	a, err := New(Config{
+		Listen:                 o.Listen,
+		MetricsPath:            o.MetricsPath,
+		Collectors:             built.Collectors,
+		CollectorTimeout:       o.Collectors.Timeout,
+		MaxRequests:            o.MaxRequests,
+		DisableExporterMetrics: o.DisableExporterMetrics,
+		Own:                    built.Own,
+		Handlers:               built.Handlers,
+	}, logger)
+	if err != nil {
+		return err
+	}
+	hc := o.Collectors.Host
+	logger.Info("starting panoptes agent", "collectors", strings.Join(built.Names, ","),
+		"procfs", hc.ProcRoot, "sysfs", hc.SysRoot, "rootfs", hc.RootFS)
+	onListen := func(addr net.Addr) {
+		logger.Info("listening", "address", addr.String(), "metrics", o.MetricsPath)
+	}
+	if o.Kubelet.Address == "" {
+		return a.Run(ctx, onListen)
+	}
+	kc := o.Kubelet
+	kc.Handlers = built.Handlers
+	return runWithKubelet(ctx, a, onListen, kc, logger)
+}
+
+// runWithKubelet runs the agent and its HTTPS kubelet endpoints together;
+// either failing stops both.
+func runWithKubelet(ctx context.Context, a *Agent, onListen func(net.Addr), kc KubeletConfig, logger *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- a.Run(ctx, onListen) }()
+	go func() {
+		errc <- ServeKubelet(ctx, kc, logger, func(addr net.Addr) {
+			logger.Info("listening for kubelet-shaped endpoints over TLS", "kubelet_address", addr.String())
+		})
+	}()
+	err := <-errc
+	cancel()
+	if err2 := <-errc; err == nil {
+		err = err2
+	}
+	return err
+}
+
+// Built are the collectors CollectorOptions.Build made.
+type Built struct {
+	// Collectors run on each scrape; Names are their names.
+	Collectors []collector.Named
+	Names      []string
+	// Own are metrics about the collectors (the container collector's
+	// error counter), served with the agent's own.
+	Own []prometheus.Collector
+	// Handlers are the container collector's kubelet-shaped routes
+	// (/metrics/resource, /stats/summary), by path; nil without it.
+	Handlers map[string]http.Handler
+}
+
+// Build makes the enabled collectors. Call Validate first.
+func (o *CollectorOptions) Build(logger *slog.Logger) (*Built, error) {
+	names := o.names()
+	hc := o.Host
+	// An include pattern given alone replaces the default exclude, as in
+	// node_exporter (the two cannot be combined).
+	def := host.DefaultConfig()
+	if hc.Diskstats.DeviceInclude != "" && hc.Diskstats.DeviceExclude == def.Diskstats.DeviceExclude {
+		hc.Diskstats.DeviceExclude = ""
+	}
+	if hc.Netdev.DeviceInclude != "" && hc.Netdev.DeviceExclude == def.Netdev.DeviceExclude {
+		hc.Netdev.DeviceExclude = ""
+	}
+	hostNames := names
+	withContainer := len(names) > 0 && names[len(names)-1] == ContainerName
+	if withContainer {
+		hostNames = names[:len(names)-1]
+	}
+	named, err := host.New(hostNames, hc, logger)
+	if err != nil {
+		return nil, err
+	}
+	b := &Built{Collectors: named, Names: names}
+	if withContainer {
+		c, own, routes := o.Container.build(hc, logger)
+		b.Collectors = append(b.Collectors, c)
+		b.Own, b.Handlers = own, routes
+	}
+	return b, nil
+}
+
+// build returns the container collector, its error counter and the
+// kubelet-shaped routes.
+func (o *ContainerOptions) build(hc host.Config, logger *slog.Logger) (collector.Named, []prometheus.Collector, map[string]http.Handler) {
+	criCfg := cri.Config{RootFS: hc.RootFS, Timeout: o.CRITimeout}
+	if o.CRIEndpoint != "" {
+		criCfg.Endpoints = []string{o.CRIEndpoint}
+	}
+	errorsTotal := prometheus.NewCounter(prometheus.CounterOpts{
+		Name:        "panoptes_collector_errors_total",
+		Help:        "Errors reading a source that dropped part of a collector's output (a cgroup file that could not be read).",
+		ConstLabels: prometheus.Labels{"collector": ContainerName},
+	})
+	c := container.New(container.Config{ProcRoot: hc.ProcRoot, SysRoot: hc.SysRoot, RootFS: hc.RootFS, AllCgroups: o.AllCgroups},
+		criNamer{cri.New(criCfg, logger.With("component", "cri"))}, errorsTotal, logger.With("collector", ContainerName))
+	routes := map[string]http.Handler{
+		"/metrics/resource": kubelet.NewResourceHandler(c, logger),
+		"/stats/summary":    kubelet.NewSummaryHandler(c, o.NodeName, logger, kubelet.WithProcRoot(hc.ProcRoot)),
+	}
+	return collector.Named{Name: ContainerName, Collector: c}, []prometheus.Collector{errorsTotal}, routes
+}
+
+// criNamer adapts the CRI resolver to the container collector's Namer.
+type criNamer struct{ r *cri.Resolver }
+
+func (n criNamer) Container(ctx context.Context, id string) (container.Info, bool) {
+	i, ok := n.r.Lookup(ctx, id)
+	if !ok {
+		return container.Info{}, false
+	}
+	return container.Info{Container: i.ContainerName, Pod: i.PodName, Namespace: i.Namespace, Image: i.Image, Name: i.Name}, true
+}
+
+func (n criNamer) Pod(ctx context.Context, uid string) (string, string, bool) {
+	return n.r.Pod(ctx, uid)
+}

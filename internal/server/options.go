@@ -1,0 +1,176 @@
+package server
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/alecthomas/units"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+
+	"github.com/panoptes-dev/panoptes/internal/option"
+)
+
+// Options configure a Server. NewOptions holds their defaults, Prometheus's
+// where Prometheus has the option; cmd/panoptes binds them to Prometheus's
+// flag names, so that a Prometheus Deployment's arguments work unchanged.
+type Options struct {
+	// ConfigFile is a Prometheus-format YAML file; empty means no scrape
+	// jobs of its own (in-process targets and remote_write still work).
+	ConfigFile string
+	// ListenAddress is the TCP address (host:port) of the HTTP API and UI.
+	ListenAddress string
+	// ExternalURL is where users reach the server, for links; empty derives
+	// it from the listen address.
+	ExternalURL string
+	// StoragePath is the TSDB directory (WAL, head chunks, blocks).
+	StoragePath string
+	// RetentionTime is how long samples are kept, a Prometheus duration
+	// ("15d", "12h"); empty means 15d unless RetentionSize is set.
+	RetentionTime string
+	// RetentionSize is the most bytes of blocks kept ("512MB", "10GB"; the
+	// units are powers of 2, as Prometheus's); the oldest blocks go first.
+	// Empty means no size limit.
+	RetentionSize string
+	// MinFreeSpace stops ingestion while the storage's file system has less
+	// free than this ("64MB", see diskGuard); "0" or empty disables the
+	// guard.
+	MinFreeSpace string
+	// WALCompression compresses the write-ahead log with snappy.
+	WALCompression bool
+
+	// QueryTimeout cuts off a query that runs longer.
+	QueryTimeout time.Duration
+	// QueryMaxSamples is the most samples one query may hold in memory.
+	QueryMaxSamples int
+	// QueryMaxConcurrency is the most queries running at once.
+	QueryMaxConcurrency int
+	// LookbackDelta is how far back an instant vector selector looks.
+	LookbackDelta time.Duration
+
+	// EnableRemoteWriteReceiver serves POST /api/v1/write.
+	EnableRemoteWriteReceiver bool
+	// EnableLifecycle serves POST /-/reload.
+	EnableLifecycle bool
+	// EnableAdminAPI serves the TSDB admin endpoints (delete series,
+	// snapshot, clean tombstones).
+	EnableAdminAPI bool
+
+	// DashboardsDir holds the user's UI dashboards, beside the built-in
+	// ones (Run serves the UI); empty means the built-in ones only.
+	DashboardsDir string
+	// GOGC is the garbage collector's target percentage that Run sets (see
+	// gogc.Apply); 0 keeps Go's default.
+	GOGC int
+
+	// The fields below are not options: the caller wires them in.
+
+	// InProcess are targets collected inside this process.
+	InProcess []InProcessTarget
+	// Handlers are extra routes (the UI), by pattern of http.ServeMux.
+	Handlers map[string]http.Handler
+	// Flags are the command line flags, shown by /api/v1/status/flags.
+	Flags map[string]string
+	// Registerer and Gatherer hold the server's own metrics; the
+	// prometheus/prometheus packages register theirs with Registerer. Nil
+	// means a registry of their own (Run's: NewSelfRegistry).
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+}
+
+// NewOptions returns the defaults: Prometheus's (port 9090, ./data/, 15 days
+// of retention, its query limits), with the remote_write receiver and
+// /-/reload on, and GOGC 50, which keeps the heap, and RSS per series,
+// smaller than Prometheus's 75 for a few percent of CPU (bench/server.sh).
+func NewOptions() *Options {
+	return &Options{
+		ListenAddress:             ":9090",
+		StoragePath:               "data/",
+		MinFreeSpace:              "64MB",
+		WALCompression:            true,
+		QueryTimeout:              2 * time.Minute,
+		QueryMaxSamples:           50_000_000,
+		QueryMaxConcurrency:       20,
+		LookbackDelta:             5 * time.Minute,
+		EnableRemoteWriteReceiver: true,
+		EnableLifecycle:           true,
+		GOGC:                      50,
+	}
+}
+
+// defaultRetention is Prometheus's when neither a time nor a size is given.
+const defaultRetention = 15 * 24 * time.Hour
+
+// storageLimits are the parsed RetentionTime, RetentionSize and
+// MinFreeSpace.
+type storageLimits struct {
+	retention     time.Duration
+	retentionSize int64
+	minFree       int64
+}
+
+// Validate reports options that do not parse or are out of range.
+func (o *Options) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(o.ListenAddress); err != nil {
+		errs = append(errs, option.Invalid("ListenAddress", "%w", err))
+	}
+	if o.ExternalURL != "" {
+		if _, err := url.Parse(o.ExternalURL); err != nil {
+			errs = append(errs, option.Invalid("ExternalURL", "%w", err))
+		}
+	}
+	if o.StoragePath == "" {
+		errs = append(errs, option.Invalid("StoragePath", "must not be empty"))
+	}
+	if _, err := o.storageLimits(); err != nil {
+		errs = append(errs, err)
+	}
+	if o.QueryTimeout <= 0 {
+		errs = append(errs, option.Invalid("QueryTimeout", "%v: must be positive", o.QueryTimeout))
+	}
+	if o.QueryMaxSamples <= 0 {
+		errs = append(errs, option.Invalid("QueryMaxSamples", "%d: must be positive", o.QueryMaxSamples))
+	}
+	if o.QueryMaxConcurrency <= 0 {
+		errs = append(errs, option.Invalid("QueryMaxConcurrency", "%d: must be positive", o.QueryMaxConcurrency))
+	}
+	if o.LookbackDelta <= 0 {
+		errs = append(errs, option.Invalid("LookbackDelta", "%v: must be positive", o.LookbackDelta))
+	}
+	return errors.Join(errs...)
+}
+
+// storageLimits parses the retention and free-space options.
+func (o *Options) storageLimits() (storageLimits, error) {
+	var l storageLimits
+	var errs []error
+	if o.RetentionTime != "" {
+		d, err := model.ParseDuration(o.RetentionTime)
+		if err != nil {
+			errs = append(errs, option.Invalid("RetentionTime", "%q is not a duration like 15d or 12h", o.RetentionTime))
+		}
+		l.retention = time.Duration(d)
+	}
+	if o.RetentionSize != "" {
+		b, err := units.ParseBase2Bytes(o.RetentionSize)
+		if err != nil || b < 0 {
+			errs = append(errs, option.Invalid("RetentionSize", "%q is not a size like 512MB or 10GB", o.RetentionSize))
+		}
+		l.retentionSize = int64(b)
+	}
+	if o.MinFreeSpace != "" && o.MinFreeSpace != "0" {
+		b, err := units.ParseBase2Bytes(o.MinFreeSpace)
+		if err != nil || b < 0 {
+			errs = append(errs, option.Invalid("MinFreeSpace", "%q is not a size like 64MB", o.MinFreeSpace))
+		}
+		l.minFree = int64(b)
+	}
+	if l.retention == 0 && l.retentionSize == 0 {
+		l.retention = defaultRetention
+	}
+	return l, errors.Join(errs...)
+}
