@@ -82,7 +82,9 @@ func addVersionFlags(root *cobra.Command) {
 			continue
 		}
 		// Declared here rather than left to cobra, which would also take -v.
-		c.Flags().Bool("version", false, "Print the version, revision and Go version of this build, and exit.")
+		if c.Flags().Lookup("version") == nil {
+			c.Flags().Bool("version", false, "Print the version, revision and Go version of this build, and exit.")
+		}
 		c.Version = v
 	}
 }
