@@ -3,14 +3,36 @@
 package main
 
 import (
-	"time"
-
 	"github.com/spf13/cobra"
 
 	"github.com/panoptes-dev/panoptes/internal/metricsapi"
 )
 
 func init() { moreRoles = append(moreRoles, newMetricsAPICommand) }
+
+// metricsAPIFlags are the flags bound to metricsapi.Options' fields, to
+// name them in its errors.
+var metricsAPIFlags = flagNames{
+	"MetricResolution":              "metric-resolution",
+	"Kubeconfig":                    "kubeconfig",
+	"Kubelet.InsecureTLS":           "kubelet-insecure-tls",
+	"Kubelet.UseNodeStatusPort":     "kubelet-use-node-status-port",
+	"Kubelet.Port":                  "kubelet-port",
+	"Kubelet.PreferredAddressTypes": "kubelet-preferred-address-types",
+	"Kubelet.CAFile":                "kubelet-certificate-authority",
+	"Kubelet.ClientCertFile":        "kubelet-client-certificate",
+	"Kubelet.ClientKeyFile":         "kubelet-client-key",
+	"Kubelet.RequestTimeout":        "kubelet-request-timeout",
+	"Concurrency":                   "kubelet-concurrency",
+	"NodeSelector":                  "node-selector",
+	"Source":                        "source",
+	"Agents.Namespace":              "agent-namespace",
+	"Agents.Selector":               "agent-selector",
+	"Agents.Port":                   "agent-port",
+	"Custom.PrometheusURL":          "prometheus-url",
+	"Custom.ConfigFile":             "custom-metrics-config",
+	"Custom.RelistInterval":         "metrics-relist-interval",
+}
 
 // newMetricsAPICommand is metrics-server's replacement. Flags that do what
 // metrics-server's do keep its names, so a metrics-server Deployment's args
@@ -56,33 +78,31 @@ collection stored points. /metrics has the server's own metrics.`,
 			}
 			s, err := metricsapi.New(o, logger)
 			if err != nil {
-				return err
+				return metricsAPIFlags.rename(err)
 			}
-			logger.Info("starting panoptes metrics-api", "source", o.Source, "resolution", o.MetricResolution,
-				"port", o.SecureServing.BindPort)
 			return s.Run(cmd.Context())
 		},
 	}
 	fs := cmd.Flags()
 	fs.DurationVar(&o.MetricResolution, "metric-resolution", o.MetricResolution, "How often node and pod usage is collected; at least 10s.")
-	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "Kubeconfig for the Kubernetes API and, with its credentials and CA, the kubelets (default: in-cluster). Also used for delegated authentication and authorization unless --authentication-kubeconfig / --authorization-kubeconfig are given.")
-	fs.BoolVar(&o.Kubelet.InsecureTLS, "kubelet-insecure-tls", false, "Do not verify the kubelets' serving certificates. For tests only: the scrape error metric says what to fix instead.")
-	fs.BoolVar(&o.Kubelet.UseNodeStatusPort, "kubelet-use-node-status-port", false, "Use the kubelet port of the node's status (daemonEndpoints.kubeletEndpoint.port); takes precedence over --kubelet-port.")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Kubeconfig for the Kubernetes API and, with its credentials and CA, the kubelets (default: in-cluster). Also used for delegated authentication and authorization unless --authentication-kubeconfig / --authorization-kubeconfig are given.")
+	fs.BoolVar(&o.Kubelet.InsecureTLS, "kubelet-insecure-tls", o.Kubelet.InsecureTLS, "Do not verify the kubelets' serving certificates. For tests only: the scrape error metric says what to fix instead.")
+	fs.BoolVar(&o.Kubelet.UseNodeStatusPort, "kubelet-use-node-status-port", o.Kubelet.UseNodeStatusPort, "Use the kubelet port of the node's status (daemonEndpoints.kubeletEndpoint.port); takes precedence over --kubelet-port.")
 	fs.IntVar(&o.Kubelet.Port, "kubelet-port", o.Kubelet.Port, "The kubelets' secure port.")
 	fs.StringSliceVar(&o.Kubelet.PreferredAddressTypes, "kubelet-preferred-address-types", o.Kubelet.PreferredAddressTypes, "The node address types to connect to, in order of preference.")
-	fs.StringVar(&o.Kubelet.CAFile, "kubelet-certificate-authority", "", "CA file to verify the kubelets' serving certificates with (default: the cluster CA of the kubeconfig or service account).")
-	fs.StringVar(&o.Kubelet.ClientCertFile, "kubelet-client-certificate", "", "Client certificate file for the kubelets (default: the service account token).")
-	fs.StringVar(&o.Kubelet.ClientKeyFile, "kubelet-client-key", "", "Client key file for the kubelets.")
+	fs.StringVar(&o.Kubelet.CAFile, "kubelet-certificate-authority", o.Kubelet.CAFile, "CA file to verify the kubelets' serving certificates with (default: the cluster CA of the kubeconfig or service account).")
+	fs.StringVar(&o.Kubelet.ClientCertFile, "kubelet-client-certificate", o.Kubelet.ClientCertFile, "Client certificate file for the kubelets (default: the service account token).")
+	fs.StringVar(&o.Kubelet.ClientKeyFile, "kubelet-client-key", o.Kubelet.ClientKeyFile, "Client key file for the kubelets.")
 	fs.DurationVar(&o.Kubelet.RequestTimeout, "kubelet-request-timeout", o.Kubelet.RequestTimeout, "Give up on one node's scrape after this long; the other nodes are not held back.")
 	fs.IntVar(&o.Concurrency, "kubelet-concurrency", o.Concurrency, "How many nodes are scraped at once.")
-	fs.StringVarP(&o.NodeSelector, "node-selector", "l", "", "Only collect from nodes matching this label selector (e.g. key1=value1,key2!=value2).")
+	fs.StringVarP(&o.NodeSelector, "node-selector", "l", o.NodeSelector, "Only collect from nodes matching this label selector (e.g. key1=value1,key2!=value2).")
 	fs.StringVar(&o.Source, "source", o.Source, "Where node usage is read: kubelet (each node's kubelet) or agents (the panoptes agents' kubelet-shaped endpoint, found through the API by --agent-selector).")
-	fs.StringVar(&o.Agents.Namespace, "agent-namespace", "", "With --source=agents: the namespace of the agent pods (default: all).")
+	fs.StringVar(&o.Agents.Namespace, "agent-namespace", o.Agents.Namespace, "With --source=agents: the namespace of the agent pods (default: all).")
 	fs.StringVar(&o.Agents.Selector, "agent-selector", o.Agents.Selector, "With --source=agents: the label selector of the agent pods.")
 	fs.IntVar(&o.Agents.Port, "agent-port", o.Agents.Port, "With --source=agents: the port of the agents' --kubelet-address.")
-	fs.StringVar(&o.Custom.PrometheusURL, "prometheus-url", "", "Also serve custom.metrics.k8s.io and external.metrics.k8s.io from PromQL against this Prometheus-compatible API (panoptes server), as prometheus-adapter does. Needs --custom-metrics-config.")
-	fs.StringVar(&o.Custom.ConfigFile, "custom-metrics-config", "", "Rules mapping series to Kubernetes objects and metric names, in prometheus-adapter's format (rules, externalRules).")
-	fs.DurationVar(&o.Custom.RelistInterval, "metrics-relist-interval", time.Minute, "How often the rules' series are rediscovered.")
+	fs.StringVar(&o.Custom.PrometheusURL, "prometheus-url", o.Custom.PrometheusURL, "Also serve custom.metrics.k8s.io and external.metrics.k8s.io from PromQL against this Prometheus-compatible API (panoptes server), as prometheus-adapter does. Needs --custom-metrics-config.")
+	fs.StringVar(&o.Custom.ConfigFile, "custom-metrics-config", o.Custom.ConfigFile, "Rules mapping series to Kubernetes objects and metric names, in prometheus-adapter's format (rules, externalRules).")
+	fs.DurationVar(&o.Custom.RelistInterval, "metrics-relist-interval", o.Custom.RelistInterval, "How often the rules' series are rediscovered.")
 	// k8s.io/apiserver's own options, with metrics-server's (and every
 	// aggregated API server's) flag names: --secure-port, --bind-address,
 	// --cert-dir, --tls-cert-file, --tls-private-key-file,
