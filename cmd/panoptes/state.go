@@ -3,165 +3,73 @@
 package main
 
 import (
-	"fmt"
-	"net"
-	"os"
-	"path/filepath"
-	"runtime/debug"
-	"sort"
-	"strconv"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"k8s.io/kube-state-metrics/v2/pkg/options"
 
 	"github.com/panoptes-dev/panoptes/internal/state"
-	"github.com/panoptes-dev/panoptes/internal/version"
 )
 
 func init() { moreRoles = append(moreRoles, newStateCommand) }
 
-// stateOptions are kube-state-metrics' flags, under its names, so that its
-// Deployment's arguments work unchanged.
-type stateOptions struct {
-	kubeconfig           string
-	resources            options.ResourceSet
-	labelsAllowList      options.LabelsAllowList
-	annotationsAllowList options.LabelsAllowList
-	metricAllowlist      options.MetricSet
-	metricDenylist       options.MetricSet
-	metricOptIn          options.MetricSet
-	namespaces           options.NamespaceList
-	namespacesDenylist   options.NamespaceList
-	shard                int32
-	totalShards          int
-	pod, podNamespace    string
-	crConfig, crFile     string
-	host                 string
-	port                 int
-	listen               string
-	telemetryHost        string
-	telemetryPort        int
-	gzip                 bool
-	keepManagedFields    bool
-	gogc                 int
+// stateFlags are the flags bound to state.Options' fields: kube-state-metrics'
+// names, so that its Deployment's arguments work unchanged.
+var stateFlags = flagNames{
+	"Kubeconfig":               "kubeconfig",
+	"Resources":                "resources",
+	"LabelsAllowList":          "metric-labels-allowlist",
+	"AnnotationsAllowList":     "metric-annotations-allowlist",
+	"MetricAllowlist":          "metric-allowlist",
+	"MetricDenylist":           "metric-denylist",
+	"MetricOptIn":              "metric-opt-in-list",
+	"Namespaces":               "namespaces",
+	"NamespacesDenylist":       "namespaces-denylist",
+	"Shard":                    "shard",
+	"TotalShards":              "total-shards",
+	"Pod":                      "pod",
+	"PodNamespace":             "pod-namespace",
+	"CustomResourceConfig":     "custom-resource-state-config",
+	"CustomResourceConfigFile": "custom-resource-state-config-file",
+	"Host":                     "host",
+	"Port":                     "port",
+	"Listen":                   "listen",
+	"TelemetryHost":            "telemetry-host",
+	"TelemetryPort":            "telemetry-port",
+	"EnableGZIP":               "enable-gzip-encoding",
+	"KeepManagedFields":        "keep-managed-fields",
+	"GOGC":                     "runtime.gogc",
 }
 
-func (o *stateOptions) addFlags(fs *pflag.FlagSet) {
-	o.resources, o.metricAllowlist, o.metricDenylist, o.metricOptIn = options.ResourceSet{}, options.MetricSet{}, options.MetricSet{}, options.MetricSet{}
-	o.labelsAllowList, o.annotationsAllowList = options.LabelsAllowList{}, options.LabelsAllowList{}
-	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "Kubeconfig file of the cluster to watch. Empty: the in-cluster configuration (the pod's ServiceAccount).")
-	fs.Var(&o.resources, "resources", "Comma-separated resources to serve (plural, lower case). Default: kube-state-metrics' default set: "+strings.Join(state.DefaultResources(), ",")+". Also known: "+strings.Join(extraResources(), ",")+".")
-	fs.Var(&o.labelsAllowList, "metric-labels-allowlist", "Kubernetes labels exported as labels of kube_<resource>_labels, per resource: 'pods=[app,team],namespaces=[*]'. '*' as resource means every served resource; '*' as label means every label (costly: each distinct label set is a series). None by default.")
-	fs.Var(&o.annotationsAllowList, "metric-annotations-allowlist", "Annotations exported in kube_<resource>_annotations, in the form of --metric-labels-allowlist. None by default.")
-	fs.Var(&o.metricAllowlist, "metric-allowlist", "Comma-separated metric names or regular expressions to export, and only those. Excludes --metric-denylist.")
-	fs.Var(&o.metricDenylist, "metric-denylist", "Comma-separated metric names or regular expressions not to export.")
-	fs.Var(&o.metricOptIn, "metric-opt-in-list", "Comma-separated opt-in metrics to export beside the default ones (as kube-state-metrics').")
-	fs.Var(&o.namespaces, "namespaces", "Comma-separated namespaces to watch. Default: all.")
-	fs.Var(&o.namespacesDenylist, "namespaces-denylist", "Comma-separated namespaces not to watch.")
-	fs.Int32Var(&o.shard, "shard", 0, "This instance's shard (0-based) of --total-shards: objects are assigned to shards by a hash of their UID.")
-	fs.IntVar(&o.totalShards, "total-shards", 1, "The number of shards; 1 disables sharding.")
-	fs.StringVar(&o.pod, "pod", "", "Name of this pod, for automatic sharding: with --pod-namespace, the shard is the ordinal of the StatefulSet that owns the pod and the number of shards its replicas (set both from the downward API).")
-	fs.StringVar(&o.podNamespace, "pod-namespace", "", "Namespace of --pod, for automatic sharding.")
-	fs.StringVar(&o.crConfig, "custom-resource-state-config", "", "Inline custom-resource-state config (YAML, kube-state-metrics' format): metrics from fields of custom resources.")
-	fs.StringVar(&o.crFile, "custom-resource-state-config-file", "", "File of a custom-resource-state config (kube-state-metrics' format).")
-	fs.StringVar(&o.host, "host", "::", "Host to serve /metrics on.")
-	fs.IntVar(&o.port, "port", 8080, "Port to serve /metrics on.")
-	fs.StringVar(&o.listen, "listen", "", "host:port to serve /metrics on (e.g. :8080); overrides --host and --port.")
-	fs.StringVar(&o.telemetryHost, "telemetry-host", "::", "Host to serve the self metrics (/metrics) and /readyz on.")
-	fs.IntVar(&o.telemetryPort, "telemetry-port", 8081, "Port to serve the self metrics and /readyz on; 0 picks a free port.")
-	fs.BoolVar(&o.gzip, "enable-gzip-encoding", false, "Gzip /metrics for clients that send Accept-Encoding: gzip.")
-	fs.BoolVar(&o.keepManagedFields, "keep-managed-fields", false, "Keep metadata.managedFields on decoded objects (no metric reads them; they are dropped before the generators run).")
+func addStateFlags(fs *pflag.FlagSet, o *state.Options) {
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Kubeconfig file of the cluster to watch. Empty: the in-cluster configuration (the pod's ServiceAccount).")
+	fs.Var(&o.Resources, "resources", "Comma-separated resources to serve (plural, lower case). Default: kube-state-metrics' default set: "+strings.Join(state.DefaultResources(), ",")+". Also known: "+strings.Join(state.OtherResources(), ",")+".")
+	fs.Var(&o.LabelsAllowList, "metric-labels-allowlist", "Kubernetes labels exported as labels of kube_<resource>_labels, per resource: 'pods=[app,team],namespaces=[*]'. '*' as resource means every served resource; '*' as label means every label (costly: each distinct label set is a series). None by default.")
+	fs.Var(&o.AnnotationsAllowList, "metric-annotations-allowlist", "Annotations exported in kube_<resource>_annotations, in the form of --metric-labels-allowlist. None by default.")
+	fs.Var(&o.MetricAllowlist, "metric-allowlist", "Comma-separated metric names or regular expressions to export, and only those. Excludes --metric-denylist.")
+	fs.Var(&o.MetricDenylist, "metric-denylist", "Comma-separated metric names or regular expressions not to export.")
+	fs.Var(&o.MetricOptIn, "metric-opt-in-list", "Comma-separated opt-in metrics to export beside the default ones (as kube-state-metrics').")
+	fs.Var(&o.Namespaces, "namespaces", "Comma-separated namespaces to watch. Default: all.")
+	fs.Var(&o.NamespacesDenylist, "namespaces-denylist", "Comma-separated namespaces not to watch.")
+	fs.Int32Var(&o.Shard, "shard", o.Shard, "This instance's shard (0-based) of --total-shards: objects are assigned to shards by a hash of their UID.")
+	fs.IntVar(&o.TotalShards, "total-shards", o.TotalShards, "The number of shards; 1 disables sharding.")
+	fs.StringVar(&o.Pod, "pod", o.Pod, "Name of this pod, for automatic sharding: with --pod-namespace, the shard is the ordinal of the StatefulSet that owns the pod and the number of shards its replicas (set both from the downward API).")
+	fs.StringVar(&o.PodNamespace, "pod-namespace", o.PodNamespace, "Namespace of --pod, for automatic sharding.")
+	fs.StringVar(&o.CustomResourceConfig, "custom-resource-state-config", o.CustomResourceConfig, "Inline custom-resource-state config (YAML, kube-state-metrics' format): metrics from fields of custom resources.")
+	fs.StringVar(&o.CustomResourceConfigFile, "custom-resource-state-config-file", o.CustomResourceConfigFile, "File of a custom-resource-state config (kube-state-metrics' format).")
+	fs.StringVar(&o.Host, "host", o.Host, "Host to serve /metrics on.")
+	fs.IntVar(&o.Port, "port", o.Port, "Port to serve /metrics on.")
+	fs.StringVar(&o.Listen, "listen", o.Listen, "host:port to serve /metrics on (e.g. :8080); overrides --host and --port.")
+	fs.StringVar(&o.TelemetryHost, "telemetry-host", o.TelemetryHost, "Host to serve the self metrics (/metrics) and /readyz on.")
+	fs.IntVar(&o.TelemetryPort, "telemetry-port", o.TelemetryPort, "Port to serve the self metrics and /readyz on; 0 picks a free port.")
+	fs.BoolVar(&o.EnableGZIP, "enable-gzip-encoding", o.EnableGZIP, "Gzip /metrics for clients that send Accept-Encoding: gzip.")
+	fs.BoolVar(&o.KeepManagedFields, "keep-managed-fields", o.KeepManagedFields, "Keep metadata.managedFields on decoded objects (no metric reads them; they are dropped before the generators run).")
 	_ = fs.MarkHidden("keep-managed-fields")
-	fs.IntVar(&o.gogc, "runtime.gogc", 50, "Garbage collection target percentage (GOGC); the GOGC environment variable, when set, takes precedence.")
-}
-
-// extraResources are the known resources beyond the default set.
-func extraResources() []string {
-	def := map[string]bool{}
-	for _, r := range state.DefaultResources() {
-		def[r] = true
-	}
-	var out []string
-	for _, r := range state.Resources() {
-		if !def[r] {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-func keys(m map[string]struct{}) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func (o *stateOptions) config() (state.Config, error) {
-	cfg := state.Config{
-		Kubeconfig:           o.kubeconfig,
-		Resources:            o.resources.AsSlice(),
-		Namespaces:           o.namespaces,
-		NamespacesDenylist:   o.namespacesDenylist,
-		LabelsAllowList:      o.labelsAllowList,
-		AnnotationsAllowList: o.annotationsAllowList,
-		MetricAllowlist:      keys(o.metricAllowlist),
-		MetricDenylist:       keys(o.metricDenylist),
-		MetricOptIn:          keys(o.metricOptIn),
-		Shard:                o.shard,
-		TotalShards:          o.totalShards,
-		Pod:                  o.pod,
-		PodNamespace:         o.podNamespace,
-		CustomResourceConfig: o.crConfig,
-		EnableGZIP:           o.gzip,
-		KeepManagedFields:    o.keepManagedFields,
-	}
-	if len(cfg.Resources) > 0 {
-		sort.Strings(cfg.Resources)
-		if err := state.CheckResources(cfg.Resources); err != nil {
-			return cfg, fmt.Errorf("--resources: %w", err)
-		}
-	}
-	if o.totalShards < 1 {
-		return cfg, fmt.Errorf("--total-shards %d: must be at least 1", o.totalShards)
-	}
-	if o.shard < 0 || int(o.shard) >= o.totalShards {
-		return cfg, fmt.Errorf("--shard %d: must be in [0, --total-shards=%d)", o.shard, o.totalShards)
-	}
-	if o.crConfig != "" && o.crFile != "" {
-		return cfg, fmt.Errorf("--custom-resource-state-config and --custom-resource-state-config-file exclude each other")
-	}
-	if o.crFile != "" {
-		b, err := os.ReadFile(filepath.Clean(o.crFile))
-		if err != nil {
-			return cfg, fmt.Errorf("--custom-resource-state-config-file: %w", err)
-		}
-		cfg.CustomResourceConfig = string(b)
-	}
-	if cfg.CustomResourceConfig != "" {
-		if _, err := state.ParseCustomResourceConfig(cfg.CustomResourceConfig); err != nil {
-			return cfg, err
-		}
-	}
-	cfg.ListenAddress = net.JoinHostPort(o.host, strconv.Itoa(o.port))
-	if o.listen != "" {
-		if _, _, err := net.SplitHostPort(o.listen); err != nil {
-			return cfg, fmt.Errorf("--listen: %w", err)
-		}
-		cfg.ListenAddress = o.listen
-	}
-	cfg.TelemetryAddress = net.JoinHostPort(o.telemetryHost, strconv.Itoa(o.telemetryPort))
-	return cfg, nil
+	fs.IntVar(&o.GOGC, "runtime.gogc", o.GOGC, "Garbage collection target percentage (GOGC); the GOGC environment variable, when set, takes precedence.")
 }
 
 func newStateCommand(logOpts *logOptions) *cobra.Command {
-	o := &stateOptions{}
+	o := state.NewOptions()
 	cmd := &cobra.Command{
 		Use:   "state",
 		Short: "The state of Kubernetes objects as metrics on :8080, compatible with kube-state-metrics",
@@ -204,25 +112,9 @@ On --telemetry-port (8081):
 			if err != nil {
 				return err
 			}
-			cfg, err := o.config()
-			if err != nil {
-				return err
-			}
-			if _, set := os.LookupEnv("GOGC"); !set && o.gogc > 0 {
-				debug.SetGCPercent(o.gogc)
-			}
-			reg := prometheus.NewRegistry()
-			reg.MustRegister(
-				collectors.NewGoCollector(),
-				collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-				version.NewCollector(),
-			)
-			cfg.Registerer, cfg.Gatherer, cfg.Logger = reg, reg, logger
-			return state.Run(cmd.Context(), cfg, func(a state.Addrs) {
-				logger.Info("listening", "metrics", a.Metrics.String(), "telemetry", fmt.Sprint(a.Telemetry))
-			})
+			return stateFlags.rename(state.Run(cmd.Context(), o, logger))
 		},
 	}
-	o.addFlags(cmd.Flags())
+	addStateFlags(cmd.Flags(), o)
 	return cmd
 }

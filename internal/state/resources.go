@@ -66,12 +66,27 @@ var resources = map[string]resource{
 }
 
 // DefaultResources are the resources served when none are named:
-// kube-state-metrics' default set.
+// kube-state-metrics' default set, sorted.
 func DefaultResources() []string {
-	return options.DefaultResources.AsSlice()
+	names := options.DefaultResources.AsSlice()
+	sort.Strings(names)
+	return names
 }
 
-// Resources are all the built-in resources that --resources accepts.
+// OtherResources are the built-in resources beyond the default set, sorted:
+// served only when Options.Resources names them.
+func OtherResources() []string {
+	var out []string
+	for _, r := range Resources() {
+		if _, def := options.DefaultResources[r]; !def {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Resources are all the built-in resources that Options.Resources accepts,
+// sorted.
 func Resources() []string {
 	names := make([]string, 0, len(resources))
 	for n := range resources {
