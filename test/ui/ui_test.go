@@ -431,7 +431,7 @@ panels:
 	// young server's stat said "No data".) The dashboards directory is read
 	// on every page load, so "now" is written just before the page opens.
 	now := float64(time.Now().UnixMilli()) / 1000
-	write("newest.yaml", fmt.Sprintf("title: Newest\npanels:\n  - title: Newest\n    type: stat\n    targets: [{expr: 'vector(1) and on() (time() >= %.3f - 2)'}]\n", now))
+	write("newest.yaml", fmt.Sprintf("title: Newest\npanels:\n  - title: Newest\n    type: stat\n    targets: [{expr: 'vector(1) and on() (vector(time()) >= %.3f - 2)'}]\n", now))
 	b.open(s.url("/#/d/newest?range=5m"))
 	if p := eval[[]panelState](b, `window.__panoptes.panels`); len(p) != 1 || p[0].State != "ok" || p[0].Points < 1 {
 		t.Errorf("a series at the newest step only: panel %+v, want its point", p)
