@@ -161,7 +161,7 @@ func (o *CollectorOptions) Validate() error {
 	}
 	for _, name := range known {
 		if o.Enable[name] && o.Disable[name] {
-			errs = append(errs, option.Invalid("Disable."+name, "the %s collector is both enabled and disabled", name))
+			errs = append(errs, option.Invalid("Disable."+name, "contradicts the choice to enable the %s collector", name))
 		}
 	}
 	if len(errs) == 0 && len(o.names()) == 0 {
