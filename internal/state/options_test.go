@@ -195,15 +195,16 @@ func optionsNamed(err error) []string {
 	if err == nil {
 		return nil
 	}
-	var oe *option.Error
-	if errors.As(err, &oe) && err == error(oe) {
-		return []string{oe.Option}
-	}
-	var out []string
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
 		for _, e := range j.Unwrap() {
 			out = append(out, optionsNamed(e)...)
 		}
+		return out
 	}
-	return out
+	var oe *option.Error
+	if errors.As(err, &oe) {
+		return []string{oe.Option}
+	}
+	return nil
 }
