@@ -1,10 +1,3 @@
-// Package top prints the table of `kubectl top nodes|pods` (CPU(cores),
-// CPU(%), MEMORY(bytes), MEMORY(%)) from the metrics API of a cluster, or
-// from the local panoptes agent's kubelet-shaped /metrics/resource on a host
-// without Kubernetes, like `docker stats`.
-//
-// It reads the API with client-go and the agent with net/http; it parses no
-// flags.
 package top
 
 import (
