@@ -9,7 +9,7 @@ FUZZTIME      ?= 10s
 ARTIFACTS     ?= $(CURDIR)/test-artifacts
 # The packages `make unit` and `make test-load` test, and the cores the load
 # keeps busy.
-PKGS          ?= ./...
+TESTPKGS      ?= ./...
 LOAD_CORES    ?= $(shell nproc)
 
 .PHONY: run build test deps fmt-check vet lint unit fuzz bench
@@ -58,13 +58,13 @@ lint:
 # "N passed, N failed, N skipped". Under CI=true (.ci/run) a missing peer
 # fails instead of skipping.
 unit:
-	PANOPTES_TEST_ARTIFACTS=$(ARTIFACTS) $(GO) run ./hack/testsummary $(GO) test -race -count=1 -json $(PKGS)
+	PANOPTES_TEST_ARTIFACTS=$(ARTIFACTS) $(GO) run ./hack/testsummary $(GO) test -race -count=1 -json $(TESTPKGS)
 
 # The tests under load, as on a busy node (not part of `make test`): every
-# test of $(PKGS) three times with the race detector while a CPU burner keeps
-# $(LOAD_CORES) cores busy: stress-ng when hack/test-deps.sh installed it,
-# else testkit's burner (internal/testkit/burn). A test that passes only on
-# an idle machine waits on time instead of on an event.
+# test of $(TESTPKGS) three times with the race detector while a CPU burner
+# keeps $(LOAD_CORES) cores busy: stress-ng when hack/test-deps.sh installed
+# it, else testkit's burner (internal/testkit/burn). A test that passes only
+# on an idle machine waits on time instead of on an event.
 .PHONY: test-load
 test-load:
 	@burndir=$$(mktemp -d); \
@@ -75,7 +75,7 @@ test-load:
 		$$burndir/burn -cores $(LOAD_CORES) & \
 	fi; \
 	burner=$$!; trap 'kill $$burner 2>/dev/null; wait $$burner 2>/dev/null; rm -rf $$burndir' EXIT; \
-	PANOPTES_TEST_ARTIFACTS=$(ARTIFACTS) $(GO) run ./hack/testsummary $(GO) test -race -count=3 -json $(PKGS)
+	PANOPTES_TEST_ARTIFACTS=$(ARTIFACTS) $(GO) run ./hack/testsummary $(GO) test -race -count=3 -json $(TESTPKGS)
 
 # A short pass of every fuzzer (not part of `make test`; nightly material).
 fuzz:
