@@ -40,3 +40,12 @@ func TestFlagNamesRename(t *testing.T) {
 		})
 	}
 }
+
+func TestFlagNamesRenameReferences(t *testing.T) {
+	t.Parallel()
+	names := flagNames{"Kubelet.ClientCertFile": "kubelet-client-certificate", "Kubelet.ClientKeyFile": "kubelet-client-key", "Kubelet": "kubelet"}
+	got := names.rename(option.Invalid("Kubelet.ClientCertFile", "goes together with Kubelet.ClientKeyFile"))
+	if want := "--kubelet-client-certificate: goes together with --kubelet-client-key"; got.Error() != want {
+		t.Errorf("rename() = %q, want %q", got, want)
+	}
+}

@@ -134,7 +134,7 @@ func (o *Options) Validate() error {
 	}
 	errs = append(errs, option.Rename(o.Collectors.Validate(), func(field string) (string, bool) {
 		return "Collectors." + field, true
-	}))
+	}, nil))
 	return errors.Join(errs...)
 }
 

@@ -31,27 +31,45 @@ func (e *Error) Error() string { return e.Option + ": " + e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
 // Rename rewrites the Option of every *Error in err (one error, or a tree of
-// errors.Join and %w wraps) through name, which returns the name to show
-// (a flag such as "--kubelet-port") and whether it knows the option. Errors
-// that are not *Error, or whose option name does not know, stay as they
-// are. The result keeps errors.Is and errors.As working.
-func Rename(err error, name func(option string) (string, bool)) error {
+// errors.Join) through name, which returns the name to show (a flag such as
+// "--kubelet-port") and whether it knows the option, and, when text is not
+// nil, the words of its reason through text (which names the other options
+// a reason mentions the same way). Errors that are not *Error, or whose
+// option name does not know, stay as they are. The result keeps errors.Is
+// and errors.As working.
+func Rename(err error, name func(option string) (string, bool), text func(reason string) string) error {
 	if err == nil {
 		return nil
 	}
-	var oe *Error
-	if errors.As(err, &oe) && err == error(oe) {
-		if n, ok := name(oe.Option); ok {
-			return &Error{Option: n, Err: oe.Err}
+	if oe, ok := err.(*Error); ok {
+		n, known := name(oe.Option)
+		if !known {
+			n = oe.Option
 		}
-		return err
+		reason := oe.Err
+		if text != nil {
+			if msg := text(reason.Error()); msg != reason.Error() {
+				reason = &reworded{msg: msg, err: reason}
+			}
+		}
+		return &Error{Option: n, Err: reason}
 	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error
 		for _, e := range j.Unwrap() {
-			out = append(out, Rename(e, name))
+			out = append(out, Rename(e, name, text))
 		}
 		return errors.Join(out...)
 	}
 	return err
 }
+
+// reworded is a reason whose text was rewritten; it still unwraps to the
+// original, so errors.Is finds what the original wrapped.
+type reworded struct {
+	msg string
+	err error
+}
+
+func (r *reworded) Error() string { return r.msg }
+func (r *reworded) Unwrap() error { return r.err }

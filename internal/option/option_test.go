@@ -2,6 +2,8 @@ package option
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -16,7 +18,7 @@ func TestRename(t *testing.T) {
 		sentinel,
 		errors.Join(Invalid("Shard", "must be below TotalShards (2)")),
 	)
-	got := Rename(err, name)
+	got := Rename(err, name, nil)
 	want := "--kubelet-port: 0: must be between 1 and 65535\nUnbound: no flag for this one\nother\n--shard: must be below TotalShards (2)"
 	if got.Error() != want {
 		t.Errorf("Rename =\n%s\nwant\n%s", got, want)
@@ -28,7 +30,21 @@ func TestRename(t *testing.T) {
 	if !errors.As(got, &oe) || oe.Option != "--kubelet-port" {
 		t.Errorf("errors.As: %v", oe)
 	}
-	if Rename(nil, name) != nil {
+	if Rename(nil, name, nil) != nil {
 		t.Error("Rename(nil) is not nil")
+	}
+}
+
+func TestRenameText(t *testing.T) {
+	t.Parallel()
+	name := func(o string) (string, bool) { return "--" + o, o == "A" }
+	text := func(s string) string { return strings.ReplaceAll(s, "B", "--b") }
+	inner := errors.New("inner")
+	got := Rename(&Error{Option: "A", Err: fmt.Errorf("goes together with B: %w", inner)}, name, text)
+	if got.Error() != "--A: goes together with --b: inner" {
+		t.Errorf("Rename = %q", got)
+	}
+	if !errors.Is(got, inner) {
+		t.Error("errors.Is lost what the reason wrapped")
 	}
 }

@@ -38,8 +38,8 @@ func (o *Options) Validate() error {
 	prefix := func(p string) func(string) (string, bool) {
 		return func(field string) (string, bool) { return p + field, true }
 	}
-	errs = append(errs, option.Rename(o.Server.Validate(), prefix("Server.")))
-	errs = append(errs, option.Rename(o.Collectors.Validate(), prefix("Collectors.")))
+	errs = append(errs, option.Rename(o.Server.Validate(), prefix("Server."), nil))
+	errs = append(errs, option.Rename(o.Collectors.Validate(), prefix("Collectors."), nil))
 	if o.Interval <= 0 {
 		errs = append(errs, option.Invalid("Interval", "%v: must be positive", o.Interval))
 	}
