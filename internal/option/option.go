@@ -41,7 +41,9 @@ func Rename(err error, name func(option string) (string, bool), text func(reason
 	if err == nil {
 		return nil
 	}
-	if oe, ok := err.(*Error); ok {
+	// Deliberately not errors.As: a %w wrapper around an *Error has already
+	// printed its option into its own text, which a rename could not reach.
+	if oe, ok := err.(*Error); ok { //nolint:errorlint // see above
 		n, known := name(oe.Option)
 		if !known {
 			n = oe.Option
