@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -31,6 +32,10 @@ type Binaries struct {
 //
 //	func TestMain(m *testing.M) { testkit.Main(m, testkit.Binaries{Panoptes: &panoptesBin}) }
 func Main(m *testing.M, bins Binaries, atExit ...func()) {
+	if listing() {
+		// go test -list (make fuzz looks for fuzzers so): nothing runs.
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "panoptes-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testkit:", err)
@@ -82,4 +87,15 @@ func Build(dir string, bins Binaries) error {
 		*b.path = out
 	}
 	return nil
+}
+
+// listing reports whether the test binary only lists its tests
+// (-test.list), before m.Run parses the flags.
+func listing() bool {
+	for _, a := range os.Args[1:] {
+		if strings.HasPrefix(a, "-test.list") || strings.HasPrefix(a, "--test.list") {
+			return true
+		}
+	}
+	return false
 }
