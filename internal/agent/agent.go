@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/panoptes-dev/panoptes/internal/collector"
@@ -82,12 +81,7 @@ func (a *Agent) metricsHandler() http.Handler {
 	if a.cfg.DisableExporterMetrics {
 		full.fallback = promhttp.HandlerFor(runnerReg, promhttp.HandlerOpts{ErrorLog: errorLog, ErrorHandling: promhttp.ContinueOnError})
 	} else {
-		own := prometheus.NewRegistry()
-		own.MustRegister(
-			collectors.NewGoCollector(),
-			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-			version.NewCollector(),
-		)
+		own := version.NewRegistry()
 		own.MustRegister(a.cfg.Own...)
 		full.registry = own
 		full.fallback = promhttp.HandlerFor(prometheus.Gatherers{own, runnerReg},

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -72,30 +71,11 @@ func TestOptionsValidate(t *testing.T) {
 			t.Parallel()
 			o := NewOptions()
 			tt.change(o)
-			if diff := cmp.Diff(tt.want, invalidOptions(o.Validate())); diff != "" {
+			if diff := cmp.Diff(tt.want, option.Names(o.Validate())); diff != "" {
 				t.Errorf("Validate() named options (-want +got):\n%s", diff)
 			}
 		})
 	}
-}
-
-// invalidOptions are the options the *option.Errors in err name.
-func invalidOptions(err error) []string {
-	if err == nil {
-		return nil
-	}
-	var names []string
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			names = append(names, invalidOptions(e)...)
-		}
-		return names
-	}
-	var oe *option.Error
-	if errors.As(err, &oe) {
-		return []string{oe.Option}
-	}
-	return []string{"not an option error: " + err.Error()}
 }
 
 func TestCollectorChoices(t *testing.T) {

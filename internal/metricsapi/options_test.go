@@ -1,7 +1,6 @@
 package metricsapi
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -73,7 +72,7 @@ func TestValidate(t *testing.T) {
 			o := NewOptions()
 			tt.change(o)
 			err := o.Validate()
-			if diff := cmp.Diff(tt.want, optionsNamed(err)); diff != "" {
+			if diff := cmp.Diff(tt.want, option.Names(err)); diff != "" {
 				t.Errorf("Validate() = %v; options named (-want +got):\n%s", err, diff)
 			}
 		})
@@ -90,23 +89,4 @@ func TestValidateApiserverOptions(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--secure-port") {
 		t.Errorf("Validate() = %v, want the --secure-port error of k8s.io/apiserver", err)
 	}
-}
-
-// optionsNamed lists the Options fields of the *option.Errors joined in err.
-func optionsNamed(err error) []string {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []string
-		for _, e := range j.Unwrap() {
-			out = append(out, optionsNamed(e)...)
-		}
-		return out
-	}
-	var oe *option.Error
-	if errors.As(err, &oe) {
-		return []string{oe.Option}
-	}
-	return nil
 }

@@ -75,3 +75,25 @@ type reworded struct {
 
 func (r *reworded) Error() string { return r.msg }
 func (r *reworded) Unwrap() error { return r.err }
+
+// Names lists the options the *Errors in err name (one error or a tree of
+// errors.Join), in order; an error in the tree that is not an *Error is
+// listed as "not an option error: <text>", so that a test comparing the
+// list sees it. Tests of every role's Validate read their results this way.
+func Names(err error) []string {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var names []string
+		for _, e := range j.Unwrap() {
+			names = append(names, Names(e)...)
+		}
+		return names
+	}
+	var oe *Error
+	if errors.As(err, &oe) {
+		return []string{oe.Option}
+	}
+	return []string{"not an option error: " + err.Error()}
+}

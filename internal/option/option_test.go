@@ -48,3 +48,16 @@ func TestRenameText(t *testing.T) {
 		t.Error("errors.Is lost what the reason wrapped")
 	}
 }
+
+func TestNames(t *testing.T) {
+	t.Parallel()
+	err := errors.Join(Invalid("A", "x"), errors.Join(Invalid("B.C", "y")), errors.New("z"))
+	got := Names(err)
+	want := []string{"A", "B.C", "not an option error: z"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("Names = %q, want %q", got, want)
+	}
+	if Names(nil) != nil {
+		t.Error("Names(nil) is not nil")
+	}
+}

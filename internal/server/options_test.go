@@ -48,7 +48,7 @@ func TestOptionsValidate(t *testing.T) {
 			o := NewOptions()
 			tt.change(o)
 			err := o.Validate()
-			if diff := cmp.Diff(tt.want, invalidOptions(err)); diff != "" {
+			if diff := cmp.Diff(tt.want, option.Names(err)); diff != "" {
 				t.Errorf("Validate() = %v; named options (-want +got):\n%s", err, diff)
 			}
 			if err != nil {
@@ -63,25 +63,6 @@ func TestOptionsValidate(t *testing.T) {
 			}
 		})
 	}
-}
-
-// invalidOptions are the options the *option.Errors in err name.
-func invalidOptions(err error) []string {
-	if err == nil {
-		return nil
-	}
-	var names []string
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			names = append(names, invalidOptions(e)...)
-		}
-		return names
-	}
-	var oe *option.Error
-	if errors.As(err, &oe) {
-		return []string{oe.Option}
-	}
-	return []string{"not an option error: " + err.Error()}
 }
 
 // TestNewValidates: New refuses bad options before it touches the disk.

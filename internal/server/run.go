@@ -8,7 +8,6 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/panoptes-dev/panoptes/internal/gogc"
 	"github.com/panoptes-dev/panoptes/internal/version"
@@ -50,16 +49,10 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger, onListen func(net
 }
 
 // NewSelfRegistry is a registry for the server's own metrics: Go runtime,
-// process and build, beside what the prometheus/prometheus packages
-// register (prometheus_tsdb_*, prometheus_engine_*,
+// process, build (version.NewRegistry), and what the prometheus/prometheus
+// packages register (prometheus_tsdb_*, prometheus_engine_*,
 // prometheus_remote_storage_*, ...). Prometheus's names are kept: the
 // dashboards and alerts written for them work.
 func NewSelfRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		version.NewCollector(),
-	)
-	return reg
+	return version.NewRegistry()
 }

@@ -1,7 +1,6 @@
 package state
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"sort"
@@ -99,7 +98,7 @@ func TestValidate(t *testing.T) {
 			o := NewOptions()
 			tt.change(o)
 			err := o.Validate()
-			if diff := cmp.Diff(tt.want, optionsNamed(err)); diff != "" {
+			if diff := cmp.Diff(tt.want, option.Names(err)); diff != "" {
 				t.Errorf("Validate() = %v; options named (-want +got):\n%s", err, diff)
 			}
 		})
@@ -134,7 +133,7 @@ func TestCustomResourceConfig(t *testing.T) {
 			o.CustomResourceConfig, o.CustomResourceConfigFile = tt.inline, tt.file
 			got, err := o.customResourceConfig()
 			if tt.wantErr {
-				if diff := cmp.Diff([]string{"CustomResourceConfigFile"}, optionsNamed(err)); diff != "" {
+				if diff := cmp.Diff([]string{"CustomResourceConfigFile"}, option.Names(err)); diff != "" {
 					t.Errorf("customResourceConfig() = %v; options named (-want +got):\n%s", err, diff)
 				}
 				return
@@ -188,23 +187,4 @@ func TestResourceLists(t *testing.T) {
 	if diff := cmp.Diff(def, NewOptions().resourceNames()); diff != "" {
 		t.Errorf("no Resources: not the default set (-want +got):\n%s", diff)
 	}
-}
-
-// optionsNamed lists the Options fields of the *option.Errors joined in err.
-func optionsNamed(err error) []string {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []string
-		for _, e := range j.Unwrap() {
-			out = append(out, optionsNamed(e)...)
-		}
-		return out
-	}
-	var oe *option.Error
-	if errors.As(err, &oe) {
-		return []string{oe.Option}
-	}
-	return nil
 }

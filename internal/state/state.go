@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -41,7 +40,7 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger) error {
 	gogc.Apply(o.GOGC)
 	// client-go and kube-state-metrics log through klog: into our logger.
 	klog.SetSlogLogger(logger)
-	reg := selfRegistry()
+	reg := version.NewRegistry()
 
 	c, err := newClients(o.Kubeconfig)
 	if err != nil {
@@ -64,18 +63,6 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger) error {
 	// The line test/e2e (and operators) read the addresses from.
 	logger.Info("listening", "metrics", srv.addrs.metrics.String(), "telemetry", srv.addrs.telemetry.String())
 	return srv.run(ctx, handler)
-}
-
-// selfRegistry takes the self metrics: Go runtime, process, build, and
-// what this package registers.
-func selfRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		version.NewCollector(),
-	)
-	return reg
 }
 
 // clients are the clients of the API server.

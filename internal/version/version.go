@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Set with -ldflags "-X github.com/panoptes-dev/panoptes/internal/version.Version=v0.1.0 ...".
@@ -99,4 +100,18 @@ func NewCollector() prometheus.Collector {
 			"goos": goos, "goarch": goarch,
 		},
 	}, func() float64 { return 1 })
+}
+
+// NewRegistry returns a registry holding what every role exports about
+// itself, under the names the tools it replaces use: the Go runtime
+// (go_*), the process (process_*) and the build (panoptes_build_info).
+// A role adds its own metrics to it.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		NewCollector(),
+	)
+	return reg
 }
