@@ -15,7 +15,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -148,6 +150,15 @@ func robustServe(t *testing.T, h http.HandlerFunc) string {
 	return srv.Listener.Addr().String()
 }
 
+// robustCounted counts the requests h answers (the scrapes of a target).
+func robustCounted(h http.HandlerFunc) (http.HandlerFunc, *atomic.Int64) {
+	n := new(atomic.Int64)
+	return func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		h(w, r)
+	}, n
+}
+
 // robustExposition serves a fixed body in the text format 0.0.4.
 func robustExposition(body string) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
@@ -165,19 +176,27 @@ func robustExposition(body string) http.HandlerFunc {
 func TestServerBadTargets(t *testing.T) {
 	t.Parallel()
 	const goodBody = "# TYPE robust_good_metric gauge\nrobust_good_metric{flavour=\"fine\"} 42\n"
-	good := robustServe(t, robustExposition(goodBody))
+	// Every target counts its scrapes (see the end).
+	scrapes := map[string]*atomic.Int64{}
+	serve := func(kind string, h http.HandlerFunc) string {
+		h, scrapes[kind] = robustCounted(h)
+		return robustServe(t, h)
+	}
+	good := serve("good", robustExposition(goodBody))
 	// Bytes of a gzip stream sent without Content-Encoding. (A body that
 	// starts with a NUL byte would not do: Prometheus's text lexer takes NUL
 	// for the end of input, so such a body is an empty exposition and the
 	// target is up with no samples.)
-	garbage := robustServe(t, robustExposition("\x1f\x8b\x08\x00\xde\xad\xbe\xef garbage {{{ \xff\xfe\n"))
-	broken := robustServe(t, func(w http.ResponseWriter, _ *http.Request) {
+	garbage := serve("garbage", robustExposition("\x1f\x8b\x08\x00\xde\xad\xbe\xef garbage {{{ \xff\xfe\n"))
+	broken := serve("http500", func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "boom", http.StatusInternalServerError)
 	})
-	slow := robustServe(t, func(w http.ResponseWriter, r *http.Request) {
+	// The slow target answers only after the scraper gave up (or long after
+	// any scrape_timeout).
+	slow := serve("slow", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done(): // the scraper gave up
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second):
 		}
 		robustExposition("robust_slow_metric 1\n")(w, r)
 	})
@@ -186,25 +205,27 @@ func TestServerBadTargets(t *testing.T) {
 	for i := range 200 {
 		fmt.Fprintf(&big, "robust_big_metric{i=\"%03d\"} %d\n", i, i)
 	}
-	bigAddr := robustServe(t, robustExposition(big.String()))
+	bigAddr := serve("big", robustExposition(big.String()))
 	var ten strings.Builder
 	ten.WriteString("# TYPE robust_ten_metric gauge\n")
 	for i := range 10 {
 		fmt.Fprintf(&ten, "robust_ten_metric{i=\"%d\"} %d\n", i, i)
 	}
-	tenAddr := robustServe(t, robustExposition(ten.String()))
+	tenAddr := serve("sample_limit", robustExposition(ten.String()))
 	if big.Len() <= 1024 || len(goodBody) >= 1024 {
 		t.Fatal("the bodies do not straddle body_size_limit")
 	}
 
+	// scrape_timeout is as long as the interval allows: a loaded machine
+	// may take a while to answer even the good target.
 	cfg := writeFile(t, t.TempDir(), "prometheus.yml", fmt.Sprintf(`
 global:
   scrape_interval: 1s
-  scrape_timeout: 500ms
+  scrape_timeout: 1s
 scrape_configs:
   - job_name: robust
     scrape_interval: 1s
-    scrape_timeout: 500ms
+    scrape_timeout: 1s
     body_size_limit: 1KB
     static_configs:
       - targets: [%q]
@@ -219,7 +240,7 @@ scrape_configs:
         labels: {kind: big}
   - job_name: limited
     scrape_interval: 1s
-    scrape_timeout: 500ms
+    scrape_timeout: 1s
     sample_limit: 5
     static_configs:
       - targets: [%q]
@@ -288,9 +309,27 @@ scrape_configs:
 		}
 	}
 
-	// A few more rounds of failures later, the server still runs.
-	time.Sleep(3 * time.Second)
+	// Two more rounds of failures later (every target scraped twice more,
+	// counted by the targets themselves), the server still runs and the
+	// good target is still up. Each target's scrapes follow one another, so
+	// once a target is asked for the second time, the first of these
+	// scrapes is stored.
+	from := map[string]int64{}
+	for kind, n := range scrapes {
+		from[kind] = n.Load()
+	}
+	eventually(t, 2*time.Minute, func() string { // only against a hang
+		var behind []string
+		for kind, n := range scrapes {
+			if got := n.Load() - from[kind]; got < 2 {
+				behind = append(behind, fmt.Sprintf("%s scraped %d more times, want 2", kind, got))
+			}
+		}
+		sort.Strings(behind)
+		return strings.Join(behind, "; ")
+	})
 	robustAlive(t, p, base)
+	// The good target's latest up, of a scrape after the rounds began.
 	if s := instantQuery(t, base, `up{kind="good"} == 1`); len(s) != 1 {
 		t.Errorf("after more scrapes the good target is not up: %v", s)
 	}
@@ -337,7 +376,7 @@ func TestServerRejectsBadQueries(t *testing.T) {
 
 	t.Run("timeout", func(t *testing.T) {
 		t.Parallel()
-		const timeout = 300 * time.Millisecond
+		const timeout = time.Second
 		p, base := startServer(t, "--query.timeout="+timeout.String())
 		// 500 series of a counter over the last hour, every 15 s.
 		req := &prompb.WriteRequest{}
@@ -357,28 +396,34 @@ func TestServerRejectsBadQueries(t *testing.T) {
 		if err := oraclePush(base, req); err != nil {
 			t.Fatal(err)
 		}
-		// A light query answers within the limit...
-		code, r := robustQuery(t, base, url.Values{"query": {`count(robust_heavy_total)`}})
-		if code != http.StatusOK || r.Status != "success" || !strings.Contains(string(r.Data), `"500"`) {
-			t.Fatalf("count(robust_heavy_total): HTTP %d %s %s: %s", code, r.ErrorType, r.Error, r.Data)
-		}
-		// ...a heavy one does not: 3600 steps, each a median of the 240
-		// samples of each of the 500 series (a sort each), which takes 5 s
-		// on the 2-core machine this was written on without the limit.
-		heavy := `sum_over_time(sum(quantile_over_time(0.5, robust_heavy_total[1h]))[1h:1s])`
-		began := time.Now()
-		code, r = robustQuery(t, base, url.Values{"query": {heavy}})
-		took := time.Since(began)
+		// A light query answers within the limit (a few milliseconds of
+		// work; a loaded machine that stalls it past the limit gets another
+		// try)...
+		eventually(t, time.Minute, func() string { // only against a hang
+			code, r := robustQuery(t, base, url.Values{"query": {`count(robust_heavy_total)`}})
+			if code != http.StatusOK || r.Status != "success" || !strings.Contains(string(r.Data), `"500"`) {
+				return fmt.Sprintf("count(robust_heavy_total): HTTP %d %s %s: %s", code, r.ErrorType, r.Error, r.Data)
+			}
+			return ""
+		})
+		// ...a heavy one does not: 36000 steps, each a median of the 240
+		// samples of each of the 500 series (a sort each). Without the limit
+		// it took 3 minutes on the loaded 2-core machine this was written on
+		// (race build), and a tenth of it a step of 1 s took 5 s unloaded
+		// without the race detector: tens of times the limit, which no
+		// machine is fast enough to beat, and a loaded one only takes
+		// longer. So the answer must be the timeout, whatever the time it
+		// took; had the limit not cut the query off, get's own 30 s
+		// deadline fails the test instead of waiting for it.
+		heavy := `sum_over_time(sum(quantile_over_time(0.5, robust_heavy_total[1h]))[1h:100ms])`
+		code, r := robustQuery(t, base, url.Values{"query": {heavy}})
 		if code != http.StatusServiceUnavailable || r.ErrorType != "timeout" {
-			t.Fatalf("heavy query with --query.timeout=%s: HTTP %d %s %q after %s, want 503 timeout", timeout, code, r.ErrorType, r.Error, took)
+			t.Fatalf("heavy query with --query.timeout=%s: HTTP %d %s %q, want 503 timeout", timeout, code, r.ErrorType, r.Error)
 		}
 		if !strings.Contains(r.Error, "query timed out in") {
 			t.Errorf("heavy query: error %q, want it to say the query timed out", r.Error)
 		}
-		if took > 10*time.Second {
-			t.Errorf("the timed-out query took %s to answer; it should be cut off near %s", took, timeout)
-		}
-		t.Logf("heavy query cut off after %s: %s", took, r.Error)
+		t.Logf("heavy query cut off: %s", r.Error)
 		robustAlive(t, p, base)
 	})
 
@@ -423,7 +468,11 @@ func TestServerRejectsBadQueries(t *testing.T) {
 func TestServerReload(t *testing.T) {
 	t.Parallel()
 	x := robustServe(t, robustExposition("robust_reload_metric{from=\"x\"} 1\n"))
-	y := robustServe(t, robustExposition("robust_reload_metric{from=\"y\"} 2\n"))
+	yHandler, yScrapes := robustCounted(robustExposition("robust_reload_metric{from=\"y\"} 2\n"))
+	y := robustServe(t, yHandler)
+	// z is the target of the configs that do not load: never scraped.
+	zHandler, zScrapes := robustCounted(robustExposition("robust_reload_metric{from=\"z\"} 3\n"))
+	z := robustServe(t, zHandler)
 	dir := t.TempDir()
 	config := func(job, target string) string {
 		return fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: %s\n    static_configs:\n      - targets: [%q]\n", job, target)
@@ -440,7 +489,7 @@ func TestServerReload(t *testing.T) {
 		}
 	}
 	robustWaitTargets(t, base, 30*time.Second, only("a", x))
-	robustWaitMetric(t, base, "prometheus_config_last_reload_successful", 1, 5*time.Second)
+	robustWaitMetric(t, base, "prometheus_config_last_reload_successful", 1, 30*time.Second)
 
 	reload := func() (int, string) {
 		t.Helper()
@@ -478,20 +527,21 @@ func TestServerReload(t *testing.T) {
 	}
 	robustWaitTargets(t, base, 30*time.Second, only("b", y))
 	waitQuery(t, base, `up{job="b"} == 1`, 20*time.Second, nil)
-	robustWaitMetric(t, base, "prometheus_config_last_reload_successful", 1, 5*time.Second)
+	robustWaitMetric(t, base, "prometheus_config_last_reload_successful", 1, 30*time.Second)
 
 	// A relabel regex that does not compile, by SIGHUP.
-	writeFile(t, dir, "prometheus.yml", config("c", x)+"    relabel_configs:\n      - source_labels: [__address__]\n        regex: \"a(b\"\n        action: keep\n")
+	loadedAt, _ := robustMetric(t, base, "prometheus_config_last_reload_success_timestamp_seconds")
+	writeFile(t, dir, "prometheus.yml", config("c", z)+"    relabel_configs:\n      - source_labels: [__address__]\n        regex: \"a(b\"\n        action: keep\n")
 	failures := strings.Count(p.logs.String(), "config reload failed")
 	hup()
-	robustWaitMetric(t, base, "prometheus_config_last_reload_successful", 0, 10*time.Second)
+	robustWaitMetric(t, base, "prometheus_config_last_reload_successful", 0, 30*time.Second)
 	logs := p.logs.String()
 	if strings.Count(logs, "config reload failed") != failures+1 || !strings.Contains(logs, "missing closing )") {
 		t.Errorf("SIGHUP with a bad regex: the log does not report the failed reload with its reason:\n%s", logs)
 	}
 
 	// An unknown field, by POST /-/reload.
-	writeFile(t, dir, "prometheus.yml", config("c", x)+"    bogus_field: 1\n")
+	writeFile(t, dir, "prometheus.yml", config("c", z)+"    bogus_field: 1\n")
 	code, body := reload()
 	if code != http.StatusInternalServerError {
 		t.Errorf("POST /-/reload with an unknown field: HTTP %d, want 500: %s", code, body)
@@ -502,22 +552,41 @@ func TestServerReload(t *testing.T) {
 		}
 	}
 
-	// The running config stays: still job b, scraping y.
-	time.Sleep(2 * time.Second) // a half-applied config would show by now
-	robustWaitTargets(t, base, 5*time.Second, only("b", y))
+	// The running config stays: still job b, scraping y. Both reloads have
+	// been processed (the POST answered, the gauge went to 0 on SIGHUP).
+	// Their scrape config would have replaced job b's scrape pool at once;
+	// their targets reach the scrape manager through discovery, which sends
+	// at most every 5 s, and the scrape manager takes them at most every
+	// 5 s. So wait until y has been scraped 11 more times (10 intervals of
+	// 1 s, however long a loaded machine takes): a half-applied config would
+	// have stopped them or shown in the targets by then.
+	from := yScrapes.Load()
+	eventually(t, 2*time.Minute, func() string { // only against a hang
+		if n := yScrapes.Load() - from; n < 11 {
+			return fmt.Sprintf("y scraped %d times since the failed reloads, want 11: was job b dropped?", n)
+		}
+		return ""
+	})
+	robustWaitTargets(t, base, 0, only("b", y))
+	if n := zScrapes.Load(); n != 0 {
+		t.Errorf("the target of the configs that did not load was scraped %d times", n)
+	}
+	if at, _ := robustMetric(t, base, "prometheus_config_last_reload_success_timestamp_seconds"); at != loadedAt || at == 0 {
+		t.Errorf("prometheus_config_last_reload_success_timestamp_seconds = %v after failed reloads, want %v (config B's)", at, loadedAt)
+	}
 	if yaml := statusConfig(); !strings.Contains(yaml, "job_name: b") || strings.Contains(yaml, "job_name: c") {
 		t.Errorf("/api/v1/status/config after failed reloads is not config B:\n%s", yaml)
 	}
 	if v, _ := robustMetric(t, base, "prometheus_config_last_reload_successful"); v != 0 {
 		t.Errorf("prometheus_config_last_reload_successful = %v after a failed reload, want 0", v)
 	}
-	waitQuery(t, base, `up{job="b"} == 1`, 10*time.Second, nil)
+	waitQuery(t, base, `up{job="b"} == 1`, 30*time.Second, nil)
 	robustAlive(t, p, base)
 
 	// A good config again, by SIGHUP: applied, and the gauge is back to 1.
 	writeFile(t, dir, "prometheus.yml", config("a", x))
 	hup()
-	robustWaitMetric(t, base, "prometheus_config_last_reload_successful", 1, 10*time.Second)
+	robustWaitMetric(t, base, "prometheus_config_last_reload_successful", 1, 30*time.Second)
 	robustWaitTargets(t, base, 30*time.Second, only("a", x))
 	if yaml := statusConfig(); !strings.Contains(yaml, "job_name: a") {
 		t.Errorf("/api/v1/status/config after the good reload is not config A:\n%s", yaml)
