@@ -57,7 +57,10 @@ lint:
 # with its reason ("missing <what>: <how to get it>") and a last line
 # "N passed, N failed, N skipped". Under CI=true (.ci/run) a missing peer
 # fails instead of skipping.
+# The lean agent build's command (-tags agentonly, what the DaemonSet ships)
+# is tested on its own first; the summary line of the whole suite comes last.
 unit:
+	$(GO) run ./hack/testsummary $(GO) test -race -count=1 -tags agentonly -json ./cmd/panoptes
 	PANOPTES_TEST_ARTIFACTS=$(ARTIFACTS) $(GO) run ./hack/testsummary $(GO) test -race -count=1 -json $(TESTPKGS)
 
 # The tests under load, as on a busy node (not part of `make test`): every

@@ -22,10 +22,10 @@ func TestVersionFlag(t *testing.T) {
 		t.Run("role="+role, func(t *testing.T) {
 			t.Parallel()
 			root := newRootCommand()
-			if role != "" && !hasCommand(root, role) {
-				if lean {
-					t.Skipf("the lean agent build has no %s", role)
-				}
+			// The lean agent build has no other role; the root's --version
+			// still answers for `panoptes state --version` there, as a
+			// script probing the DaemonSet's binary would call it.
+			if role != "" && !hasCommand(root, role) && !lean {
 				t.Fatalf("no %s command", role)
 			}
 			args := []string{"--version"}

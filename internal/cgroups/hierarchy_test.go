@@ -2,11 +2,14 @@ package cgroups
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/panoptes-dev/panoptes/internal/testkit"
 )
 
 func TestParseMountInfo(t *testing.T) {
@@ -157,11 +160,11 @@ func TestDetect(t *testing.T) {
 // TestDetectHost runs Detect and Discover on this machine's /proc and /sys.
 func TestDetectHost(t *testing.T) {
 	if _, err := os.Stat("/proc/self/mountinfo"); err != nil {
-		t.Skip("no /proc/self/mountinfo:", err)
+		testkit.Missing(t, "/proc/self/mountinfo", fmt.Sprintf("%v; the test reads this machine's cgroup mounts", err))
 	}
 	h, err := Detect("/proc", "/sys")
 	if errors.Is(err, ErrNoHierarchy) {
-		t.Skip("no cgroup mounts on this machine")
+		testkit.Missing(t, "cgroup mounts", "this machine mounts no cgroup hierarchy under /sys/fs/cgroup")
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/panoptes-dev/panoptes/internal/collector/container"
+	"github.com/panoptes-dev/panoptes/internal/testkit"
 )
 
 // TestSummaryError: a failed snapshot is a 500 with the kubelet's message.
@@ -115,7 +116,7 @@ func TestSummaryConcurrent(t *testing.T) {
 func TestNoKubernetesImports(t *testing.T) {
 	gotool, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("go tool not found")
+		testkit.Missing(t, "the go tool", "not on $PATH; the test lists what the package links with it")
 	}
 	out, err := exec.Command(gotool, "list", "-deps", "-f", "{{.ImportPath}}", ".").CombinedOutput()
 	if err != nil {
