@@ -150,20 +150,25 @@ func labelsString(m *dto.Metric) string {
 	return "{" + strings.Join(parts, ",") + "}"
 }
 
+// sampleValue is the value of a gauge, counter or untyped sample (0 for
+// the other types).
+func sampleValue(m *dto.Metric) float64 {
+	switch {
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	case m.Untyped != nil:
+		return m.GetUntyped().GetValue()
+	}
+	return 0
+}
+
 // seriesValues maps each series' label set to its value.
 func seriesValues(mf *dto.MetricFamily) map[string]float64 {
 	out := map[string]float64{}
 	for _, m := range mf.GetMetric() {
-		var v float64
-		switch {
-		case m.Gauge != nil:
-			v = m.GetGauge().GetValue()
-		case m.Counter != nil:
-			v = m.GetCounter().GetValue()
-		case m.Untyped != nil:
-			v = m.GetUntyped().GetValue()
-		}
-		out[labelsString(m)] = v
+		out[labelsString(m)] = sampleValue(m)
 	}
 	return out
 }

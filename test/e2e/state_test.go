@@ -108,16 +108,7 @@ func renderSeries(name string, m *dto.Metric) string {
 		lbls = append(lbls, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
 	}
 	sort.Strings(lbls)
-	var v float64
-	switch {
-	case m.Gauge != nil:
-		v = m.GetGauge().GetValue()
-	case m.Counter != nil:
-		v = m.GetCounter().GetValue()
-	case m.Untyped != nil:
-		v = m.GetUntyped().GetValue()
-	}
-	return fmt.Sprintf("%s{%s} %s", name, strings.Join(lbls, ","), formatFloat(v))
+	return fmt.Sprintf("%s{%s} %s", name, strings.Join(lbls, ","), formatFloat(sampleValue(m)))
 }
 
 func formatFloat(v float64) string {
@@ -538,17 +529,7 @@ func diffSeries(ours, theirs series) string {
 }
 
 func setMinusLines(a, b []string) string {
-	in := map[string]bool{}
-	for _, x := range b {
-		in[x] = true
-	}
-	var out []string
-	for _, x := range a {
-		if !in[x] {
-			out = append(out, x)
-		}
-	}
-	return strings.Join(out, "\n")
+	return strings.Join(setMinus(a, b), "\n")
 }
 
 // TestStatePeerKSM: kube-state-metrics v2.20.0 and panoptes state, with
