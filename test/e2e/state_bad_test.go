@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,10 +70,14 @@ func TestStateBadInput(t *testing.T) {
 	badObjects(t, env, ns)
 
 	// Churn: configmaps created and deleted while panoptes state starts, so
-	// that some are deleted between its list and its watch.
+	// that some are deleted between its list and its watch, and after, so
+	// that its watch sees them come and go. Each worker counts its rounds
+	// (a create and a delete), and the churn is measured in rounds, not in
+	// time a loaded machine may spend on something else.
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for w := range 4 {
+	var rounds [4]atomic.Int64
+	for w := range rounds {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -86,14 +91,35 @@ func TestStateBadInput(t *testing.T) {
 				b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"name": name}})
 				_, _, _ = env.Do(t.Context(), "POST", "/api/v1/namespaces/"+ns+"/configmaps", "", b)
 				_, _, _ = env.Do(t.Context(), "DELETE", "/api/v1/namespaces/"+ns+"/configmaps/"+name, "", nil)
+				rounds[w].Add(1)
 			}
 		}()
 	}
+	churned := func(from [4]int64, n int64) func() string {
+		return func() string {
+			for w := range rounds {
+				if got := rounds[w].Load() - from[w]; got < n {
+					return fmt.Sprintf("churn worker %d: %d rounds, want %d", w, got, n)
+				}
+			}
+			return ""
+		}
+	}
+	eventually(t, time.Minute, churned([4]int64{}, 1)) // churning before the start; only against a hang
 	p, metrics, _ := startStateReady(t, "--kubeconfig="+env.Kubeconfig, "--resources="+strings.Join(stateResources, ","),
 		"--metric-labels-allowlist=pods=[*]", "--namespaces="+ns+",default")
-	time.Sleep(2 * time.Second)
+	var ready [4]int64
+	for w := range rounds {
+		ready[w] = rounds[w].Load()
+	}
+	eventually(t, time.Minute, churned(ready, 10)) // only against a hang
 	close(stop)
 	wg.Wait()
+	var done [4]int64
+	for w := range rounds {
+		done[w] = rounds[w].Load()
+	}
+	t.Logf("churn rounds per worker: %v until ready, %v in all", ready, done)
 
 	eventually(t, 60*time.Second, func() string {
 		s := scrapeSeries(t, metrics)

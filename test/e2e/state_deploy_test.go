@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os/exec"
 	"regexp"
@@ -111,22 +112,27 @@ func TestStateDeploy(t *testing.T) {
 		}
 	}
 	_, _, telemetry := startStateReady(t, append(keep, "--kubeconfig="+env.ServiceAccountKubeconfig(t, ns, "panoptes-state-"+sfx))...)
-	var served, forbidden []string
-	time.Sleep(time.Second)
-	for _, line := range scrapeSeries(t, telemetry)["panoptes_state_resource_enabled"] {
-		res := between(line, `resource="`, `"`)
-		served = append(served, res)
-		if strings.Contains(line, `reason="forbidden"`) {
-			forbidden = append(forbidden, res)
+	// Which resources are served is settled at start; poll until the
+	// telemetry shows it rather than assume how soon.
+	eventually(t, time.Minute, func() string { // only against a hang
+		var served, forbidden []string
+		for _, line := range scrapeSeries(t, telemetry)["panoptes_state_resource_enabled"] {
+			res := between(line, `resource="`, `"`)
+			served = append(served, res)
+			if strings.Contains(line, `reason="forbidden"`) {
+				forbidden = append(forbidden, res)
+			}
 		}
-	}
-	sort.Strings(served)
-	if len(forbidden) > 0 {
-		t.Errorf("resources forbidden to deploy/state's ServiceAccount: %v", forbidden)
-	}
-	if strings.Join(served, ",") != strings.Join(granted, ",") {
-		t.Errorf("ClusterRole grants %v;\nserved by default %v", granted, served)
-	}
+		sort.Strings(served)
+		var msg []string
+		if len(forbidden) > 0 {
+			msg = append(msg, fmt.Sprintf("resources forbidden to deploy/state's ServiceAccount: %v", forbidden))
+		}
+		if strings.Join(served, ",") != strings.Join(granted, ",") {
+			msg = append(msg, fmt.Sprintf("ClusterRole grants %v;\nserved by default %v", granted, served))
+		}
+		return strings.Join(msg, "\n")
+	})
 }
 
 func between(s, from, to string) string {
