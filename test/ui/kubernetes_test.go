@@ -204,7 +204,7 @@ func TestKubernetes(t *testing.T) {
 	}
 	pushKube(t, s)
 	b.open(s.url("/#/d/overview?range=5m"))
-	b.poll(`!!document.querySelector('nav a[href^="#/d/kubernetes"]')`, 20*time.Second)
+	b.poll(`!!document.querySelector('nav a[href^="#/d/kubernetes"]')`, time.Minute)
 	b.open(s.url("/#/d/kubernetes?range=5m"))
 	for _, p := range eval[[]panelState](b, `window.__panoptes.panels`) {
 		if p.State != "ok" {
@@ -256,7 +256,7 @@ func TestKubernetes(t *testing.T) {
 	// the table page still shown until the hashchange event renders it.
 	b.do(chromedp.Evaluate[chromedp.Void](`window.__panoptes.ready = false`))
 	b.do(chromedp.Click(chromedp.CSS(`table.data tbody tr`)))
-	b.poll(`location.hash.startsWith("#/d/pod")`, 10*time.Second)
+	b.poll(`location.hash.startsWith("#/d/pod")`, time.Minute)
 	b.waitReady()
 	cpu := eval[int](b, `window.__panoptes.panels.find(p => p.title === "CPU per container").series`)
 	if cpu < 1 {

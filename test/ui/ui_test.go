@@ -126,7 +126,7 @@ func TestOverview(t *testing.T) {
 	  const o = window.__panoptes.charts[0].over, r = o.getBoundingClientRect();
 	  o.dispatchEvent(new MouseEvent("mousemove", {clientX: r.left + r.width / 2, clientY: r.top + 10, bubbles: true}));
 	})()`))
-	b.poll(`window.__panoptes.charts.slice(1).every(o => o.cursor.left > 0 && o.cursor.idx !== null)`, 10*time.Second)
+	b.poll(`window.__panoptes.charts.slice(1).every(o => o.cursor.left > 0 && o.cursor.idx !== null)`, time.Minute)
 
 	// Drag to zoom over the last 7% of the 5 minutes (where the young
 	// server has data): the range becomes absolute in the URL and every
@@ -152,7 +152,7 @@ func TestOverview(t *testing.T) {
 		t.Errorf("zoomed panels without data: %+v", p)
 	}
 	b.do(chromedp.NavigateBack())
-	b.poll(`location.hash.includes("range=5m")`, 10*time.Second)
+	b.poll(`location.hash.includes("range=5m")`, time.Minute)
 	b.waitReady()
 
 	// Dark theme: the page's colours change and the charts are drawn again.
@@ -166,7 +166,7 @@ func TestOverview(t *testing.T) {
 
 	// A phone: one column, nothing wider than the screen.
 	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
-	b.poll(`document.documentElement.scrollWidth <= window.innerWidth + 1`, 10*time.Second)
+	b.poll(`document.documentElement.scrollWidth <= window.innerWidth + 1`, time.Minute)
 	b.screenshot("overview-phone")
 	b.noPageErrors()
 }
@@ -196,7 +196,7 @@ func TestContainers(t *testing.T) {
 	// cgroup, whose path is a prefix) stays.
 	piece := c.id[strings.LastIndex(c.id, "/")+1:][:12]
 	b.do(chromedp.SendKeys(chromedp.CSS(`input[type=search]`), piece))
-	b.poll(`document.querySelectorAll('table.data tbody tr').length === 1`, 10*time.Second)
+	b.poll(`document.querySelectorAll('table.data tbody tr').length === 1`, time.Minute)
 	row := eval[[]string](b, `[...document.querySelector('table.data tbody tr').cells].map(c => c.innerText)`)
 	// Name, pod, instance, CPU, trend, CPU % of limit, memory, % of limit, ...
 	if len(row) < 8 || !regexp.MustCompile(`^[0-9.]+m$`).MatchString(row[3]) || !regexp.MustCompile(`^[0-9.]+%$`).MatchString(row[5]) ||
@@ -211,7 +211,7 @@ func TestContainers(t *testing.T) {
 	// hashchange event renders the next one.
 	b.do(chromedp.Evaluate[chromedp.Void](`window.__panoptes.ready = false`))
 	b.do(chromedp.Click(chromedp.CSS(`table.data tbody tr`)))
-	b.poll(`location.hash.startsWith("#/d/container")`, 10*time.Second)
+	b.poll(`location.hash.startsWith("#/d/container")`, time.Minute)
 	b.waitReady()
 	if got := eval[string](b, `new URLSearchParams(location.hash.split("?")[1]).get("var-id")`); got != c.id {
 		t.Errorf("the detail page is for %q, want %q", got, c.id)
@@ -252,18 +252,18 @@ func TestExplore(t *testing.T) {
 
 	// Metric names complete from the API.
 	b.do(chromedp.SendKeys(chromedp.CSS(`textarea.promql`), "node_load"))
-	b.poll(`[...document.querySelectorAll('ul.complete li span')].some(e => e.textContent === "node_load15")`, 10*time.Second)
+	b.poll(`[...document.querySelectorAll('ul.complete li span')].some(e => e.textContent === "node_load15")`, time.Minute)
 	b.do(chromedp.SendKeys(chromedp.CSS(`textarea.promql`), "1"))
-	b.poll(`document.querySelector('ul.complete li span') && document.querySelector('ul.complete li span').textContent === "node_load1"`, 10*time.Second)
+	b.poll(`document.querySelector('ul.complete li span') && document.querySelector('ul.complete li span').textContent === "node_load1"`, time.Minute)
 	b.do(chromedp.SendKeys(chromedp.CSS(`textarea.promql`), "\t"))
 	if v := eval[string](b, `document.querySelector('textarea.promql').value`); v != "node_load1" {
 		t.Errorf("after completion the query is %q", v)
 	}
 	// Label names of the metric complete inside braces.
 	b.do(chromedp.SendKeys(chromedp.CSS(`textarea.promql`), "{"))
-	b.poll(`[...document.querySelectorAll('ul.complete li')].some(e => e.dataset.kind === "label" && e.textContent.startsWith("instance"))`, 10*time.Second)
+	b.poll(`[...document.querySelectorAll('ul.complete li')].some(e => e.dataset.kind === "label" && e.textContent.startsWith("instance"))`, time.Minute)
 	b.do(chromedp.SendKeys(chromedp.CSS(`textarea.promql`), "\x1b")) // Escape closes the list
-	b.poll(`getComputedStyle(document.querySelector('ul.complete')).display === "none"`, 5*time.Second)
+	b.poll(`getComputedStyle(document.querySelector('ul.complete')).display === "none"`, time.Minute)
 	b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('textarea.promql').value = "node_load1"`))
 
 	// A second query, then run both on one graph.
@@ -320,7 +320,7 @@ func TestExplore(t *testing.T) {
 	b.do(chromedp.Evaluate[chromedp.Void](`(() => { const t = document.querySelector('textarea.promql'); t.value = ` + jsString(bad) + `; t.dispatchEvent(new Event("input")); })()`))
 	b.do(chromedp.Click(chromedp.CSS(`#run`)))
 	b.waitReady()
-	b.poll(`!!document.querySelector('.query-error .pos')`, 10*time.Second)
+	b.poll(`!!document.querySelector('.query-error .pos')`, time.Minute)
 	msg := eval[string](b, `document.querySelector('.query-error .pos').textContent`)
 	caret := eval[string](b, `document.querySelector('.query-error pre.caret').textContent`)
 	// The server's own answer says where: 1:37 for this query.
@@ -447,22 +447,22 @@ panels:
 	// Auto-refresh queries again by itself.
 	b.open(s.url("/#/d/mine?range=5m&refresh=5s"))
 	n0 := eval[int](b, `performance.getEntriesByType("resource").filter(e => e.name.includes("/api/v1/query")).length`)
-	b.poll(`performance.getEntriesByType("resource").filter(e => e.name.includes("/api/v1/query")).length > `+strconv.Itoa(n0), 15*time.Second)
+	b.poll(`performance.getEntriesByType("resource").filter(e => e.name.includes("/api/v1/query")).length > `+strconv.Itoa(n0), time.Minute)
 
 	// The server goes away: the banner shows. It comes back: the banner
 	// goes and the panels load again.
 	b.open(s.url("/#/d/mine?range=5m&refresh=5s"))
 	s.stop()
 	b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('button[title="Refresh now"]').click()`))
-	b.poll(`document.querySelector('.banner').classList.contains('show')`, 20*time.Second)
+	b.poll(`document.querySelector('.banner').classList.contains('show')`, time.Minute)
 	if txt := eval[string](b, `document.querySelector('.banner').textContent`); !strings.Contains(txt, "cannot be reached") {
 		t.Errorf("banner says %q", txt)
 	}
 	b.screenshot("server-gone")
 	s.start(t)
-	b.poll(`!document.querySelector('.banner').classList.contains('show')`, 30*time.Second)
+	b.poll(`!document.querySelector('.banner').classList.contains('show')`, time.Minute)
 	b.waitReady()
-	b.poll(`window.__panoptes.panels.find(p => p.title === "Load").state === "ok"`, 30*time.Second)
+	b.poll(`window.__panoptes.panels.find(p => p.title === "Load").state === "ok"`, time.Minute)
 	b.screenshot("server-back")
 }
 
