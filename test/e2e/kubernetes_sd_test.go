@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +27,9 @@ import (
 // runs with the least RBAC the manifests grant, not as the admin.
 func serverKubeconfig(t *testing.T, env *k8s.Env) string {
 	t.Helper()
-	env.Call(t, 201, "POST", "/api/v1/namespaces", "", map[string]any{"metadata": map[string]any{"name": "monitoring"}})
+	// deploy/server's fixed names: a second run of the test binary
+	// (-count=3) finds them made on the control plane it shares.
+	env.Ensure(t, "/api/v1/namespaces", map[string]any{"metadata": map[string]any{"name": "monitoring"}})
 	b, err := os.ReadFile("../../deploy/server/rbac.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +52,7 @@ func serverKubeconfig(t *testing.T, env *k8s.Env) string {
 		if !ok {
 			t.Fatalf("rbac.yaml: unexpected kind %q", kind)
 		}
-		env.Call(t, 201, "POST", path, "", obj)
+		env.Ensure(t, path, obj)
 	}
 	return env.ServiceAccountKubeconfig(t, "monitoring", "panoptes-server")
 }
@@ -71,7 +75,10 @@ func TestServerKubernetesSD(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ns := "sd-test"
+	// A namespace of this run's own: the control plane lives as long as the
+	// test binary, so a second run (-count=3) would find the first one's,
+	// and without a namespace controller a deleted one never goes away.
+	ns := "sd-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	env.Call(t, 201, "POST", "/api/v1/namespaces", "", map[string]any{"metadata": map[string]any{"name": ns}})
 	pod := func(name string, annotations map[string]string) {
 		env.Call(t, 201, "POST", "/api/v1/namespaces/"+ns+"/pods", "", map[string]any{
@@ -117,15 +124,30 @@ func TestServerKubernetesSD(t *testing.T) {
 	}
 	_, base := startServer(t, "--config.file="+path)
 
-	waitQuery(t, base, `k8s_sd_probe{job="kubernetes-pods", namespace="sd-test", pod="probe"}`, 60*time.Second, nil)
+	waitQuery(t, base, `k8s_sd_probe{job="kubernetes-pods", namespace="`+ns+`", pod="probe"}`, 60*time.Second, nil)
 	// The annotated service's endpoint is a target with its service label.
-	waitQuery(t, base, `up{job="kubernetes-service-endpoints", namespace="sd-test", service="probe-svc", instance="192.0.2.10:`+port+`"}`, 60*time.Second, nil)
-	if s := instantQuery(t, base, `up{job="kubernetes-pods", pod="quiet"}`); len(s) != 0 {
+	waitQuery(t, base, `up{job="kubernetes-service-endpoints", namespace="`+ns+`", service="probe-svc", instance="192.0.2.10:`+port+`"}`, 60*time.Second, nil)
+	if s := instantQuery(t, base, `up{job="kubernetes-pods", namespace="`+ns+`", pod="quiet"}`); len(s) != 0 {
 		t.Errorf("a pod without prometheus.io/scrape was scraped: %v", s)
 	}
 	_, body := get(t, base+"/api/v1/targets?state=active")
-	if !strings.Contains(string(body), `"__meta_kubernetes_pod_name":"probe"`) {
-		t.Errorf("the probe pod's target lacks its discovered labels: %s", body)
+	var targets struct {
+		Data struct {
+			ActiveTargets []struct {
+				DiscoveredLabels map[string]string `json:"discoveredLabels"`
+			} `json:"activeTargets"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &targets); err != nil {
+		t.Fatalf("targets: %v: %s", err, body)
+	}
+	found := false
+	for _, tg := range targets.Data.ActiveTargets {
+		l := tg.DiscoveredLabels
+		found = found || l["__meta_kubernetes_namespace"] == ns && l["__meta_kubernetes_pod_name"] == "probe"
+	}
+	if !found {
+		t.Errorf("no target of the probe pod in %s with its discovered labels: %s", ns, body)
 	}
 }
 

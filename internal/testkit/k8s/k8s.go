@@ -71,6 +71,28 @@ func (e *Env) Do(ctx context.Context, method, path, contentType string, body []b
 	return do(ctx, e.Client, method, e.URL+path, contentType, body)
 }
 
+// Ensure creates obj by a POST to path unless it exists: it accepts 201
+// and 409 (AlreadyExists). For fixed objects, such as a manifest's
+// namespace, ServiceAccount and ClusterRole, that a test creates and a
+// later run of the same test binary (-count=3) finds made, with the same
+// content, on the control plane they share.
+func (e *Env) Ensure(t testing.TB, path string, obj any) {
+	t.Helper()
+	b, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code, resp, err := e.Do(ctx, "POST", path, "", b)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	if code != http.StatusCreated && code != http.StatusConflict {
+		t.Fatalf("POST %s: status %d, want 201 or 409: %s", path, code, resp)
+	}
+}
+
 // Call sends body (encoded as JSON unless nil) as the admin and fails the
 // test unless the API server answers want; it returns the answer's body.
 func (e *Env) Call(t testing.TB, want int, method, path, contentType string, body any) []byte {
