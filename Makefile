@@ -61,13 +61,15 @@ lint:
 # is tested on its own first; the summary line of the whole suite comes last.
 unit:
 	$(GO) run ./hack/testsummary $(GO) test -race -count=1 -tags agentonly -json ./cmd/panoptes
-	PANOPTES_TEST_ARTIFACTS=$(ARTIFACTS) $(GO) run ./hack/testsummary $(GO) test -race -count=1 -json $(TESTPKGS)
+	PANOPTES_TEST_ARTIFACTS=$(ARTIFACTS) $(GO) run ./hack/testsummary $(GO) test -race -count=1 -timeout 30m -json $(TESTPKGS)
 
 # The tests under load, as on a busy node (not part of `make test`): every
 # test of $(TESTPKGS) three times with the race detector while a CPU burner
 # keeps $(LOAD_CORES) cores busy: stress-ng when hack/test-deps.sh installed
 # it, else testkit's burner (internal/testkit/burn). A test that passes only
-# on an idle machine waits on time instead of on an event.
+# on an idle machine waits on time instead of on an event. The time-outs are
+# go test's 10 minutes per test binary stretched: test/e2e runs about 4
+# minutes on an idle machine, and three times that and more under load.
 .PHONY: test-load
 test-load:
 	@burndir=$$(mktemp -d); \
@@ -78,7 +80,7 @@ test-load:
 		$$burndir/burn -cores $(LOAD_CORES) & \
 	fi; \
 	burner=$$!; trap 'kill $$burner 2>/dev/null; wait $$burner 2>/dev/null; rm -rf $$burndir' EXIT; \
-	PANOPTES_TEST_ARTIFACTS=$(ARTIFACTS) $(GO) run ./hack/testsummary $(GO) test -race -count=3 -json $(TESTPKGS)
+	PANOPTES_TEST_ARTIFACTS=$(ARTIFACTS) $(GO) run ./hack/testsummary $(GO) test -race -count=3 -timeout 60m -json $(TESTPKGS)
 
 # A short pass of every fuzzer (not part of `make test`; nightly material).
 fuzz:

@@ -89,9 +89,11 @@ type test struct {
 
 // pkg is a package being tested.
 type pkg struct {
-	tests  map[string]*test
-	order  []string // tests in the order they started
-	output []string // the package's own lines: ok/FAIL, TestMain, panics
+	tests   map[string]*test // by key: the name, or name#N for its Nth rerun
+	current map[string]*test // by name: the run the next event belongs to
+	reruns  map[string]int
+	order   []string // keys, in the order the tests started
+	output  []string // the package's own lines: ok/FAIL, TestMain, panics
 }
 
 // skipped is a skipped test and why.
@@ -132,7 +134,7 @@ func (s *summary) read(r io.Reader) error {
 func (s *summary) pkg(name string) *pkg {
 	p, ok := s.pkgs[name]
 	if !ok {
-		p = &pkg{tests: map[string]*test{}}
+		p = &pkg{tests: map[string]*test{}, current: map[string]*test{}, reruns: map[string]int{}}
 		s.pkgs[name] = p
 		s.pkgOrder = append(s.pkgOrder, name)
 	}
@@ -157,11 +159,20 @@ func (s *summary) event(e event) {
 		}
 		return
 	}
-	t, ok := p.tests[e.Test]
-	if !ok {
+	t, ok := p.current[e.Test]
+	if !ok || e.Action == "run" && t.action != "" {
+		// A test run again (-count=3) is a test of its own: a third run
+		// that fails, or dies in a time-out, must not hide behind the
+		// first run's pass.
+		key := e.Test
+		if ok {
+			p.reruns[e.Test]++
+			key = fmt.Sprintf("%s#%d", e.Test, p.reruns[e.Test])
+		}
 		t = &test{name: e.Test}
-		p.tests[e.Test] = t
-		p.order = append(p.order, e.Test)
+		p.tests[key] = t
+		p.current[e.Test] = t
+		p.order = append(p.order, key)
 	}
 	switch e.Action {
 	case "output":

@@ -31,6 +31,7 @@ func TestSummary(t *testing.T) {
 		{"exit", 1},
 		{"unfinished", 1},
 		{"all", 1},
+		{"rerun", 1}, // -count=3: the third run of a test dies in the time-out
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
