@@ -76,7 +76,7 @@ type Options struct {
 	Flags map[string]string
 	// Registerer and Gatherer hold the server's own metrics; the
 	// prometheus/prometheus packages register theirs with Registerer. Nil
-	// means a registry of their own (Run's: NewSelfRegistry).
+	// means a registry of their own (Run's: version.NewRegistry).
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
 }

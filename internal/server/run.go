@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/panoptes-dev/panoptes/internal/gogc"
 	"github.com/panoptes-dev/panoptes/internal/version"
 	"github.com/panoptes-dev/panoptes/internal/web"
@@ -24,7 +22,11 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger, onListen func(net
 	gogc.Apply(o.GOGC)
 	opts := *o
 	if opts.Registerer == nil || opts.Gatherer == nil {
-		reg := NewSelfRegistry()
+		// The server's own metrics: Go runtime, process and build, beside
+		// what the prometheus/prometheus packages register
+		// (prometheus_tsdb_*, prometheus_engine_*, ...) under Prometheus's
+		// names, so that the dashboards and alerts written for them work.
+		reg := version.NewRegistry()
 		opts.Registerer, opts.Gatherer = reg, reg
 	}
 	ui, err := web.New(web.Options{DashboardsDir: opts.DashboardsDir, Logger: logger.With("component", "web")})
@@ -46,13 +48,4 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger, onListen func(net
 			onListen(addr)
 		}
 	})
-}
-
-// NewSelfRegistry is a registry for the server's own metrics: Go runtime,
-// process, build (version.NewRegistry), and what the prometheus/prometheus
-// packages register (prometheus_tsdb_*, prometheus_engine_*,
-// prometheus_remote_storage_*, ...). Prometheus's names are kept: the
-// dashboards and alerts written for them work.
-func NewSelfRegistry() *prometheus.Registry {
-	return version.NewRegistry()
 }

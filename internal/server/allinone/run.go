@@ -13,6 +13,7 @@ import (
 
 	"github.com/panoptes-dev/panoptes/internal/collector"
 	"github.com/panoptes-dev/panoptes/internal/server"
+	"github.com/panoptes-dev/panoptes/internal/version"
 )
 
 // Run monitors this host until ctx ends: it builds the collectors, runs them
@@ -27,7 +28,7 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger, w io.Writer) erro
 	if err != nil {
 		return err
 	}
-	self := server.NewSelfRegistry()
+	self := version.NewRegistry()
 	self.MustRegister(built.Own...)
 	hostReg := prometheus.NewRegistry()
 	hostReg.MustRegister(collector.NewRunner(built.Collectors, o.Collectors.Timeout, logger))
