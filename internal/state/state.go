@@ -58,10 +58,10 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("serving the state of Kubernetes objects", "metrics", srv.addrs.metrics.String(), "telemetry", srv.addrs.telemetry.String(),
+	// One line with the bound addresses, which test/e2e (and operators)
+	// read, and the resources served.
+	logger.Info("listening", "metrics", srv.addrs.metrics.String(), "telemetry", srv.addrs.telemetry.String(),
 		"resources", strings.Join(enabled, ","))
-	// The line test/e2e (and operators) read the addresses from.
-	logger.Info("listening", "metrics", srv.addrs.metrics.String(), "telemetry", srv.addrs.telemetry.String())
 	return srv.run(ctx, handler)
 }
 
