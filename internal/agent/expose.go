@@ -6,13 +6,12 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/panoptes-dev/panoptes/internal/httpgzip"
-
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/panoptes-dev/panoptes/internal/collector"
+	"github.com/panoptes-dev/panoptes/internal/httpgzip"
 )
 
 // exposer serves a scrape without the protobuf round trip that

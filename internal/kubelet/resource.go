@@ -6,12 +6,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/panoptes-dev/panoptes/internal/httpgzip"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/panoptes-dev/panoptes/internal/collector"
+	"github.com/panoptes-dev/panoptes/internal/httpgzip"
 )
 
 // The kubelet's resource metrics (pkg/kubelet/metrics/collectors/

@@ -16,7 +16,6 @@ import (
 	"strings"
 
 	"github.com/panoptes-dev/panoptes/internal/httpgzip"
-
 	webassets "github.com/panoptes-dev/panoptes/web"
 )
 
