@@ -3,6 +3,7 @@
 
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
+import { AlertsPage, firingCount, RulesPage } from "./alerts";
 import { api, metricNames, onServerState } from "./api";
 import { ContainersPage } from "./containers";
 import { DashboardView, loadDashboard } from "./dashboard";
@@ -16,6 +17,8 @@ interface Page {
   el: HTMLElement;
   refresh(): void | Promise<void>;
   destroy?(): void;
+  /** live pages (alerts, rules) refresh on every tick, an absolute time range or not. */
+  live?: boolean;
 }
 
 interface DashboardInfo {
@@ -33,6 +36,7 @@ const banner = h("div.banner", { role: "alert", text: "The Panoptes server canno
 let page: Page | null = null;
 let dashboards: DashboardInfo[] = [];
 let hasKube = false;
+let firing = 0;
 
 function applyTheme(t: string): void {
   document.documentElement.dataset.theme = t;
@@ -108,7 +112,7 @@ function refreshPicker(): HTMLElement {
     if (isFinite(s) && s > 0) {
       refreshTimer = window.setInterval(() => {
         // Only a range that ends now moves; an absolute one stays put.
-        if (timeWindow().relative && !document.hidden && page) void page.refresh();
+        if (page && (timeWindow().relative || page.live) && !document.hidden) void page.refresh();
       }, s * 1000);
     }
   };
@@ -132,10 +136,14 @@ function navLinks(): void {
   const links: [string, string][] = [["#/d/overview", "Overview"], ["#/containers", "Containers"]];
   if (hasKube) links.push(["#/d/kubernetes", "Kubernetes"]);
   for (const d of dashboards) if (d.nav && !["overview", "kubernetes"].includes(d.id)) links.push(["#/d/" + d.id, d.title]);
-  links.push(["#/explore", "Explore"], ["#/dashboards", "Dashboards"], ["#/targets", "Targets"], ["#/status", "Status"]);
+  links.push(["#/explore", "Explore"], ["#/dashboards", "Dashboards"], ["#/alerts", "Alerts"], ["#/rules", "Rules"], ["#/targets", "Targets"], ["#/status", "Status"]);
   nav.innerHTML = "";
   const cur = "#" + (r.path === "/" ? "/d/overview" : r.path);
-  for (const [href, text] of links) nav.append(h("a" + (cur === href ? ".on" : ""), { href: href + qs, text }));
+  for (const [href, text] of links) {
+    const a = h("a" + (cur === href ? ".on" : ""), { href: href + qs, text });
+    if (href === "#/alerts" && firing > 0) a.append(h("span.badge", { text: String(firing), title: `${firing} firing` }));
+    nav.append(a);
+  }
 }
 
 class DashboardList {
@@ -194,6 +202,8 @@ function render(): void {
   else if (r.path === "/explore") page = new ExplorePage();
   else if (r.path === "/targets") page = new TargetsPage();
   else if (r.path === "/status") page = new StatusPage();
+  else if (r.path === "/alerts") page = new AlertsPage();
+  else if (r.path === "/rules") page = new RulesPage();
   else if (r.path === "/dashboards") page = new DashboardList();
   else {
     page = null;
@@ -234,12 +244,32 @@ function boot(): void {
     }
   });
   window.addEventListener("hashchange", render);
+  // The badge of firing alerts: the Alerts page reports its count as it
+  // refreshes; elsewhere it is polled (every 15 s, as Prometheus evaluates
+  // by default).
+  window.addEventListener("panoptes:firing", (e) => {
+    const n = (e as CustomEvent<number>).detail;
+    if (n !== firing) {
+      firing = n;
+      navLinks();
+    }
+  });
+  const pollFiring = () => {
+    if (!document.hidden && !(page instanceof AlertsPage)) {
+      firingCount().then((n) => window.dispatchEvent(new CustomEvent("panoptes:firing", { detail: n }))).catch(() => {});
+    }
+  };
+  window.setInterval(pollFiring, 15000);
   render();
   // What the navigation needs beyond the built-in pages (the Kubernetes page
   // when kube_* metrics exist, users' dashboards) waits for the first page,
   // so that its queries are not queued behind these.
   const t0 = Date.now();
-  const later = () => (window.__panoptes.ready || Date.now() - t0 > 3000 ? void discover() : setTimeout(later, 50));
+  const later = () => {
+    if (!window.__panoptes.ready && Date.now() - t0 <= 3000) return void setTimeout(later, 50);
+    void discover();
+    pollFiring();
+  };
   later();
 }
 
