@@ -28,7 +28,9 @@ Endpoints:
   /api/v1/...     the Prometheus HTTP API (query, query_range, series, labels,
                   metadata, targets, status/*, format_query, write, ...)
   /federate       the latest samples of match[] selectors, for federation
-  /-/reload       POST: reload the config file (also on SIGHUP)
+  /api/v1/rules   the recording and alerting rules (rule_files, --rules.builtin)
+  /api/v1/alerts  the alerts pending and firing, sent to alerting.alertmanagers
+  /-/reload       POST: reload the config and rule files (also on SIGHUP)
   /-/healthy      liveness
   /-/ready        readiness
   /metrics        the server's own metrics`,
@@ -54,7 +56,7 @@ Endpoints:
 // bindServerFlags binds the server's flags, Prometheus's names, to o and
 // records them in names, each field under prefix.
 func bindServerFlags(fs *pflag.FlagSet, o *server.Options, prefix string, names flagNames) {
-	fs.StringVar(&o.ConfigFile, "config.file", o.ConfigFile, "Prometheus configuration file (global, scrape_configs with relabelling, remote_write, ...); an existing prometheus.yml works unchanged. Empty: no scrape jobs of its own. Reloaded on SIGHUP and POST /-/reload; a config that does not load is rejected and the running one stays.")
+	fs.StringVar(&o.ConfigFile, "config.file", o.ConfigFile, "Prometheus configuration file (global, scrape_configs with relabelling, rule_files, alerting, remote_write, ...); an existing prometheus.yml works unchanged. Empty: no scrape jobs of its own. Reloaded with its rule files on SIGHUP and POST /-/reload; a config or rule file that does not load is rejected as a whole and the running one stays.")
 	fs.StringVar(&o.ListenAddress, "web.listen-address", o.ListenAddress, "Address to serve the API and UI on.")
 	fs.StringVar(&o.ListenAddress, "listen", o.ListenAddress, "Alias of --web.listen-address.")
 	fs.StringVar(&o.ExternalURL, "web.external-url", o.ExternalURL, "URL under which the server is reached from outside (for links); derived from the listen address when empty.")
@@ -72,6 +74,14 @@ func bindServerFlags(fs *pflag.FlagSet, o *server.Options, prefix string, names 
 	fs.IntVar(&o.QueryMaxConcurrency, "query.max-concurrency", o.QueryMaxConcurrency, "Most queries running at once; more wait.")
 	fs.DurationVar(&o.LookbackDelta, "query.lookback-delta", o.LookbackDelta, "How far back an instant vector selector looks for the latest sample.")
 	fs.StringVar(&o.DashboardsDir, "web.dashboards-dir", o.DashboardsDir, "Directory of your own UI dashboards (*.yaml, *.yml, *.json in the format of web/dashboards/README.md), shown beside the built-in ones; a file with a built-in dashboard's id replaces it. Read again on every page load.")
+	fs.BoolVar(&o.BuiltinRules, "rules.builtin", o.BuiltinRules, "Evaluate the rules that come with Panoptes (host, containers, Kubernetes, the server's own health; listed in the README) beside the config's rule_files. A group in your rule files with a built-in group's name (panoptes-...) replaces that group.")
+	fs.DurationVar(&o.RulesAlertForOutageTolerance, "rules.alert.for-outage-tolerance", o.RulesAlertForOutageTolerance, "Max time to tolerate an outage of the server for restoring the \"for\" state of alerts (from ALERTS_FOR_STATE).")
+	fs.DurationVar(&o.RulesAlertForGracePeriod, "rules.alert.for-grace-period", o.RulesAlertForGracePeriod, "Minimum duration between an alert and its restored \"for\" state; kept only for alerts whose \"for\" is longer than the grace period.")
+	fs.DurationVar(&o.RulesAlertResendDelay, "rules.alert.resend-delay", o.RulesAlertResendDelay, "Minimum time to wait before sending a firing alert to the Alertmanagers again.")
+	fs.Int64Var(&o.RulesMaxConcurrentEvals, "rules.max-concurrent-evals", o.RulesMaxConcurrentEvals, "Most independent rules evaluated at once.")
+	fs.IntVar(&o.NotificationQueueCapacity, "alertmanager.notification-queue-capacity", o.NotificationQueueCapacity, "Capacity of the queue of alerts waiting for the Alertmanagers; alerts beyond it are dropped and counted in prometheus_notifications_dropped_total, and evaluation never waits.")
+	fs.IntVar(&o.NotificationBatchSize, "alertmanager.notification-batch-size", o.NotificationBatchSize, "Most alerts sent to an Alertmanager in one request.")
+	fs.BoolVar(&o.NotificationDrainOnShutdown, "alertmanager.drain-notification-queue-on-shutdown", o.NotificationDrainOnShutdown, "Send the queued alerts before exiting; if false they are dropped.")
 	fs.IntVar(&o.GOGC, "runtime.gogc", o.GOGC, "Garbage collection target percentage (GOGC). 50 keeps the heap, and RSS per series, smaller than Prometheus's 75 for a few percent of CPU (bench/server.sh); the GOGC environment variable, when set, takes precedence.")
 	for field, flag := range map[string]string{
 		"ListenAddress": "web.listen-address", "ExternalURL": "web.external-url",
@@ -79,7 +89,13 @@ func bindServerFlags(fs *pflag.FlagSet, o *server.Options, prefix string, names 
 		"RetentionSize": "storage.tsdb.retention.size", "MinFreeSpace": "storage.tsdb.min-free-space",
 		"QueryTimeout": "query.timeout", "QueryMaxSamples": "query.max-samples",
 		"QueryMaxConcurrency": "query.max-concurrency", "LookbackDelta": "query.lookback-delta",
-		"GOGC": "runtime.gogc",
+		"GOGC": "runtime.gogc", "BuiltinRules": "rules.builtin",
+		"RulesAlertForOutageTolerance": "rules.alert.for-outage-tolerance",
+		"RulesAlertForGracePeriod":     "rules.alert.for-grace-period",
+		"RulesAlertResendDelay":        "rules.alert.resend-delay",
+		"RulesMaxConcurrentEvals":      "rules.max-concurrent-evals",
+		"NotificationQueueCapacity":    "alertmanager.notification-queue-capacity",
+		"NotificationBatchSize":        "alertmanager.notification-batch-size",
 	} {
 		names[prefix+field] = flag
 	}

@@ -55,10 +55,29 @@ func (s *Server) loadConfig() (*config.Config, error) {
 	return cfg, nil
 }
 
+// load reads the config and every rule file it names (with the built-in
+// and the sources' rule files): anything that does not load is an error
+// before anything is applied.
+func (s *Server) load() (*config.Config, *ruleSet, error) {
+	cfg, err := s.loadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	set, err := s.resolveRules(cfg)
+	if err != nil {
+		if s.opts.ConfigFile != "" {
+			err = fmt.Errorf("load config --config.file=%s: %w", absPath(s.opts.ConfigFile), err)
+		}
+		return nil, nil, err
+	}
+	return cfg, set, nil
+}
+
 // applyConfig hands a loaded config to every manager, in Prometheus's
 // order: storage, scrape manager, then discovery (which must find the scrape
-// pools the new targets belong to).
-func (s *Server) applyConfig(cfg *config.Config) error {
+// pools the new targets belong to), the notifier and its discovery, and the
+// rules.
+func (s *Server) applyConfig(cfg *config.Config, set *ruleSet) error {
 	var errs []error
 	if err := s.remote.ApplyConfig(cfg); err != nil {
 		errs = append(errs, fmt.Errorf("remote_write/remote_read: %w", err))
@@ -78,13 +97,31 @@ func (s *Server) applyConfig(cfg *config.Config) error {
 			errs = append(errs, fmt.Errorf("service discovery: %w", err))
 		}
 	}
+	notify := s.withLocalAlertmanager(cfg)
+	if err := s.notifier.ApplyConfig(notify); err != nil {
+		errs = append(errs, fmt.Errorf("alerting: %w", err))
+	}
+	if err := s.notifyDiscovery.ApplyConfig(notifyDiscoveryConfigs(notify)); err != nil {
+		errs = append(errs, fmt.Errorf("alerting service discovery: %w", err))
+	}
+	// The config is current before the rules are updated: a group's query
+	// offset and the evaluation interval are read from it.
+	s.mu.Lock()
+	old := s.config
+	s.config = cfg
+	s.mu.Unlock()
+	if err := s.updateRules(cfg, set); err != nil {
+		errs = append(errs, fmt.Errorf("rules: %w", err))
+	}
 	if err := errors.Join(errs...); err != nil {
+		if old != nil {
+			s.mu.Lock()
+			s.config = old
+			s.mu.Unlock()
+		}
 		s.reloadMetrics.success.Set(0)
 		return err
 	}
-	s.mu.Lock()
-	s.config = cfg
-	s.mu.Unlock()
 	s.reloadMetrics.success.Set(1)
 	s.reloadMetrics.successTime.SetToCurrentTime()
 	return nil
@@ -95,13 +132,13 @@ func (s *Server) applyConfig(cfg *config.Config) error {
 func (s *Server) Reload() error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	cfg, err := s.loadConfig()
+	cfg, set, err := s.load()
 	if err != nil {
 		s.reloadMetrics.success.Set(0)
-		s.logger.Error("config reload failed; the running config stays", "err", err)
+		s.logger.Error("config reload failed; the running config and rules stay", "err", err)
 		return err
 	}
-	if err := s.applyConfig(cfg); err != nil {
+	if err := s.applyConfig(cfg, set); err != nil {
 		s.logger.Error("config reload applied only in part", "err", err)
 		return err
 	}

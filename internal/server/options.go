@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -59,6 +60,31 @@ type Options struct {
 	// snapshot, clean tombstones).
 	EnableAdminAPI bool
 
+	// RulesAlertForOutageTolerance is the longest outage after which the
+	// "for" state of alerts is still restored at start-up (from
+	// ALERTS_FOR_STATE).
+	RulesAlertForOutageTolerance time.Duration
+	// RulesAlertForGracePeriod is the least time left of a restored "for".
+	RulesAlertForGracePeriod time.Duration
+	// RulesAlertResendDelay is the least time between two sends of the
+	// same firing alert to the Alertmanagers.
+	RulesAlertResendDelay time.Duration
+	// RulesMaxConcurrentEvals is the most independent rules evaluated at
+	// once.
+	RulesMaxConcurrentEvals int64
+	// BuiltinRules loads the rules that come with Panoptes (package
+	// github.com/panoptes-dev/panoptes/rules) beside the config's
+	// rule_files; a rule group of the user's with a built-in group's name
+	// replaces that group.
+	BuiltinRules bool
+	// NotificationQueueCapacity is how many alerts wait for the
+	// Alertmanagers; more are dropped (prometheus_notifications_dropped_total).
+	NotificationQueueCapacity int
+	// NotificationBatchSize is the most alerts sent in one request.
+	NotificationBatchSize int
+	// NotificationDrainOnShutdown sends the queued alerts before exiting.
+	NotificationDrainOnShutdown bool
+
 	// DashboardsDir holds the user's UI dashboards, beside the built-in
 	// ones (Run serves the UI); empty means the built-in ones only.
 	DashboardsDir string
@@ -72,6 +98,16 @@ type Options struct {
 	InProcess []InProcessTarget
 	// Handlers are extra routes (the UI), by pattern of http.ServeMux.
 	Handlers map[string]http.Handler
+	// LocalAlertmanager, when not nil, is an Alertmanager in this process
+	// (the all-in-one's): it is served under LocalAlertmanagerPrefix and
+	// receives the alerts, without a URL in the config.
+	LocalAlertmanager http.Handler
+	// BuiltinRuleFiles replaces the built-in rule files (tests); nil means
+	// the ones that come with Panoptes.
+	BuiltinRuleFiles fs.FS
+	// RuleSources add rule files that are not on disk (PrometheusRule
+	// objects); they are read again on every reload.
+	RuleSources []RuleSource
 	// Flags are the command line flags, shown by /api/v1/status/flags.
 	Flags map[string]string
 	// Registerer and Gatherer hold the server's own metrics; the
@@ -98,6 +134,14 @@ func NewOptions() *Options {
 		EnableRemoteWriteReceiver: true,
 		EnableLifecycle:           true,
 		GOGC:                      50,
+
+		RulesAlertForOutageTolerance: time.Hour,
+		RulesAlertForGracePeriod:     10 * time.Minute,
+		RulesAlertResendDelay:        time.Minute,
+		RulesMaxConcurrentEvals:      4,
+		NotificationQueueCapacity:    10000,
+		NotificationBatchSize:        256,
+		NotificationDrainOnShutdown:  true,
 	}
 }
 
@@ -140,6 +184,27 @@ func (o *Options) Validate() error {
 	}
 	if o.LookbackDelta <= 0 {
 		errs = append(errs, option.Invalid("LookbackDelta", "%v: must be positive", o.LookbackDelta))
+	}
+	for _, d := range []struct {
+		field string
+		d     time.Duration
+	}{
+		{"RulesAlertForOutageTolerance", o.RulesAlertForOutageTolerance},
+		{"RulesAlertForGracePeriod", o.RulesAlertForGracePeriod},
+		{"RulesAlertResendDelay", o.RulesAlertResendDelay},
+	} {
+		if d.d < 0 {
+			errs = append(errs, option.Invalid(d.field, "%v: must not be negative", d.d))
+		}
+	}
+	if o.RulesMaxConcurrentEvals <= 0 {
+		errs = append(errs, option.Invalid("RulesMaxConcurrentEvals", "%d: must be positive", o.RulesMaxConcurrentEvals))
+	}
+	if o.NotificationQueueCapacity <= 0 {
+		errs = append(errs, option.Invalid("NotificationQueueCapacity", "%d: must be positive", o.NotificationQueueCapacity))
+	}
+	if o.NotificationBatchSize <= 0 {
+		errs = append(errs, option.Invalid("NotificationBatchSize", "%d: must be positive", o.NotificationBatchSize))
 	}
 	return errors.Join(errs...)
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
-	"github.com/prometheus/prometheus/rules"
 	"github.com/prometheus/prometheus/scrape"
 	"github.com/prometheus/prometheus/tsdb"
 	apiv1 "github.com/prometheus/prometheus/web/api/v1"
@@ -61,6 +60,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if am := s.opts.LocalAlertmanager; am != nil {
+		mux.Handle(LocalAlertmanagerPrefix+"/", am)
+	}
 	for pattern, h := range s.opts.Handlers {
 		mux.Handle(pattern, h)
 	}
@@ -123,7 +125,7 @@ func (s *Server) newAPI() *apiv1.API {
 		s.db,
 		func(context.Context) apiv1.ScrapePoolsRetriever { return targets },
 		func(context.Context) apiv1.TargetRetriever { return targets },
-		func(context.Context) apiv1.AlertmanagerRetriever { return noAlertmanagers{} },
+		func(context.Context) apiv1.AlertmanagerRetriever { return s.notifier },
 		func() config.Config { return *s.currentConfig() },
 		flags,
 		apiv1.GlobalURLOptions{ListenAddress: s.opts.ListenAddress, Host: externalURL.Host, Scheme: externalURL.Scheme},
@@ -133,7 +135,7 @@ func (s *Server) newAPI() *apiv1.API {
 		s.opts.EnableAdminAPI,
 		false, 0, // search API
 		s.logger.With("component", "api"),
-		func(context.Context) apiv1.RulesRetriever { return noRules{} },
+		func(context.Context) apiv1.RulesRetriever { return s.rules },
 		5e7, 10, 1048576, // remote read: sample limit, concurrency, bytes per frame
 		false, // not agent mode
 		nil,   // CORS origin
@@ -253,18 +255,6 @@ func (t *targetRetriever) ScrapePoolConfig(job string) (*config.ScrapeConfig, er
 	}
 	return t.scrape.ScrapePoolConfig(job)
 }
-
-// noAlertmanagers and noRules answer the alerting endpoints until rules
-// and alerting are built.
-type noAlertmanagers struct{}
-
-func (noAlertmanagers) Alertmanagers() []*url.URL        { return nil }
-func (noAlertmanagers) DroppedAlertmanagers() []*url.URL { return nil }
-
-type noRules struct{}
-
-func (noRules) RuleGroups() []*rules.Group           { return nil }
-func (noRules) AlertingRules() []*rules.AlertingRule { return nil }
 
 // adminStats gives the API the TSDB's statistics and admin operations.
 type adminStats struct {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"io/fs"
 	"path/filepath"
 	"sync"
 	"time"
@@ -15,8 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/discovery"
+	"github.com/prometheus/prometheus/notifier"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/rules"
 	"github.com/prometheus/prometheus/scrape"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/storage/remote"
@@ -31,6 +34,10 @@ import (
 	_ "github.com/prometheus/prometheus/discovery/http"
 	_ "github.com/prometheus/prometheus/discovery/kubernetes"
 )
+
+// builtinRuleFiles are the rule files that come with Panoptes.
+// TODO(lead): github.com/panoptes-dev/panoptes/rules once it lands.
+var builtinRuleFiles fs.FS
 
 // Server is a running time-series server.
 type Server struct {
@@ -51,6 +58,18 @@ type Server struct {
 	inProcess     *inProcessManager
 	handler       http.Handler
 	reloadMetrics *reloadMetrics
+	parser        parser.Parser
+
+	// rules evaluates the recording and alerting rules; its alerts go to
+	// the notifier, which sends them to the Alertmanagers that
+	// notifyDiscovery finds.
+	rules           *rules.Manager
+	ruleLoader      *ruleLoader
+	builtinRules    fs.FS
+	rulesRunning    sync.Once
+	rulesStopped    sync.Once
+	notifier        *notifier.Manager
+	notifyDiscovery *discovery.Manager
 
 	discoveryCtx    context.Context
 	discoveryCancel context.CancelFunc
@@ -82,11 +101,17 @@ func New(o *Options, logger *slog.Logger) (*Server, error) {
 		reg := prometheus.NewRegistry()
 		opts.Registerer, opts.Gatherer = reg, reg
 	}
-	s := &Server{opts: opts, limits: limits, logger: logger, birth: time.Now()}
+	s := &Server{opts: opts, limits: limits, logger: logger, birth: time.Now(), parser: parser.NewParser(parser.Options{})}
+	if opts.BuiltinRules {
+		s.builtinRules = builtinRuleFiles
+		if opts.BuiltinRuleFiles != nil {
+			s.builtinRules = opts.BuiltinRuleFiles
+		}
+	}
 
 	// Load the config before touching the disk: a typo in the YAML should
 	// not need a TSDB open (and WAL replay) to be reported.
-	cfg, err := s.loadConfig()
+	cfg, ruleSet, err := s.load()
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +126,7 @@ func New(o *Options, logger *slog.Logger) (*Server, error) {
 	}
 	s.registerTSDBMetrics()
 	closeOnErr := func(err error) (*Server, error) {
+		s.stopRules()
 		if s.discoveryCancel != nil {
 			s.discoveryCancel()
 		}
@@ -157,13 +183,51 @@ func New(o *Options, logger *slog.Logger) (*Server, error) {
 		// Always on in Prometheus since 2.33.
 		EnableAtModifier:     true,
 		EnableNegativeOffset: true,
-		Parser:               parser.NewParser(parser.Options{}),
+		Parser:               s.parser,
 	})
 
 	s.inProcess = newInProcessManager(s.appendable, opts.InProcess, s.logger.With("component", "in-process"))
 	s.reloadMetrics = newReloadMetrics(opts.Registerer)
 
-	if err := s.applyConfig(cfg); err != nil {
+	// Rules and notifications, wired as Prometheus's main wires them: the
+	// notifier has a discovery manager of its own ("notify"), the rule
+	// manager queries through the fanout, appends through the disk guard
+	// and restores the "for" state of alerts from the local TSDB.
+	s.notifier = notifier.NewManager(&notifier.Options{
+		QueueCapacity:   opts.NotificationQueueCapacity,
+		MaxBatchSize:    opts.NotificationBatchSize,
+		DrainOnShutdown: opts.NotificationDrainOnShutdown,
+		Registerer:      opts.Registerer,
+		Do:              s.notifierDo,
+	}, cfg.GlobalConfig.MetricNameValidationScheme, s.logger.With("component", "notifier"))
+	s.notifyDiscovery = discovery.NewManager(s.discoveryCtx, s.logger.With("component", "discovery manager notify"), opts.Registerer, sdMetrics, discovery.Name("notify"))
+	if s.notifyDiscovery == nil {
+		return closeOnErr(errors.New("create the notify discovery manager"))
+	}
+	s.ruleLoader = &ruleLoader{parser: s.parser, logger: s.logger.With("component", "rule manager"), builtin: s.builtinRules}
+	externalURL := s.externalURL()
+	s.rules = rules.NewManager(&rules.ManagerOptions{
+		NameValidationScheme: cfg.GlobalConfig.MetricNameValidationScheme,
+		AppendableV2:         s.appendable,
+		Queryable:            s.db,
+		QueryFunc:            rules.EngineQueryFunc(s.engine, s.fanout),
+		NotifyFunc:           rules.SendAlerts(s.notifier, externalURL.String()),
+		Context:              s.discoveryCtx,
+		ExternalURL:          externalURL,
+		Registerer:           opts.Registerer,
+		Logger:               s.logger.With("component", "rule manager"),
+		OutageTolerance:      opts.RulesAlertForOutageTolerance,
+		ForGracePeriod:       opts.RulesAlertForGracePeriod,
+		ResendDelay:          opts.RulesAlertResendDelay,
+		MaxConcurrentEvals:   opts.RulesMaxConcurrentEvals,
+		GroupLoader:          s.ruleLoader,
+		DefaultRuleQueryOffset: func() time.Duration {
+			return time.Duration(s.currentConfig().GlobalConfig.RuleQueryOffset)
+		},
+		Parser: s.parser,
+	})
+
+	if err := s.applyConfig(cfg, ruleSet); err != nil {
 		return closeOnErr(err)
 	}
 	s.handler = s.routes()
@@ -262,6 +326,17 @@ func (s *Server) Run(ctx context.Context, onListen func(net.Addr)) error {
 	inCtx, inCancel := context.WithCancel(context.Background())
 	inDone := make(chan struct{})
 	go func() { defer close(inDone); s.inProcess.run(inCtx, ln.Addr().String()) }()
+	notifyDone := make(chan struct{})
+	go func() {
+		defer close(notifyDone)
+		s.notifier.Run(s.notifyDiscovery.SyncCh())
+	}()
+	wg.Go(func() {
+		if err := s.notifyDiscovery.Run(); err != nil && !errors.Is(err, context.Canceled) {
+			s.logger.Error("notify discovery manager stopped", "err", err)
+		}
+	})
+	s.startRules()
 	hupCtx, hupCancel := context.WithCancel(ctx)
 	hupDone := make(chan struct{})
 	go func() { defer close(hupDone); s.reloadOnSignal(hupCtx) }()
@@ -276,13 +351,18 @@ func (s *Server) Run(ctx context.Context, onListen func(net.Addr)) error {
 	s.logger.Info("shutting down")
 	// Stop producing samples first, so that what was acknowledged is all
 	// in the WAL when the TSDB closes.
+	hupCancel()
+	<-hupDone
 	s.discoveryCancel()
 	s.scrape.Stop()
 	<-scrapeDone
 	inCancel()
 	<-inDone
-	hupCancel()
-	<-hupDone
+	// The rules stop before the notifier, which then sends what they
+	// queued (Prometheus's order: the notifier panics otherwise).
+	s.stopRules()
+	s.notifier.Stop()
+	<-notifyDone
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
@@ -292,6 +372,7 @@ func (s *Server) Run(ctx context.Context, onListen func(net.Addr)) error {
 }
 
 func (s *Server) closeStorage() {
+	s.stopRules()
 	s.discoveryCancel()
 	if err := s.remote.Close(); err != nil {
 		s.logger.Error("close remote storage", "err", err)
@@ -299,6 +380,24 @@ func (s *Server) closeStorage() {
 	if err := s.db.Close(); err != nil {
 		s.logger.Error("close TSDB", "err", err)
 	}
+}
+
+// startRules lets the rule groups evaluate. The rule manager holds them
+// until then, so that no query runs against a storage still being set up.
+func (s *Server) startRules() {
+	s.rulesRunning.Do(func() { go s.rules.Run() })
+}
+
+// stopRules stops the rule groups (once). Groups wait for Run before they
+// can stop, so a manager that never ran is started first.
+func (s *Server) stopRules() {
+	if s.rules == nil {
+		return
+	}
+	s.rulesStopped.Do(func() {
+		s.startRules()
+		s.rules.Stop()
+	})
 }
 
 func (s *Server) currentConfig() *config.Config {

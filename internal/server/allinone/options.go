@@ -28,6 +28,8 @@ type Options struct {
 func NewOptions() *Options {
 	s := server.NewOptions()
 	s.ListenAddress = "127.0.0.1:9090"
+	// A host monitored out of the box: the built-in alerts evaluate.
+	s.BuiltinRules = true
 	return &Options{Server: *s, Collectors: agent.NewCollectorOptions(), Interval: 15 * time.Second}
 }
 
