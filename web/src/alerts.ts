@@ -209,11 +209,18 @@ export async function firingCount(): Promise<number> {
 }
 
 function noRules(): HTMLElement {
+  const c = (t: string) => h("code", { text: t });
   return h("section.panel.wide.empty", null, h("div.panel-body", null,
     h("p", null, h("strong", { text: "No rules are loaded." })),
-    h("p", { text: "Rules come from the rule files that rule_files lists in the configuration file (--config.file), in Prometheus's rule-file format; globs are allowed and relative paths start at the configuration file's directory:" }),
+    h("p", null, "Rules come from the files that ", c("rule_files"), " lists in the configuration file (", c("--config.file"),
+      "), in Prometheus's rule-file format; globs are allowed, and relative paths start at the configuration file's directory:"),
     h("pre.config", { text: "rule_files:\n  - rules/*.yml\n" }),
-    h("p", { text: "Reload after an edit (SIGHUP or POST /-/reload); a file that does not load is rejected with its error and the rules already loaded stay. The built-in rules (host, containers, Kubernetes, the server's own health) load with the all-in-one `panoptes` and deploy/server unless turned off." })));
+    h("p", null, "Reload after an edit (SIGHUP or ", c("POST /-/reload"), "): a file that does not load is rejected with its error, and the rules already loaded stay. ",
+      "The built-in rules (host, containers, Kubernetes, the server's own health) load with ", c("--rules.builtin"), ", on by default in the all-in-one ", c("panoptes"), ".")));
+}
+
+function plural(n: number, one: string, many: string): string {
+  return n === 1 ? `${n} ${one}` : `${n} ${many}`;
 }
 
 const STATES = ["firing", "pending", "inactive"] as const;
@@ -339,12 +346,12 @@ export class AlertsPage {
     if (this.amError) this.body.append(h("div.error", { text: "The built-in Alertmanager did not answer: " + this.amError }));
     const alerting = total.firing + total.pending + total.inactive;
     if (!this.groups.length) this.body.append(noRules());
-    else if (!alerting) this.body.append(h("div.nodata.panel", { text: "The rules loaded are all recording rules: no alerting rule, so nothing can fire. See Rules." }));
+    else if (!alerting) this.body.append(h("div.nodata.panel.empty", null, h("strong", { text: "Nothing is firing." }), h("div", { text: "The rules loaded are all recording rules (see Rules): no alerting rule can fire." })));
     else if (!sections.length) {
       const nothing = total.firing + total.pending === 0;
       this.body.append(h("div.nodata.panel.empty", null,
         h("strong", { text: nothing ? "Nothing is firing." : "No alert matches the filter." }),
-        h("div", { text: nothing ? `All ${alerting} alerting rules are inactive.` : "Clear the filter or turn on more states." })));
+        h("div", { text: nothing ? (alerting === 1 ? "The one alerting rule is inactive." : `All ${alerting} alerting rules are inactive.`) : "Clear the filter or turn on more states." })));
     } else this.body.append(...sections);
     if (this.am && this.silences.length) this.body.append(this.silenceList());
     Object.assign(this.state, { state: shown || rulesShown ? "ok" : "nodata", rows: shown, error: undefined });
@@ -530,7 +537,7 @@ export class RulesPage {
         this.render();
       },
     }) as HTMLInputElement;
-    this.errorsOnly = h("input", {
+    this.errorsOnly = h("input.errors-only", {
       type: "checkbox", checked: p.get("health") === "err",
       onchange: () => {
         updateParams((q) => (this.errorsOnly.checked ? q.set("health", "err") : q.delete("health")));
@@ -571,7 +578,7 @@ export class RulesPage {
       shown += keep.length;
       sections.push(this.groupPanel(g, keep));
     }
-    this.summary.textContent = this.groups.length ? `${rules} rules in ${this.groups.length} groups` + (bad ? `, ${bad} unhealthy` : ", all healthy") : "";
+    this.summary.textContent = this.groups.length ? `${plural(rules, "rule", "rules")} in ${plural(this.groups.length, "group", "groups")}` + (bad ? `, ${bad} unhealthy` : ", all healthy") : "";
     this.body.innerHTML = "";
     if (!this.groups.length) this.body.append(noRules());
     else if (!sections.length) this.body.append(h("div.nodata.panel", { text: "No rule matches the filter." }));
