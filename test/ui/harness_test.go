@@ -77,6 +77,12 @@ func (s *server) start(t *testing.T) {
 	args := append([]string{"--web.listen-address=" + s.addr, "--storage.tsdb.path=" + s.dir, "--collector.interval=2s", "--log.level=warn"}, s.args...)
 	s.proc = testkit.Start(t, panoptesBin, args...)
 	s.logs = s.proc.Logs
+	s.waitReady(t)
+}
+
+// waitReady waits until the started process answers /-/ready.
+func (s *server) waitReady(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
