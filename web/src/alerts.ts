@@ -182,16 +182,22 @@ async function amRequest<T>(method: string, path: string, body?: unknown): Promi
 let amKnown: boolean | undefined;
 
 /**
- * builtinAlertmanager tells whether the all-in-one runs its Alertmanager
- * (it then answers /alertmanager/api/v2/status). Asked once per page load:
- * whether it runs is fixed when the process starts.
+ * builtinAlertmanager tells whether the all-in-one runs its Alertmanager:
+ * started with --alertmanager.config.file, it answers
+ * /alertmanager/api/v2/status. The flag is read first so that a server
+ * without one is not asked (a 404 would be a console error on every load).
+ * Asked once per page load: whether it runs is fixed when the process starts.
  */
 async function builtinAlertmanager(): Promise<boolean> {
   if (amKnown !== undefined) return amKnown;
   try {
+    const flags = await api<Record<string, string>>("api/v1/status/flags").catch((e) => {
+      if (e instanceof ServerDown) throw e;
+      return null; // no flags to read: ask the Alertmanager itself
+    });
+    if (flags && !flags["alertmanager.config.file"]) return (amKnown = false);
     const r = await fetch(AM + "status", { cache: "no-store" });
-    const ok = r.ok && /json/.test(r.headers.get("Content-Type") || "");
-    amKnown = ok;
+    amKnown = r.ok && /json/.test(r.headers.get("Content-Type") || "");
   } catch {
     return false; // the server is away; ask again on the next refresh
   }
