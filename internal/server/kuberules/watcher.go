@@ -220,7 +220,6 @@ func (w *Watcher) Run(ctx context.Context, onChange func()) error {
 			if absentLogged {
 				w.logger.Info("PrometheusRule CRD found; watching PrometheusRule objects", "resource", w.gvr.String())
 			}
-			absentLogged = false
 			w.watch(ctx, recorder, onChange)
 			if ctx.Err() != nil {
 				return nil
