@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/panoptes-dev/panoptes/internal/option"
+	"github.com/panoptes-dev/panoptes/internal/server/kuberules"
 )
 
 // Options configure a Server. NewOptions holds their defaults, Prometheus's
@@ -77,6 +78,12 @@ type Options struct {
 	// rule_files; a rule group of the user's with a built-in group's name
 	// replaces that group.
 	BuiltinRules bool
+	// KubernetesRules also loads the rules of the cluster's
+	// monitoring.coreos.com/v1 PrometheusRule objects that Kubernetes
+	// selects, and follows their changes.
+	KubernetesRules bool
+	// Kubernetes selects the PrometheusRule objects.
+	Kubernetes kuberules.Options
 	// NotificationQueueCapacity is how many alerts wait for the
 	// Alertmanagers; more are dropped (prometheus_notifications_dropped_total).
 	NotificationQueueCapacity int
@@ -142,6 +149,7 @@ func NewOptions() *Options {
 		NotificationQueueCapacity:    10000,
 		NotificationBatchSize:        256,
 		NotificationDrainOnShutdown:  true,
+		Kubernetes:                   *kuberules.NewOptions(),
 	}
 }
 
@@ -199,6 +207,9 @@ func (o *Options) Validate() error {
 	}
 	if o.RulesMaxConcurrentEvals <= 0 {
 		errs = append(errs, option.Invalid("RulesMaxConcurrentEvals", "%d: must be positive", o.RulesMaxConcurrentEvals))
+	}
+	if o.KubernetesRules {
+		errs = append(errs, option.Rename(o.Kubernetes.Validate(), func(f string) (string, bool) { return "Kubernetes." + f, true }, nil))
 	}
 	if o.NotificationQueueCapacity <= 0 {
 		errs = append(errs, option.Invalid("NotificationQueueCapacity", "%d: must be positive", o.NotificationQueueCapacity))

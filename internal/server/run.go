@@ -6,11 +6,17 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/panoptes-dev/panoptes/internal/gogc"
+	"github.com/panoptes-dev/panoptes/internal/server/kuberules"
 	"github.com/panoptes-dev/panoptes/internal/version"
 	"github.com/panoptes-dev/panoptes/internal/web"
 )
+
+// kubernetesRulesSyncWait is how long the server waits for the first list
+// of PrometheusRule objects before it starts without them.
+const kubernetesRulesSyncWait = 30 * time.Second
 
 // Run is the server role: it validates o, sets GOGC, serves the API with
 // the web UI at / and runs until ctx ends. onListen, when not nil, is called
@@ -38,10 +44,49 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger, onListen func(net
 		opts.Handlers = map[string]http.Handler{}
 	}
 	opts.Handlers["/"] = ui
+
+	// PrometheusRule objects: the first list is waited for (a while), so
+	// that the first rule load has them and their alerts' state is
+	// restored; every change afterwards reloads the rules.
+	changed := make(chan struct{}, 1)
+	if opts.KubernetesRules {
+		w, err := kuberules.New(&opts.Kubernetes, logger.With("component", "prometheusrule"), opts.Registerer)
+		if err != nil {
+			return err
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			_ = w.Run(wctx, func() {
+				select {
+				case changed <- struct{}{}:
+				default:
+				}
+			})
+		}()
+		deadline := time.Now().Add(kubernetesRulesSyncWait)
+		for !w.Synced() && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !w.Synced() {
+			logger.Warn("PrometheusRule objects not listed yet; starting without them, they load when listed", "waited", kubernetesRulesSyncWait)
+		}
+		opts.RuleSources = append(opts.RuleSources, w)
+	}
 	s, err := New(&opts, logger)
 	if err != nil {
 		return err
 	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+				_ = s.Reload()
+			}
+		}
+	}()
 	return s.Run(ctx, func(addr net.Addr) {
 		logger.Info("listening", "address", addr.String())
 		if onListen != nil {

@@ -33,11 +33,9 @@ import (
 	_ "github.com/prometheus/prometheus/discovery/file"
 	_ "github.com/prometheus/prometheus/discovery/http"
 	_ "github.com/prometheus/prometheus/discovery/kubernetes"
-)
 
-// builtinRuleFiles are the rule files that come with Panoptes.
-// TODO(lead): github.com/panoptes-dev/panoptes/rules once it lands.
-var builtinRuleFiles fs.FS
+	builtinrules "github.com/panoptes-dev/panoptes/rules"
+)
 
 // Server is a running time-series server.
 type Server struct {
@@ -103,7 +101,7 @@ func New(o *Options, logger *slog.Logger) (*Server, error) {
 	}
 	s := &Server{opts: opts, limits: limits, logger: logger, birth: time.Now(), parser: parser.NewParser(parser.Options{})}
 	if opts.BuiltinRules {
-		s.builtinRules = builtinRuleFiles
+		s.builtinRules = builtinrules.Files
 		if opts.BuiltinRuleFiles != nil {
 			s.builtinRules = opts.BuiltinRuleFiles
 		}
