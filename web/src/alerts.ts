@@ -405,7 +405,9 @@ export class AlertsPage {
     const since = unixSeconds(a.activeAt);
     const value = Number(a.value);
     const row = h("tr.alert." + a.state + (silenced.length ? ".silenced" : ""), { "data-state": a.state, "data-alertname": a.labels.alertname || "" },
-      h("td", null, h("span.tag." + a.state, { text: a.state }), silenced.length ? h("span.tag.silenced", { text: "silenced" }) : null),
+      h("td", null, h("span.tag." + a.state, { text: a.state }), silenced.length ? h("span.tag.silenced", { text: "silenced" }) : null,
+        // keep_firing_for: the condition is gone, the alert still fires.
+        isFinite(unixSeconds(a.keepFiringSince)) ? h("small.muted.keep", { text: " kept firing since ", title: "keep_firing_for" }, when(a.keepFiringSince)) : null),
       h("td", null, labelChips(a.labels, ["alertname"])),
       annCell,
       h("td.num", { title: a.value, text: isFinite(value) ? fmt("short", value, 3) : a.value }),
