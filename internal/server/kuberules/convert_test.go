@@ -2,6 +2,7 @@ package kuberules
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -117,5 +118,30 @@ func TestRuleFile(t *testing.T) {
 				t.Errorf("rulefmt.Parse: %v", errs)
 			}
 		})
+	}
+}
+
+// BenchmarkRuleFile converts and checks an object of the size of
+// kube-prometheus' larger PrometheusRule objects (40 rules, templated
+// annotations): the work each change of such an object costs.
+func BenchmarkRuleFile(b *testing.B) {
+	var rules []any
+	for i := range 40 {
+		rules = append(rules, map[string]any{
+			"alert": fmt.Sprintf("Alert%d", i),
+			"expr": fmt.Sprintf(`(kube_deployment_spec_replicas{job="kube-state-metrics"} > kube_deployment_status_replicas_available{job="kube-state-metrics"})
+  and (changes(kube_deployment_status_replicas_updated{job="kube-state-metrics"}[10m]) == %d)`, i),
+			"for":         "15m",
+			"labels":      map[string]any{"severity": "warning"},
+			"annotations": map[string]any{"description": "Deployment {{ $labels.namespace }}/{{ $labels.deployment }} has not matched the expected number of replicas for longer than 15 minutes.", "summary": "Deployment has not matched the expected number of replicas."},
+		})
+	}
+	spec := map[string]any{"groups": []any{map[string]any{"name": "kubernetes-apps", "rules": rules}}}
+	p := parser.NewParser(parser.Options{})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ruleFile(spec, p, nil); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -46,6 +46,8 @@ var PrometheusRules = schema.GroupVersionResource{Group: "monitoring.coreos.com"
 const (
 	defaultCRDRetry = time.Minute
 	defaultDebounce = time.Second
+	// slowSync is how long the first list may take before a warning.
+	slowSync = 30 * time.Second
 )
 
 // Watcher keeps the rule files of the selected PrometheusRule objects. Its
@@ -336,6 +338,10 @@ func (w *Watcher) watch(ctx context.Context, recorder record.EventRecorder, onCh
 
 	check := time.NewTicker(w.crdRetry)
 	defer check.Stop()
+	// A list that does not complete is most often RBAC: client-go logs
+	// each failed attempt through klog; this says what to grant, once.
+	slow := time.NewTimer(slowSync)
+	defer slow.Stop()
 	var (
 		debounce  <-chan time.Time
 		isSynced  bool
@@ -345,6 +351,15 @@ func (w *Watcher) watch(ctx context.Context, recorder record.EventRecorder, onCh
 		select {
 		case <-ctx.Done():
 			return
+		case <-slow.C:
+			if !isSynced {
+				need := "list and watch " + w.gvr.GroupResource().String()
+				if !w.nsSel.Empty() {
+					need += ", and list and watch namespaces"
+				}
+				w.logger.Warn("PrometheusRule objects not listed yet; check that this identity may "+need+" (in the namespaces watched)",
+					"waited", slowSync, "namespaces", strings.Join(w.opts.Namespaces, ","))
+			}
 		case <-synced:
 			synced = nil
 			isSynced = true
