@@ -3,6 +3,7 @@ package kuberules
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -200,7 +201,7 @@ func (w *Watcher) Run(ctx context.Context, onChange func()) error {
 	defer stop()
 	absentLogged := false
 	for {
-		served, err := w.served()
+		served, err := w.served(ctx)
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -247,13 +248,20 @@ func (w *Watcher) Run(ctx context.Context, onChange func()) error {
 // served asks the API server's discovery whether it serves the resource.
 // Discovery is open to every authenticated identity (system:discovery), so
 // this needs no RBAC on CRDs.
-func (w *Watcher) served() (bool, error) {
+func (w *Watcher) served(ctx context.Context) (bool, error) {
 	gv := w.gvr.GroupVersion().String()
-	list, err := w.kube.Discovery().ServerResourcesForGroupVersion(gv)
+	// The discovery client's own call takes no context; this one ends
+	// with Run's, so that Run returns promptly when the API server hangs.
+	raw, err := w.kube.Discovery().RESTClient().Get().AbsPath("/apis", gv).
+		SetHeader("Accept", "application/json").Do(ctx).Raw()
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}
 	if err != nil {
+		return false, fmt.Errorf("discovery of %s: %w", gv, err)
+	}
+	var list metav1.APIResourceList
+	if err := json.Unmarshal(raw, &list); err != nil {
 		return false, fmt.Errorf("discovery of %s: %w", gv, err)
 	}
 	for _, r := range list.APIResources {
@@ -377,7 +385,7 @@ func (w *Watcher) watch(ctx context.Context, recorder record.EventRecorder, onCh
 				onChange()
 			}
 		case <-check.C:
-			if served, err := w.served(); err == nil && !served {
+			if served, err := w.served(ctx); err == nil && !served {
 				return
 			}
 		}
