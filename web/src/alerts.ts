@@ -27,7 +27,7 @@ export interface Rule {
   query: string;
   labels?: Labels;
   annotations?: Labels;
-  state?: "firing" | "pending" | "inactive";
+  state?: "firing" | "pending" | "inactive" | "unknown";
   duration?: number; // for, seconds
   keepFiringFor?: number; // seconds
   alerts?: RuleAlert[];
@@ -373,7 +373,8 @@ export class AlertsPage {
     const tags: HTMLElement[] = [];
     if (n("firing")) tags.push(h("span.tag.firing", { text: `${n("firing")} firing` }));
     if (n("pending")) tags.push(h("span.tag.pending", { text: `${n("pending")} pending` }));
-    if (!alerts.length) tags.push(h("span.tag.inactive", { text: "inactive" }));
+    // Prometheus says "unknown" until the rule's first evaluation.
+    if (!alerts.length) tags.push(state === "unknown" ? h("span.tag.unknown", { text: "not evaluated yet" }) : h("span.tag.inactive", { text: "inactive" }));
     if (r.health === "err") tags.push(h("span.tag.err", { text: "error", title: r.lastError || "" }));
     details.append(h("summary", null, h("span.dot." + state), h("strong.rule-name", { text: r.name }), ...tags,
       r.duration ? h("small.muted", { text: `for ${promDuration(r.duration)}` }) : null));
@@ -575,18 +576,20 @@ export class RulesPage {
   private render(): void {
     if (!this.loaded) return;
     const terms = filterTerms(this.filter.value.trim());
-    let rules = 0, bad = 0, shown = 0;
+    let rules = 0, bad = 0, unknown = 0, shown = 0;
     const sections: HTMLElement[] = [];
     for (const g of this.groups) {
       rules += g.rules.length;
       bad += g.rules.filter((r) => r.health === "err").length;
+      unknown += g.rules.filter((r) => r.health === "unknown").length;
       const keep = g.rules.filter((r) => (!this.errorsOnly.checked || r.health === "err") &&
         terms.every((t) => termMatches(t, { alertname: r.type === "alerting" ? r.name : "", __name__: r.type === "recording" ? r.name : "", ...(r.labels || {}) }, [g.name, g.file, r.name, r.query, JSON.stringify(r.labels || {})].join(" "))));
       if (!keep.length) continue;
       shown += keep.length;
       sections.push(this.groupPanel(g, keep));
     }
-    this.summary.textContent = this.groups.length ? `${plural(rules, "rule", "rules")} in ${plural(this.groups.length, "group", "groups")}` + (bad ? `, ${bad} unhealthy` : ", all healthy") : "";
+    this.summary.textContent = this.groups.length ? `${plural(rules, "rule", "rules")} in ${plural(this.groups.length, "group", "groups")}` +
+      (bad ? `, ${bad} unhealthy` : unknown ? "" : ", all healthy") + (unknown ? `, ${unknown} not evaluated yet` : "") : "";
     this.body.innerHTML = "";
     if (!this.groups.length) this.body.append(noRules());
     else if (!sections.length) this.body.append(h("div.nodata.panel", { text: "No rule matches the filter." }));
@@ -600,7 +603,7 @@ export class RulesPage {
       h("span", null, h("span.muted", { text: "file " }), h("code", { text: g.file })),
       h("span", null, h("span.muted", { text: "every " }), promDuration(g.interval)),
       h("span", null, h("span.muted", { text: "last evaluation " }), when(g.lastEvaluation)),
-      h("span", null, h("span.muted", { text: "took " }), fmt("s", g.evaluationTime)),
+      isFinite(unixSeconds(g.lastEvaluation)) ? h("span", null, h("span.muted", { text: "took " }), fmt("s", g.evaluationTime)) : null,
       g.limit ? h("span", null, h("span.muted", { text: "limit " }), String(g.limit)) : null,
       bad ? h("span.err", { text: `${bad} unhealthy` }) : null);
     const table = h("table.data.rule-table");
@@ -614,10 +617,10 @@ export class RulesPage {
         h("td", null,
           h("span.tag.type", { text: alerting ? "alert" : "record", title: r.type }), " ",
           alerting ? h("a.rule-name", { href: "#/alerts?state=firing,pending,inactive&filter=" + encodeURIComponent(`alertname="${r.name}"`), text: r.name }) : h("strong.rule-name", { text: r.name }),
-          alerting && r.state && r.state !== "inactive" ? h("span.tag." + r.state, { text: r.state }) : null),
+          alerting && (r.state === "firing" || r.state === "pending") ? h("span.tag." + r.state, { text: r.state }) : null),
         h("td", null, h("span.health." + r.health, { text: r.health })),
         h("td", null, when(r.lastEvaluation)),
-        h("td.num", { text: fmt("s", r.evaluationTime) }),
+        h("td.num", { text: isFinite(unixSeconds(r.lastEvaluation)) ? fmt("s", r.evaluationTime) : "–" }),
         h("td.query", null, exploreLink(r.query)),
         h("td", { text: forText }),
         h("td", null, labelChips(r.labels))));
