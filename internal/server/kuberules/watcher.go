@@ -52,7 +52,7 @@ const (
 )
 
 // Watcher keeps the rule files of the selected PrometheusRule objects. Its
-// methods are safe for concurrent use.
+// methods are safe for concurrent use; Run is called once.
 type Watcher struct {
 	opts     Options
 	ruleSel  labels.Selector
