@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs and can install by itself: the real peers the
-# end-to-end tests compare with (Debian's prometheus, promtool and
-# prometheus-node-exporter; cAdvisor, built from its library module with the
-# kubelet's labels by bench/cadvisorpeer; Prometheus at the version of the
+# end-to-end tests compare with (Debian's prometheus, promtool,
+# prometheus-node-exporter and prometheus-alertmanager with amtool; Alertmanager
+# at the version of the linked alertmanager packages; cAdvisor, built from its
+# library module with the kubelet's labels by bench/cadvisorpeer; Prometheus at the version of the
 # embedded prometheus/prometheus packages; single-node VictoriaMetrics as a
 # remote-write receiver; kube-state-metrics and metrics-server; Debian's chromium
 # for the web UI's browser tests; stress-ng, the load of `make test-load`) and a
@@ -23,11 +24,16 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 # Prometheus as a peer is built at the version go.mod embeds, so the oracle and
 # the server run the same tsdb, promql and scrape code.
 PROMETHEUS_VERSION=${PROMETHEUS_VERSION:-$(cd "$HERE" && go list -m -f '{{.Version}}' github.com/prometheus/prometheus)}
+# Likewise the Alertmanager peer of `panoptes alertmanager`, at the version of
+# the alertmanager packages it is built on.
+ALERTMANAGER_VERSION=${ALERTMANAGER_VERSION:-$(cd "$HERE" && go list -m -f '{{.Version}}' github.com/prometheus/alertmanager)}
 
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus-node-exporter >/dev/null 2>&1 || missing+=(prometheus-node-exporter)
+command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2) # network namespaces for the pod network test
 command -v chromium >/dev/null 2>&1 || missing+=(chromium) # the web UI's browser tests
 command -v stress-ng >/dev/null 2>&1 || missing+=(stress-ng) # the CPU load of `make test-load`
@@ -37,11 +43,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 		echo "test-deps: installing ${missing[*]} from Debian" >&2
 		apt-get update -qq
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-		# The packages enable services on :9090 and :9100; the tests start their
-		# own copies on free loopback ports, so stop the system ones where
-		# systemd runs.
+		# The packages enable services on :9090, :9093 and :9100; the tests
+		# start their own copies on free loopback ports, so stop the system ones
+		# where systemd runs.
 		if [ -d /run/systemd/system ]; then
-			systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+			systemctl disable --now prometheus prometheus-node-exporter prometheus-alertmanager >/dev/null 2>&1 || true
 		fi
 	else
 		echo "test-deps: missing ${missing[*]} and cannot install (need root and apt-get); the tests that use them will skip" >&2
@@ -96,14 +102,16 @@ if [ ! -x "$prometheus/prometheus" ] || [ ! -x "$prometheus/promtool" ]; then
 	mv "$tmp" "$prometheus"
 fi
 
-# module_peer NAME VERSION MODULE PACKAGE COST: builds PACKAGE of MODULE at
-# VERSION into $CACHE/peers/NAME-VERSION/NAME unless it is there, in a scratch
-# module with `go get` and `go build` (not `go install pkg@version`, which a
-# replace directive in the peer's go.mod, or a version list the proxy does not
-# serve, defeats), and moves it into place only when built, so an interrupted
-# build never leaves half a peer. Neither go.mod of this repository changes.
+# module_peer NAME VERSION MODULE PACKAGE COST [PREPARE]: builds PACKAGE of
+# MODULE at VERSION into $CACHE/peers/NAME-VERSION/NAME unless it is there, in a
+# scratch module with `go get` and `go build` (not `go install pkg@version`,
+# which a replace directive in the peer's go.mod, or a version list the proxy
+# does not serve, defeats), and moves it into place only when built, so an
+# interrupted build never leaves half a peer. PREPARE, when given, is a
+# function run in the scratch module after `go get` (for a module zip that
+# lacks generated files). Neither go.mod of this repository changes.
 module_peer() {
-	local name=$1 version=$2 module=$3 pkg=$4 cost=$5
+	local name=$1 version=$2 module=$3 pkg=$4 cost=$5 prepare=${6:-}
 	local dir="$CACHE/peers/$name-$version"
 	[ -x "$dir/$name" ] && return 0
 	echo "test-deps: building $name $version into $dir ($cost, once per version)" >&2
@@ -115,6 +123,7 @@ module_peer() {
 		export GOFLAGS=-mod=mod CGO_ENABLED=0
 		go mod init peer >/dev/null 2>&1
 		go get "$module@$version"
+		[ -z "$prepare" ] || "$prepare" "$module"
 		go build -trimpath -o "$name" "$pkg"
 	)
 	mkdir -p "$dir"
@@ -133,6 +142,26 @@ module_peer victoria-metrics "$VICTORIAMETRICS_VERSION" github.com/VictoriaMetri
 # version list is not served, so `go install ...@version` fails; in a scratch
 # module `go get` of the exact version works. Cold: about 4 minutes, 87 MB.
 module_peer kube-state-metrics "$KSM_VERSION" k8s.io/kube-state-metrics/v2 k8s.io/kube-state-metrics/v2 "about 4 minutes cold"
+
+# Alertmanager at the version of the linked alertmanager packages: the peer
+# of `panoptes alertmanager` in its tests and bench/alertmanager.sh (Debian's
+# 0.25 is the other, and brings amtool). Its module zip lacks the built web UI
+# that package ui embeds (ui/app/dist, made by npm in its release build), so
+# alertmanager_stub_ui builds it from a copy of the module with a one-page
+# stand-in: the API, which is what the tests and the benchmark use, is
+# untouched. Cold: about 1 minute wall, 60 CPU-s, with the Go build cache warm
+# from this repository's build (5 s more to download the modules); 49 MB.
+alertmanager_stub_ui() {
+	local src
+	src=$(go list -m -f '{{.Dir}}' "$1")
+	cp -r "$src" src
+	chmod -R u+w src
+	mkdir -p src/ui/app/dist
+	echo '<!doctype html><title>Alertmanager</title><p>Built without its web UI (a test peer); the API is whole.' >src/ui/app/dist/index.html
+	go mod edit -replace "$1=./src"
+}
+module_peer alertmanager "$ALERTMANAGER_VERSION" github.com/prometheus/alertmanager \
+	github.com/prometheus/alertmanager/cmd/alertmanager "about 1 minute cold" alertmanager_stub_ui
 
 # metrics-server, the peer of `panoptes metrics-api`. Cold: about 6 minutes.
 metricsserver="$CACHE/peers/metrics-server-$METRICS_SERVER_VERSION"
