@@ -79,7 +79,7 @@ func bindServerFlags(fs *pflag.FlagSet, o *server.Options, prefix string, names 
 	fs.DurationVar(&o.RulesAlertForGracePeriod, "rules.alert.for-grace-period", o.RulesAlertForGracePeriod, "Minimum duration between an alert and its restored \"for\" state; kept only for alerts whose \"for\" is longer than the grace period.")
 	fs.DurationVar(&o.RulesAlertResendDelay, "rules.alert.resend-delay", o.RulesAlertResendDelay, "Minimum time to wait before sending a firing alert to the Alertmanagers again.")
 	fs.Int64Var(&o.RulesMaxConcurrentEvals, "rules.max-concurrent-evals", o.RulesMaxConcurrentEvals, "Most independent rules evaluated at once.")
-	fs.BoolVar(&o.KubernetesRules, "rules.kubernetes", o.KubernetesRules, "Also evaluate the rules of the cluster's PrometheusRule objects (monitoring.coreos.com/v1; their spec.groups is a rule file), following their changes, as prometheus-operator does. Without the CRD this waits for it, with one log line. Needs list/watch on prometheusrules (and namespaces with --rules.kubernetes.namespace-selector).")
+	fs.BoolVar(&o.KubernetesRules, "rules.kubernetes", o.KubernetesRules, "Also evaluate the rules of the cluster's PrometheusRule objects (monitoring.coreos.com/v1; their spec.groups is a rule file), following their changes, as prometheus-operator does. Without the CRD (deploy/crds: kubectl apply -k deploy/crds) it logs one line and looks again every minute. Needs list/watch on prometheusrules (and namespaces with --rules.kubernetes.namespace-selector).")
 	fs.StringVar(&o.Kubernetes.LabelSelector, "rules.kubernetes.selector", o.Kubernetes.LabelSelector, "Label selector on the PrometheusRule objects, as a Prometheus resource's ruleSelector (e.g. role=alert-rules); empty selects all of them.")
 	fs.StringVar(&o.Kubernetes.NamespaceSelector, "rules.kubernetes.namespace-selector", o.Kubernetes.NamespaceSelector, "Label selector on namespaces, as ruleNamespaceSelector: only objects in matching namespaces load; empty means every namespace.")
 	fs.StringSliceVar(&o.Kubernetes.Namespaces, "rules.kubernetes.namespaces", o.Kubernetes.Namespaces, "Watch only these namespaces (comma-separated; RBAC in them suffices); empty watches all.")
@@ -104,6 +104,7 @@ func bindServerFlags(fs *pflag.FlagSet, o *server.Options, prefix string, names 
 		"Kubernetes.LabelSelector":     "rules.kubernetes.selector",
 		"Kubernetes.NamespaceSelector": "rules.kubernetes.namespace-selector",
 		"Kubernetes.Namespaces":        "rules.kubernetes.namespaces",
+		"Kubernetes.Kubeconfig":        "rules.kubernetes.kubeconfig",
 	} {
 		names[prefix+field] = flag
 	}
