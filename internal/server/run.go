@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/panoptes-dev/panoptes/internal/gogc"
+	"github.com/panoptes-dev/panoptes/internal/option"
 	"github.com/panoptes-dev/panoptes/internal/server/kuberules"
 	"github.com/panoptes-dev/panoptes/internal/version"
 	"github.com/panoptes-dev/panoptes/internal/web"
@@ -52,7 +53,7 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger, onListen func(net
 	if opts.KubernetesRules {
 		w, err := kuberules.New(&opts.Kubernetes, logger.With("component", "prometheusrule"), opts.Registerer)
 		if err != nil {
-			return err
+			return option.Rename(err, func(f string) (string, bool) { return "Kubernetes." + f, true }, nil)
 		}
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()
