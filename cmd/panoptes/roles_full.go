@@ -29,6 +29,8 @@ Each role also runs on its own:
                         (kube-state-metrics-compatible)
   panoptes metrics-api  metrics.k8s.io for kubectl top and the HPA on :4443
                         (a metrics-server-compatible aggregated API)
+  panoptes alertmanager  route, group, silence and deliver alerts on :9093
+                        (Alertmanager-compatible; amtool works)
   panoptes top          kubectl top's table, from the metrics API or the local agent
   panoptes version      print the build`
 	root.Example = `  # Monitor this machine; open the printed URL:
