@@ -403,24 +403,37 @@ func (c *kpCluster) scrapeConfigs() string {
 `, c.agent, c.node, c.ns, c.agentPod, c.state, c.telemetry)
 }
 
-// kpConfig writes the server's config: 2 s scrapes and evaluations, a
-// rule query offset of 5 s (the groups that read other groups' records set
-// a longer one of their own), the rule files, the scrape jobs and extra
-// (remote_write, for the oracle).
+// kpQueryOffset is the config's rule_query_offset, for the groups that set
+// none.
+const kpQueryOffset = 5 * time.Second
+
+// kpConfig writes the server's config (kpConfigText) to a file of its own
+// and returns the path.
 func kpConfig(t *testing.T, c *kpCluster, ruleFiles []string, extra string) string {
 	t.Helper()
+	path := filepath.Join(t.TempDir(), "prometheus.yml")
+	if err := os.WriteFile(path, []byte(kpConfigText(c, ruleFiles, extra)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// kpConfigText is the server's config: 2 s scrapes and evaluations, a rule
+// query offset of kpQueryOffset (the groups that read other groups'
+// records set a longer one of their own), the rule files, the scrape jobs
+// and extra (remote_write, for the oracle).
+func kpConfigText(c *kpCluster, ruleFiles []string, extra string) string {
 	var b strings.Builder
-	b.WriteString("global:\n  scrape_interval: 2s\n  scrape_timeout: 2s\n  evaluation_interval: 2s\n  rule_query_offset: 5s\nrule_files:\n")
+	fmt.Fprintf(&b, "global:\n  scrape_interval: 2s\n  scrape_timeout: 2s\n  evaluation_interval: 2s\n  rule_query_offset: %s\n", kpQueryOffset)
+	if len(ruleFiles) > 0 {
+		b.WriteString("rule_files:\n")
+	}
 	for _, f := range ruleFiles {
 		fmt.Fprintf(&b, "  - %q\n", f)
 	}
 	b.WriteString(c.scrapeConfigs())
 	b.WriteString(extra)
-	path := filepath.Join(t.TempDir(), "prometheus.yml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return b.String()
 }
 
 // kpAPIRule is a rule of /api/v1/rules, and kpAPIGroup a group.
