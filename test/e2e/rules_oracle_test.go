@@ -67,7 +67,7 @@ func kpMillis(s string) (int64, error) {
 	if len(frac) > 3 {
 		return 0, fmt.Errorf("timestamp %q finer than a millisecond", s)
 	}
-	n, err := strconv.ParseInt(sec+(frac+"000")[:3], 10, 64)
+	n, err := strconv.ParseInt(sec+(frac + "000")[:3], 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("timestamp %q: %w", s, err)
 	}
