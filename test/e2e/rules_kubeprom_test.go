@@ -704,3 +704,127 @@ func TestKubePromRulesPromtool(t *testing.T) {
 	}
 	t.Log(runPromtool(t, promtool, "test", "rules", tests))
 }
+
+// TestKubePromDeployJobNames: deploy/server's prometheus.yml, run against
+// the real API server with deploy/server's RBAC, gives the agent's and the
+// state exporter's endpoints kube-prometheus' job names and labels: the
+// agent's host metrics as job="node-exporter" (instance = node, the agent
+// pod's namespace and pod), its container metrics as job="kubelet" with
+// metrics_path="/metrics/cadvisor" (each from the agent's /metrics with
+// node_exporter's exclude[]/collect[] parameters), and panoptes state's
+// two ports as job="kube-state-metrics" and no longer through the
+// prometheus.io annotations. The endpoints are documentation addresses
+// (the API refuses loopback ones): the targets are discovered and
+// relabelled, not scraped; TestKubePromRulesEvaluate scrapes the same jobs.
+func TestKubePromDeployJobNames(t *testing.T) {
+	t.Parallel()
+	env := k8s.Start(t)
+	sfx := uniqueSuffix()
+	ns, node, agentPod, statePod := "kpdeploy-"+sfx, "kpdeploy-node-"+sfx, "panoptes-agent-x"+sfx[:4], "panoptes-state-y"+sfx[:4]
+	env.Call(t, 201, "POST", "/api/v1/namespaces", "", map[string]any{"metadata": map[string]any{"name": ns}})
+	for _, pod := range []string{agentPod, statePod} {
+		env.Call(t, 201, "POST", "/api/v1/namespaces/"+ns+"/pods", "", map[string]any{
+			"metadata": map[string]any{"name": pod},
+			"spec":     map[string]any{"nodeName": node, "containers": []any{map[string]any{"name": "main", "image": "example.invalid/panoptes"}}},
+		})
+	}
+	service := func(name, ip, pod string, ports map[string]int, annotations map[string]string) {
+		var sp, ep []any
+		for n, p := range ports {
+			sp = append(sp, map[string]any{"name": n, "port": p})
+			ep = append(ep, map[string]any{"name": n, "port": p})
+		}
+		env.Call(t, 201, "POST", "/api/v1/namespaces/"+ns+"/services", "", map[string]any{
+			"metadata": map[string]any{"name": name, "annotations": annotations},
+			"spec":     map[string]any{"clusterIP": "None", "ports": sp},
+		})
+		env.Call(t, 201, "POST", "/api/v1/namespaces/"+ns+"/endpoints", "", map[string]any{
+			"metadata": map[string]any{"name": name},
+			"subsets": []any{map[string]any{
+				"addresses": []any{map[string]any{"ip": ip, "nodeName": node,
+					"targetRef": map[string]any{"kind": "Pod", "name": pod, "namespace": ns}}},
+				"ports": ep,
+			}},
+		})
+	}
+	service("panoptes-agent", "192.0.2.41", agentPod, map[string]int{"metrics": 9100}, nil)
+	service("panoptes-state", "192.0.2.42", statePod, map[string]int{"http-metrics": 8080, "telemetry": 8081},
+		map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "8080"})
+
+	b, err := os.ReadFile("../../deploy/server/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.ReplaceAll(string(b), "      - role: ", "      - kubeconfig_file: "+serverKubeconfig(t, env)+"\n        role: ")
+	path := filepath.Join(t.TempDir(), "prometheus.yml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, base := startServer(t, "--config.file="+path)
+
+	type target struct {
+		Labels    map[string]string `json:"labels"`
+		ScrapeURL string            `json:"scrapeUrl"`
+	}
+	want := map[string]target{
+		"node-exporter": {Labels: map[string]string{"job": "node-exporter", "instance": node, "node": node, "namespace": ns, "pod": agentPod},
+			ScrapeURL: "http://192.0.2.41:9100/metrics?exclude%5B%5D=container"},
+		"kubelet": {Labels: map[string]string{"job": "kubelet", "instance": "192.0.2.41:9100", "node": node, "metrics_path": "/metrics/cadvisor"},
+			ScrapeURL: "http://192.0.2.41:9100/metrics?collect%5B%5D=container"},
+		"kube-state-metrics/8080": {Labels: map[string]string{"job": "kube-state-metrics", "instance": "192.0.2.42:8080"},
+			ScrapeURL: "http://192.0.2.42:8080/metrics"},
+		"kube-state-metrics/8081": {Labels: map[string]string{"job": "kube-state-metrics", "instance": "192.0.2.42:8081"},
+			ScrapeURL: "http://192.0.2.42:8081/metrics"},
+	}
+	eventually(t, 2*time.Minute, func() string {
+		_, body := get(t, base+"/api/v1/targets?state=active")
+		var r struct {
+			Data struct {
+				ActiveTargets []target `json:"activeTargets"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil {
+			return fmt.Sprintf("targets: %v: %s", err, body)
+		}
+		got := map[string]target{}
+		for _, tg := range r.Data.ActiveTargets {
+			if !strings.Contains(tg.ScrapeURL, "192.0.2.41:") && !strings.Contains(tg.ScrapeURL, "192.0.2.42:") {
+				continue // another test's endpoints
+			}
+			key := tg.Labels["job"]
+			if key == "kube-state-metrics" || key == "kubernetes-service-endpoints" {
+				key += "/" + tg.Labels["instance"][strings.LastIndexByte(tg.Labels["instance"], ':')+1:]
+			}
+			got[key] = tg
+		}
+		var problems []string
+		for key, w := range want {
+			g, ok := got[key]
+			if !ok {
+				problems = append(problems, key+": no target")
+				continue
+			}
+			if g.ScrapeURL != w.ScrapeURL {
+				problems = append(problems, fmt.Sprintf("%s: scrape URL %s, want %s", key, g.ScrapeURL, w.ScrapeURL))
+			}
+			if g.Labels["job"] == "kubelet" || g.Labels["job"] == "node-exporter" {
+				// The whole label set: nothing else is added.
+				if fmt.Sprint(g.Labels) != fmt.Sprint(w.Labels) {
+					problems = append(problems, fmt.Sprintf("%s: labels %v, want %v", key, g.Labels, w.Labels))
+				}
+				continue
+			}
+			for k, v := range w.Labels {
+				if g.Labels[k] != v {
+					problems = append(problems, fmt.Sprintf("%s: %s=%q, want %q (labels %v)", key, k, g.Labels[k], v, g.Labels))
+				}
+			}
+		}
+		for key := range got {
+			if _, ok := want[key]; !ok {
+				problems = append(problems, fmt.Sprintf("unexpected target %s: %v", key, got[key]))
+			}
+		}
+		return strings.Join(problems, "\n")
+	})
+}
