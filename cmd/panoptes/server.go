@@ -122,6 +122,12 @@ func flagValues(fs *pflag.FlagSet) map[string]string {
 func bindAllInOneFlags(fs *pflag.FlagSet, o *allinone.Options, names flagNames) {
 	bindServerFlags(fs, &o.Server, "Server.", names)
 	bindCollectorFlags(fs, &o.Collectors, names)
+	bindAlertmanagerFlags(fs, &o.Alertmanager, "alertmanager.", "Alertmanager.", names)
+	// The built-in Alertmanager is served at /alertmanager of the server's
+	// listener, whatever a prefix flag would say.
+	_ = fs.MarkHidden("alertmanager.web.route-prefix")
+	fs.Lookup("alertmanager.config.file").Usage = "Run the built-in Alertmanager with this alertmanager.yml (route, receivers, inhibit_rules, templates; an existing one works unchanged): served at /alertmanager on this listener (amtool --alertmanager.url=http://127.0.0.1:9090/alertmanager), it receives this server's alerts with no URL to configure. Empty: no built-in Alertmanager."
+	fs.Lookup("alertmanager.storage.path").Usage = "Directory of the built-in Alertmanager's silences and notification log; empty: alertmanager/ under --storage.tsdb.path."
 	fs.DurationVar(&o.Interval, "collector.interval", o.Interval, "How often this host's collectors and the server's own metrics are collected into the storage (targets of --config.file follow its scrape_interval).")
 	names["Interval"] = "collector.interval"
 }

@@ -142,6 +142,18 @@ func (s *Server) Reload() error {
 		s.logger.Error("config reload applied only in part", "err", err)
 		return err
 	}
+	var errs []error
+	for _, reload := range s.opts.Reloaders {
+		if err := reload(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		// The server's config is applied; what failed reports its own
+		// metric (alertmanager_config_last_reload_successful).
+		s.logger.Error("config reload failed in part", "err", err)
+		return err
+	}
 	s.logger.Info("config reloaded", "file", s.opts.ConfigFile)
 	return nil
 }

@@ -109,6 +109,9 @@ type Options struct {
 	// (the all-in-one's): it is served under LocalAlertmanagerPrefix and
 	// receives the alerts, without a URL in the config.
 	LocalAlertmanager http.Handler
+	// Reloaders are reloaded with the config (SIGHUP, /-/reload), after
+	// it: the in-process Alertmanager's config. An error fails the reload.
+	Reloaders []func() error
 	// BuiltinRuleFiles replaces the built-in rule files (tests); nil means
 	// the ones that come with Panoptes.
 	BuiltinRuleFiles fs.FS

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/panoptes-dev/panoptes/internal/alertmanager"
 	"github.com/panoptes-dev/panoptes/internal/collector"
 	"github.com/panoptes-dev/panoptes/internal/server"
 	"github.com/panoptes-dev/panoptes/internal/version"
@@ -39,6 +40,29 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger, w io.Writer) erro
 		server.InProcessTarget{Job: "node", Instance: host, Gatherer: hostReg, Interval: o.Interval},
 		server.InProcessTarget{Job: "panoptes", Gatherer: self, Interval: o.Interval},
 	)
+	// The built-in Alertmanager outlives the server's run: the server's
+	// notifier drains its queue into it on the way out, then it writes its
+	// last snapshots.
+	var amDone chan struct{}
+	if o.Alertmanager.ConfigFile != "" {
+		amo := o.alertmanagerOptions()
+		am, err := alertmanager.New(&amo, logger, self)
+		if err != nil {
+			return err
+		}
+		so.LocalAlertmanager = am.Handler()
+		so.Reloaders = append(so.Reloaders, am.Reload)
+		amCtx, amCancel := context.WithCancel(context.Background())
+		amDone = make(chan struct{})
+		go func() {
+			defer close(amDone)
+			if err := am.Run(amCtx); err != nil {
+				logger.Error("alertmanager stopped", "err", err)
+			}
+		}()
+		defer func() { amCancel(); <-amDone }()
+		logger.Info("built-in alertmanager", "config", amo.ConfigFile, "storage", amo.StoragePath, "url", am.ExternalURL().String())
+	}
 	logger.Info("starting panoptes (all in one)", "collectors", strings.Join(built.Names, ","),
 		"storage", so.StoragePath, "config", so.ConfigFile)
 	return server.Run(ctx, &so, logger, func(addr net.Addr) {
