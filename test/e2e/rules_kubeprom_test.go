@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -747,9 +748,15 @@ func TestKubePromDeployJobNames(t *testing.T) {
 			}},
 		})
 	}
-	service("panoptes-agent", "192.0.2.41", agentPod, map[string]int{"metrics": 9100}, nil)
-	service("panoptes-state", "192.0.2.42", statePod, map[string]int{"http-metrics": 8080, "telemetry": 8081},
-		map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "8080"})
+	// Ports of this run's own: the control plane outlives a run (-count=3),
+	// and targets of earlier runs' endpoints with the same address would
+	// be merged with this run's (same labels) in the scrape pools.
+	port := 10000 + int(time.Now().UnixNano()/1000%50000)
+	agentAddr := fmt.Sprintf("192.0.2.41:%d", port)
+	stateAddr, telemetryAddr := fmt.Sprintf("192.0.2.42:%d", port+1), fmt.Sprintf("192.0.2.42:%d", port+2)
+	service("panoptes-agent", "192.0.2.41", agentPod, map[string]int{"metrics": port}, nil)
+	service("panoptes-state", "192.0.2.42", statePod, map[string]int{"http-metrics": port + 1, "telemetry": port + 2},
+		map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": strconv.Itoa(port + 1)})
 
 	b, err := os.ReadFile("../../deploy/server/prometheus.yml")
 	if err != nil {
@@ -763,18 +770,19 @@ func TestKubePromDeployJobNames(t *testing.T) {
 	_, base := startServer(t, "--config.file="+path)
 
 	type target struct {
-		Labels    map[string]string `json:"labels"`
-		ScrapeURL string            `json:"scrapeUrl"`
+		Labels           map[string]string `json:"labels"`
+		DiscoveredLabels map[string]string `json:"discoveredLabels"`
+		ScrapeURL        string            `json:"scrapeUrl"`
 	}
 	want := map[string]target{
 		"node-exporter": {Labels: map[string]string{"job": "node-exporter", "instance": node, "node": node, "namespace": ns, "pod": agentPod},
-			ScrapeURL: "http://192.0.2.41:9100/metrics?exclude%5B%5D=container"},
-		"kubelet": {Labels: map[string]string{"job": "kubelet", "instance": "192.0.2.41:9100", "node": node, "metrics_path": "/metrics/cadvisor"},
-			ScrapeURL: "http://192.0.2.41:9100/metrics?collect%5B%5D=container"},
-		"kube-state-metrics/8080": {Labels: map[string]string{"job": "kube-state-metrics", "instance": "192.0.2.42:8080"},
-			ScrapeURL: "http://192.0.2.42:8080/metrics"},
-		"kube-state-metrics/8081": {Labels: map[string]string{"job": "kube-state-metrics", "instance": "192.0.2.42:8081"},
-			ScrapeURL: "http://192.0.2.42:8081/metrics"},
+			ScrapeURL: "http://" + agentAddr + "/metrics?exclude%5B%5D=container"},
+		"kubelet": {Labels: map[string]string{"job": "kubelet", "instance": agentAddr, "node": node, "metrics_path": "/metrics/cadvisor"},
+			ScrapeURL: "http://" + agentAddr + "/metrics?collect%5B%5D=container"},
+		"kube-state-metrics/http-metrics": {Labels: map[string]string{"job": "kube-state-metrics", "instance": stateAddr},
+			ScrapeURL: "http://" + stateAddr + "/metrics"},
+		"kube-state-metrics/telemetry": {Labels: map[string]string{"job": "kube-state-metrics", "instance": telemetryAddr},
+			ScrapeURL: "http://" + telemetryAddr + "/metrics"},
 	}
 	eventually(t, 2*time.Minute, func() string {
 		_, body := get(t, base+"/api/v1/targets?state=active")
@@ -788,12 +796,12 @@ func TestKubePromDeployJobNames(t *testing.T) {
 		}
 		got := map[string]target{}
 		for _, tg := range r.Data.ActiveTargets {
-			if !strings.Contains(tg.ScrapeURL, "192.0.2.41:") && !strings.Contains(tg.ScrapeURL, "192.0.2.42:") {
-				continue // another test's endpoints
+			if tg.DiscoveredLabels["__meta_kubernetes_namespace"] != ns {
+				continue // another test's (or run's) endpoints
 			}
 			key := tg.Labels["job"]
 			if key == "kube-state-metrics" || key == "kubernetes-service-endpoints" {
-				key += "/" + tg.Labels["instance"][strings.LastIndexByte(tg.Labels["instance"], ':')+1:]
+				key += "/" + tg.DiscoveredLabels["__meta_kubernetes_endpoint_port_name"]
 			}
 			got[key] = tg
 		}
