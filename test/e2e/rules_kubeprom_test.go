@@ -41,9 +41,10 @@ import (
 //   - `panoptes state`'s /metrics and telemetry as job="kube-state-metrics",
 //     honouring its labels.
 //
-// deploy/server/prometheus.yml produces the same labels through Kubernetes
-// discovery; here the targets are static, because the API server refuses
-// the loopback endpoint addresses the tests listen on.
+// deploy/server/prometheus.yml gives the same jobs the same labels through
+// Kubernetes discovery (TestKubePromDeployJobNames; it adds a node label to
+// the host metrics too); here the targets are static, because the API
+// server refuses the loopback endpoint addresses the tests listen on.
 //
 // The containers are real: cgroups made the way the kubelet's cgroupfs
 // driver lays them out, each holding a process, named by a CRI runtime
