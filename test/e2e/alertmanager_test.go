@@ -538,3 +538,63 @@ func normalizePayload(p map[string]any) map[string]any {
 	})
 	return p
 }
+
+// TestAlertmanagerCluster: two `panoptes alertmanager` members, each
+// --cluster.peer of the other, form one cluster (Alertmanager's memberlist
+// gossip), and a silence added on one is served by the other.
+func TestAlertmanagerCluster(t *testing.T) {
+	t.Parallel()
+	hook := newAMHook(t)
+	dir := t.TempDir()
+	cfg := writeAMConfig(t, dir, fmt.Sprintf(`route:
+  receiver: ops
+receivers:
+- name: ops
+  webhook_configs: [{url: %q}]
+`, hook.url("/ops")))
+	gossip := []string{freePort(t), freePort(t)}
+	var bases []string
+	for i := range gossip {
+		p, base := waitListening(t, start(t, panoptesBin, "alertmanager", "--config.file="+cfg,
+			"--storage.path="+filepath.Join(dir, fmt.Sprint(i)), "--web.listen-address=127.0.0.1:0",
+			"--cluster.listen-address="+gossip[i], "--cluster.peer="+gossip[1-i], "--cluster.settle-timeout=2s"),
+			"panoptes alertmanager")
+		defer p.stop()
+		bases = append(bases, base)
+	}
+	for _, base := range bases {
+		waitFor(t, "both members in "+base+"/api/v2/status", func() bool {
+			_, body := get(t, base+"/api/v2/status")
+			var st struct {
+				Cluster struct {
+					Status string           `json:"status"`
+					Peers  []map[string]any `json:"peers"`
+				} `json:"cluster"`
+			}
+			return json.Unmarshal(body, &st) == nil && st.Cluster.Status == "ready" && len(st.Cluster.Peers) == 2
+		})
+	}
+	now := time.Now().UTC()
+	body, _ := json.Marshal(map[string]any{
+		"matchers":  []map[string]any{{"name": "alertname", "value": "Gossiped", "isRegex": false}},
+		"startsAt":  now.Format(time.RFC3339),
+		"endsAt":    now.Add(time.Hour).Format(time.RFC3339),
+		"createdBy": "e2e", "comment": "cluster",
+	})
+	res, err := http.Post(bases[0]+"/api/v2/silences", "application/json", bytes.NewReader(body)) //nolint:gosec,noctx // loopback test URL
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct {
+		SilenceID string `json:"silenceID"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&created)
+	res.Body.Close()
+	if created.SilenceID == "" {
+		t.Fatalf("POST silence: %s", res.Status)
+	}
+	waitFor(t, "the silence gossiped to the other member", func() bool {
+		_, body := get(t, bases[1]+"/api/v2/silence/"+created.SilenceID)
+		return strings.Contains(string(body), "Gossiped")
+	})
+}
