@@ -199,6 +199,9 @@ snapshot() {
 	curl -sf "${R[$name.url]}/metrics" >"$tmp/$name/metrics.end" || : >"$tmp/$name/metrics.end"
 	R[$name.series]=$(sum prometheus_tsdb_head_series <"$tmp/$name/metrics.end")
 	R[$name.heap]=$(sum go_memstats_heap_inuse_bytes <"$tmp/$name/metrics.end")
+	R[$name.alloc]=$(sum go_memstats_alloc_bytes_total <"$tmp/$name/metrics.end")
+	R[$name.gcs]=$(sum go_gc_duration_seconds_count <"$tmp/$name/metrics.end")
+	R[$name.gogc]=$(sum go_gc_gogc_percent <"$tmp/$name/metrics.end")
 }
 
 profile() {
@@ -265,7 +268,7 @@ echo "summary (ratio = panoptes / prometheus; lower is better):"
 	for n in "${all[@]}"; do
 		x[$n.dt]=$(v "${R[$n.t1]} - ${R[$n.t0]}")
 		x[$n.cpu]=$(v "(${R[$n.ticks1]} - ${R[$n.ticks0]}) / 100")
-		x[$n.rssm]=$(awk -v from="$(v "($t0 + $t1) / 2")" '$1 >= from { s += $2; n++ } END { printf "%.1f\n", n ? s / n / 1024 : 0 }' "$tmp/$n/rss")
+		x[$n.rssm]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { from = (a + b) / 2 } $1 >= from { s += $2; n++ } END { printf "%.1f\n", n ? s / n / 1024 : 0 }' "$tmp/$n/rss")
 	done
 	for n in "${names[@]}"; do
 		x[$n.evals]=$(wc -l <"$tmp/$n/durations")
@@ -303,5 +306,8 @@ echo "summary (ratio = panoptes / prometheus; lower is better):"
 	row "RSS MiB at the end" "$(v "${R[$p.rss]} / 1024")" "$(v "${R[$q.rss]} / 1024")" %.1f
 	[ "$BASELINE" = 1 ] && row "  mean RSS MiB of the rules (with - without)" "$(v "${x[$p.rssm]} - ${x[$p-base.rssm]}")" "$(v "${x[$q.rssm]} - ${x[$q-base.rssm]}")" %.1f
 	row "Go heap in use MiB (at end)" "$(v "${R[$p.heap]} / 1048576")" "$(v "${R[$q.heap]} / 1048576")" %.1f
+	row "Go allocated GiB (whole run)" "$(v "${R[$p.alloc]} / 1073741824")" "$(v "${R[$q.alloc]} / 1073741824")" %.2f
+	row "Go GC cycles (whole run)" "${R[$p.gcs]}" "${R[$q.gcs]}" %d
+	row "GOGC" "${R[$p.gogc]}" "${R[$q.gogc]}" %d
 } | column -t -s $'\t'
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
