@@ -3,9 +3,9 @@
 # end-to-end tests compare with (Debian's prometheus, promtool,
 # prometheus-node-exporter and prometheus-alertmanager with amtool; Alertmanager
 # at the version of the linked alertmanager packages; cAdvisor, built from its
-# library module with the kubelet's labels by bench/cadvisorpeer; Prometheus at the version of the
-# embedded prometheus/prometheus packages; single-node VictoriaMetrics as a
-# remote-write receiver; kube-state-metrics and metrics-server; Debian's chromium
+# library module with the kubelet's labels by bench/cadvisorpeer; Prometheus at
+# the version of the embedded prometheus/prometheus packages; single-node
+# VictoriaMetrics as a remote-write receiver; kube-state-metrics and metrics-server; Debian's chromium
 # for the web UI's browser tests; stress-ng, the load of `make test-load`) and a
 # pinned golangci-lint built with this machine's Go, all cached under $CACHE.
 # Without root or apt-get it says what is missing; the tests that need it then
