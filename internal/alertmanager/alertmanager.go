@@ -34,6 +34,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/route"
+	commonversion "github.com/prometheus/common/version"
 
 	"github.com/panoptes-dev/panoptes/internal/version"
 )
@@ -78,6 +79,9 @@ type Alertmanager struct {
 	stopOnce     sync.Once
 }
 
+// stampVersion sets the version Alertmanager's packages report, once.
+var stampVersion sync.Once
+
 // New builds an Alertmanager from o: it validates o, loads o.ConfigFile (a
 // config that does not load fails with the parser's error and the file's
 // name), opens the silences and the notification log under o.StoragePath
@@ -91,6 +95,12 @@ func New(o *Options, logger *slog.Logger, reg prometheus.Registerer) (*Alertmana
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
+	stampVersion.Do(func() {
+		// Alertmanager's API v2 reports prometheus/common/version's
+		// globals in /api/v2/status; amtool compares them with its own.
+		v := version.Get()
+		commonversion.Version, commonversion.Revision, commonversion.BuildDate = strings.TrimPrefix(v.Version, "v"), v.Revision, v.BuildDate
+	})
 	a := &Alertmanager{opts: *o, logger: logger}
 	if err := a.setup(reg); err != nil {
 		a.stop()
