@@ -57,7 +57,10 @@ interval_s=${INTERVAL%s}
 go build -o bin/rulesgen ./bench/rules
 CGO_ENABLED=0 go build -trimpath -o bin/panoptes ./cmd/panoptes || [ -n "${PANOPTES_CMD:-}" ]
 if [ -z "${PANOPTES_CMD:-}" ]; then
-	bin/panoptes server --help 2>&1 | grep -q -- --rules.builtin || { echo "bench: bin/panoptes server has no --rules.builtin yet" >&2; exit 1; }
+	# The help is read whole first: grep -q stops at its match, and with
+	# pipefail the writer's SIGPIPE would fail the test.
+	help=$(bin/panoptes server --help 2>&1 || true)
+	grep -q -- --rules.builtin <<<"$help" || { echo "bench: bin/panoptes server has no --rules.builtin yet" >&2; exit 1; }
 	PANOPTES_CMD="bin/panoptes server"
 fi
 
@@ -83,7 +86,7 @@ metric() { curl -sf "$1/metrics" | sum "$2"; }
 bin/rulesgen --nodes "$NODES" --pods-per-node "$PODS_PER_NODE" --containers-per-pod "$CONTAINERS_PER_POD" --cpus "$CPUS" \
 	--value-interval "$INTERVAL" --scrape-interval "$INTERVAL" --scrape-config "$tmp/scrape.yml" 2>"$tmp/rulesgen.log" &
 pids+=($!)
-for _ in $(seq 100); do grep -q '^listening' "$tmp/rulesgen.log" && break; sleep 0.1; done
+for _ in $(seq 100); do grep -qs '^listening' "$tmp/rulesgen.log" && break; sleep 0.1; done
 want_series=$(sed -n 's/^listening .*series=\([0-9]*\).*/\1/p' "$tmp/rulesgen.log")
 [ -n "$want_series" ] || { cat "$tmp/rulesgen.log" >&2; exit 1; }
 
