@@ -315,8 +315,16 @@ alerting:
 			time.Sleep(time.Second)
 		}
 		// Evaluation goes on: the rule keeps its n alerts fresh.
-		if v := queryValue(t, base, `count(ALERTS{alertname="Flood"})`); v != n {
-			t.Errorf("count(ALERTS) = %v, want %d", v, n)
+		deadline = time.Now().Add(120 * time.Second)
+		for {
+			v := queryValue(t, base, `count(ALERTS{alertname="Flood"})`)
+			if v == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("count(ALERTS) = %v, want %d", v, n)
+			}
+			time.Sleep(time.Second)
 		}
 	})
 
