@@ -31,8 +31,8 @@ type Config struct {
 	// CollectorTimeout cuts off a collector that has not finished (a hung
 	// NFS mount); zero means no timeout.
 	CollectorTimeout time.Duration
-	// MaxRequests bounds concurrent scrapes; more get HTTP 503. Zero means
-	// no bound.
+	// MaxRequests bounds concurrent requests on every route but the
+	// probes (/healthz, /readyz); more get HTTP 503. Zero means no bound.
 	MaxRequests int
 	// DisableExporterMetrics drops the go_*, process_* and promhttp_* metrics
 	// about the agent itself.
@@ -88,7 +88,6 @@ func (a *Agent) metricsHandler() http.Handler {
 			promhttp.HandlerOpts{ErrorLog: errorLog, ErrorHandling: promhttp.ContinueOnError})
 		handler = promhttp.InstrumentMetricHandler(own, full)
 	}
-	handler = limit(a.cfg.MaxRequests, handler)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		collect, exclude := r.URL.Query()["collect[]"], r.URL.Query()["exclude[]"]
 		if len(collect) == 0 && len(exclude) == 0 {
@@ -129,13 +128,20 @@ func (a *Agent) selectCollectors(collect, exclude []string) (func(string) bool, 
 	return func(name string) bool { return slices.Contains(collect, name) }, nil
 }
 
-// Handler returns the agent's HTTP routes.
+// Handler returns the agent's HTTP routes. MaxRequests bounds them all
+// together (the metrics path with or without collect[], the kubelet-shaped
+// routes, the landing page, a 404), but the probes: they do no work, and a
+// liveness probe refused under a flood of scrapes would have the kubelet
+// restart a healthy agent.
 func (a *Agent) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle(a.cfg.MetricsPath, a.handler)
+	routes := http.NewServeMux()
+	routes.Handle(a.cfg.MetricsPath, a.handler)
 	for path, h := range a.cfg.Handlers {
-		mux.Handle(path, h)
+		routes.Handle(path, h)
 	}
+	routes.HandleFunc("/{$}", a.landing)
+	mux := http.NewServeMux()
+	mux.Handle("/", newLimiter(a.cfg.MaxRequests).wrap(routes))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -146,7 +152,6 @@ func (a *Agent) Handler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("/{$}", a.landing)
 	return mux
 }
 

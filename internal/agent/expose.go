@@ -120,20 +120,52 @@ func (e *exposer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// limit answers 503 past max concurrent requests, as promhttp's
-// MaxRequestsInFlight does.
-func limit(max int, next http.Handler) http.Handler {
+// limiter bounds concurrent requests: past max, a request gets 503 at
+// once, as from promhttp's MaxRequestsInFlight, instead of queueing. Every
+// handler one limiter wraps shares its bound, so that a flood of one route
+// (/stats/summary walks every cgroup) cannot get around the bound that
+// another (/metrics) keeps. A nil limiter (max 0) bounds nothing.
+type limiter struct {
+	max int
+	sem chan struct{}
+}
+
+// newLimiter returns a limiter for max concurrent requests; nil when max is
+// 0 or less (no bound).
+func newLimiter(max int) *limiter {
 	if max <= 0 {
+		return nil
+	}
+	return &limiter{max: max, sem: make(chan struct{}, max)}
+}
+
+// wrap bounds next with l's shared semaphore.
+func (l *limiter) wrap(next http.Handler) http.Handler {
+	if l == nil {
 		return next
 	}
-	sem := make(chan struct{}, max)
+	msg := "Limit of concurrent requests reached (" + strconv.Itoa(l.max) + "), try again later."
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
-		case sem <- struct{}{}:
-			defer func() { <-sem }()
+		case l.sem <- struct{}{}:
+			defer func() { <-l.sem }()
 			next.ServeHTTP(w, r)
 		default:
-			http.Error(w, "Limit of concurrent requests reached ("+strconv.Itoa(max)+"), try again later.", http.StatusServiceUnavailable)
+			http.Error(w, msg, http.StatusServiceUnavailable)
 		}
 	})
+}
+
+// limitEach wraps every handler of routes with one limiter of max, for a
+// listener (the kubelet-shaped one) whose mux is built elsewhere.
+func limitEach(max int, routes map[string]http.Handler) map[string]http.Handler {
+	l := newLimiter(max)
+	if l == nil || routes == nil {
+		return routes
+	}
+	out := make(map[string]http.Handler, len(routes))
+	for path, h := range routes {
+		out[path] = l.wrap(h)
+	}
+	return out
 }

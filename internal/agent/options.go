@@ -20,7 +20,9 @@ type Options struct {
 	Listen string
 	// MetricsPath is where metrics are served; it starts with "/".
 	MetricsPath string
-	// MaxRequests bounds concurrent scrapes; 0 means no bound.
+	// MaxRequests bounds concurrent requests on every route but the probes,
+	// on each listener (the metrics one, the kubelet-shaped one); more get
+	// HTTP 503. 0 means no bound.
 	MaxRequests int
 	// DisableExporterMetrics leaves out the metrics about the agent itself.
 	DisableExporterMetrics bool

@@ -56,7 +56,10 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger) error {
 		return a.Run(ctx, onListen)
 	}
 	kc := o.Kubelet
-	kc.Handlers = built.Handlers
+	// The kubelet-shaped listener has a bound of its own, as large: a flood
+	// on the plain metrics port cannot starve the authenticated clients
+	// (metrics-server) of this one.
+	kc.Handlers = limitEach(o.MaxRequests, built.Handlers)
 	return runWithKubelet(ctx, a, onListen, kc, logger)
 }
 
