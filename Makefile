@@ -82,14 +82,36 @@ test-load:
 	burner=$$!; trap 'kill $$burner 2>/dev/null; wait $$burner 2>/dev/null; rm -rf $$burndir' EXIT; \
 	PANOPTES_TEST_ARTIFACTS=$(ARTIFACTS) $(GO) run ./hack/testsummary $(GO) test -race -count=3 -timeout 60m -json $(TESTPKGS)
 
-# A short pass of every fuzzer (not part of `make test`; nightly material).
+# Every fuzzer for FUZZTIME, one after the other (not part of `make test`;
+# nightly material): `make fuzz FUZZTIME=10m`, or a subset with FUZZPKG (go
+# list patterns) and FUZZ (a regexp on the fuzzers' names), e.g.
+# `make fuzz FUZZPKG=./internal/cgroups FUZZ=V2`. A fuzzer that fails does
+# not stop the others; the target fails at the end and lists them. go test
+# writes each failing input to the package's testdata/fuzz/FuzzX/, where it
+# stays (git status lists it: commit it with the fix, and every later
+# `go test` replays it as a regression case). One row per fuzzer (package,
+# fuzzer, result, seconds fuzzed, executions) goes to $(ARTIFACTS)/fuzz.tsv,
+# its output to $(ARTIFACTS)/fuzz/. Run it under `nice -n 19` on a shared
+# machine: the workers use every core.
+FUZZPKG       ?= ./...
+FUZZ          ?= .
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
-		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-			echo "fuzz $$pkg $$f"; \
-			$(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
+	@mkdir -p $(ARTIFACTS)/fuzz; tsv=$(ARTIFACTS)/fuzz.tsv; failed=$(ARTIFACTS)/fuzz.failed; : >$$failed; \
+	printf 'package\tfuzzer\tresult\tseconds\texecs\n' >$$tsv; \
+	$(GO) list -f '{{.ImportPath}} {{.Dir}}' $(FUZZPKG) | while read -r pkg dir; do \
+		for f in $$(cat $$dir/*_test.go 2>/dev/null | sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' | grep -E -- '$(FUZZ)'); do \
+			log=$(ARTIFACTS)/fuzz/$$(echo $$pkg | tr / _).$$f.log; \
+			echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+			if $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) </dev/null >$$log 2>&1; then res=ok; \
+			else res=FAIL; echo "$$pkg.$$f" >>$$failed; tail -30 $$log; fi; \
+			last=$$(grep 'fuzz: elapsed:' $$log | tail -1); \
+			secs=$$(echo "$$last" | sed -n 's/.*elapsed: \([0-9hms]*\),.*/\1/p'); \
+			execs=$$(echo "$$last" | sed -n 's/.*execs: \([0-9]*\) .*/\1/p'); \
+			printf '%s\t%s\t%s\t%s\t%s\n' $$pkg $$f $$res "$${secs:-0s}" "$${execs:-0}" | tee -a $$tsv; \
 		done; \
-	done
+	done; \
+	git status --short --untracked-files=all -- '*testdata/fuzz/*' 2>/dev/null | sed 's/^/new failing input: /'; \
+	if [ -s $$failed ]; then echo "fuzz: failed: $$(cat $$failed)" >&2; exit 1; fi
 
 # Side-by-side benchmark against node_exporter; see bench/README.md.
 bench: build
