@@ -225,7 +225,8 @@ pct() { sort -g | awk -v p="$1" '{v[NR] = $1} END {i = int(p * NR + 0.999999); i
 report() {
 	echo
 	echo "samples acknowledged vs stored (per writer; every series must hold exactly its writer's acknowledged requests):"
-	column -t -s $'\t' <"$tmp/verify.txt"
+	grep -v '^total:' "$tmp/verify.txt" | column -t -s $'\t'
+	grep '^total:' "$tmp/verify.txt" || true
 	if [ -n "$final" ]; then
 		echo "${final}$(tail -1 "$tmp/verify-final.txt")"
 	fi
