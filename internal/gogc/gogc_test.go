@@ -1,6 +1,7 @@
 package gogc
 
 import (
+	"math"
 	"os"
 	"runtime/debug"
 	"testing"
@@ -48,5 +49,33 @@ func unsetenv(t *testing.T) {
 	t.Helper()
 	if err := os.Unsetenv("GOGC"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Not parallel: the memory limit is process-wide.
+func TestMemoryLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	for _, c := range []struct {
+		env  string
+		want int64 // the limit in force afterwards; 0: unchanged
+	}{
+		{"67108864", 60397977}, // 64Mi from resourceFieldRef: 90%
+		{"2147483648", 1932735283},
+		{"900MiB", 0}, // a unit: the operator's exact word, applied by the runtime
+		{"off", 0},
+		{"", 0},
+		{"-5", 0},
+	} {
+		debug.SetMemoryLimit(math.MaxInt64)
+		before := debug.SetMemoryLimit(-1)
+		t.Setenv("GOMEMLIMIT", c.env)
+		got := MemoryLimit()
+		want := c.want
+		if want == 0 {
+			want = before
+		}
+		if got != want || debug.SetMemoryLimit(-1) != want {
+			t.Errorf("GOMEMLIMIT=%q: MemoryLimit() = %d, in force %d, want %d", c.env, got, debug.SetMemoryLimit(-1), want)
+		}
 	}
 }
