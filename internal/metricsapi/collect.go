@@ -337,15 +337,21 @@ type PodLister interface {
 	List(selector labels.Selector) ([]*corev1.Pod, error)
 }
 
-// agentTargets finds the panoptes agents through the API: the pods that
-// match selector (the agent DaemonSet's), scraped on their pod IP and port,
-// each standing for the node it runs on. This avoids the kubelets' serving
-// certificates altogether.
+// agentTargets finds the panoptes agents through the API: the pods in
+// namespace that match selector (the agent DaemonSet's), scraped on their
+// pod IP and port, each standing for the node it runs on. This avoids the
+// kubelets' serving certificates; the agents' are verified against
+// --kubelet-certificate-authority for the pod IP before any credential is
+// sent (the transport's job).
 type agentTargets struct {
-	pods     PodLister
-	selector labels.Selector
-	port     int
-	path     string
+	pods PodLister
+	// namespace is the only one agents are taken from. The lister is
+	// scoped to it already; checking again keeps a lister that is not
+	// from sending credentials to a labelled pod anywhere else.
+	namespace string
+	selector  labels.Selector
+	port      int
+	path      string
 }
 
 func (a *agentTargets) targets() ([]target, []nodeFailure) {
@@ -358,7 +364,7 @@ func (a *agentTargets) targets() ([]target, []nodeFailure) {
 	var fails []nodeFailure
 	for _, p := range pods {
 		node := p.Spec.NodeName
-		if node == "" || seen[node] || p.Status.Phase != corev1.PodRunning {
+		if p.Namespace != a.namespace || node == "" || seen[node] || p.Status.Phase != corev1.PodRunning {
 			continue
 		}
 		seen[node] = true

@@ -221,7 +221,11 @@ func TestAgentTargets(t *testing.T) {
 		pod("agent-b", "node-b", "", corev1.PodRunning),
 		pod("agent-c", "node-c", "10.0.0.3", corev1.PodPending),
 		pod("agent-d", "", "10.0.0.4", corev1.PodRunning),
-	}, port: 10250, path: "/metrics/resource"}
+	}, namespace: "monitoring", port: 10250, path: "/metrics/resource"}
+	// A labelled pod elsewhere, had the lister not been scoped: never a target.
+	elsewhere := pod("agent-e", "node-e", "10.0.0.5", corev1.PodRunning)
+	elsewhere.Namespace = "default"
+	a.pods = append(a.pods.(fakePods), elsewhere)
 	ts, fails := a.targets()
 	if len(ts) != 1 || ts[0].node != "node-a" || ts[0].url != "https://10.0.0.1:10250/metrics/resource" {
 		t.Errorf("targets %+v, want node-a's agent", ts)

@@ -54,7 +54,8 @@ type Options struct {
 // metrics-server's flags.
 type KubeletOptions struct {
 	// InsecureTLS skips the verification of the kubelets' serving
-	// certificates (tests only).
+	// certificates (tests only). Refused with SourceAgents: the credentials
+	// would go to whatever answers on a pod IP.
 	InsecureTLS bool
 	// UseNodeStatusPort takes the port from the node's status
 	// (daemonEndpoints.kubeletEndpoint.port) instead of Port.
@@ -64,7 +65,9 @@ type KubeletOptions struct {
 	// ...), in order of preference.
 	PreferredAddressTypes []string
 	// CAFile verifies the kubelets' serving certificates; empty: the
-	// cluster CA of the client configuration.
+	// cluster CA of the client configuration. With SourceAgents it verifies
+	// the agents' and is required: they are not the kubelets, and the
+	// cluster CA does not sign their certificates.
 	CAFile string
 	// ClientCertFile and ClientKeyFile go together; empty: the client
 	// configuration's credentials (the service account token).
@@ -77,7 +80,10 @@ type KubeletOptions struct {
 
 // AgentOptions say where the agents are with Source SourceAgents.
 type AgentOptions struct {
-	// Namespace of the agent pods; empty: all.
+	// Namespace of the agent pods; required with SourceAgents. Pods
+	// elsewhere are never contacted, whatever their labels: anyone who can
+	// create a pod in some namespace could otherwise label it as an agent
+	// and be sent this server's credentials.
 	Namespace string
 	// Selector is the label selector of the agent pods.
 	Selector string
@@ -143,6 +149,9 @@ func (o *Options) Validate() error {
 	if o.Source != SourceKubelet && o.Source != SourceAgents {
 		invalid("Source", "%q: must be %s or %s", o.Source, SourceKubelet, SourceAgents)
 	}
+	if o.Source == SourceAgents {
+		errs = append(errs, o.validateAgents()...)
+	}
 	if o.Concurrency < 1 {
 		invalid("Concurrency", "%d: must be at least 1", o.Concurrency)
 	}
@@ -171,6 +180,21 @@ func (o *Options) Validate() error {
 	return errors.Join(errs...)
 }
 
+// validateAgents checks what SourceAgents needs to send credentials only to
+// the agents: their namespace, and a CA to verify them with.
+func (o *Options) validateAgents() []error {
+	var errs []error
+	if o.Agents.Namespace == "" {
+		errs = append(errs, option.Invalid("Agents.Namespace", "required with Source=agents: the namespace of the agent DaemonSet (monitoring in deploy/agent); agents are looked for only there"))
+	}
+	if o.Kubelet.InsecureTLS {
+		errs = append(errs, option.Invalid("Kubelet.InsecureTLS", "refused with Source=agents: it would send this server's credentials to whatever answers on an agent pod's IP; give Kubelet.CAFile the CA that signs the agents' serving certificates (deploy/agent-ca)"))
+	} else if o.Kubelet.CAFile == "" {
+		errs = append(errs, option.Invalid("Kubelet.CAFile", "required with Source=agents: the CA that signs the agents' serving certificates (deploy/agent-ca); the cluster CA does not sign them, and credentials are sent only to an agent whose certificate it verifies"))
+	}
+	return errs
+}
+
 // restConfig is the client configuration for the API server.
 func (o *Options) restConfig() (*rest.Config, error) {
 	var cfg *rest.Config
@@ -196,8 +220,13 @@ func (o *Options) restConfig() (*rest.Config, error) {
 // Kubelet TLS overrides, as metrics-server builds it.
 func (o *Options) kubeletTransport(cfg *rest.Config) (http.RoundTripper, error) {
 	k := rest.CopyConfig(cfg)
+	// The API server's name (a kubeconfig's tls-server-name) is no
+	// kubelet's: each target is verified for the address it is reached on.
+	k.ServerName = ""
+	// Only --kubelet-insecure-tls skips the verification, not a kubeconfig
+	// that skips it for the API server.
+	k.Insecure = o.Kubelet.InsecureTLS
 	if o.Kubelet.InsecureTLS {
-		k.Insecure = true
 		k.CAData, k.CAFile = nil, ""
 	}
 	if o.Kubelet.CAFile != "" {

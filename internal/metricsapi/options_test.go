@@ -44,7 +44,17 @@ func TestValidate(t *testing.T) {
 		want   []string // the options named, in order; nil: valid
 	}{
 		{"defaults", func(*Options) {}, nil},
-		{"agents", func(o *Options) { o.Source = SourceAgents; o.Agents.Namespace = "monitoring" }, nil},
+		{"agents", func(o *Options) {
+			o.Source, o.Agents.Namespace, o.Kubelet.CAFile = SourceAgents, "monitoring", "agent-ca.crt"
+		}, nil},
+		{"agents in every namespace", func(o *Options) { o.Source, o.Kubelet.CAFile = SourceAgents, "agent-ca.crt" }, []string{"Agents.Namespace"}},
+		{"agents without their CA", func(o *Options) { o.Source, o.Agents.Namespace = SourceAgents, "monitoring" }, []string{"Kubelet.CAFile"}},
+		{"agents without verification", func(o *Options) {
+			o.Source, o.Agents.Namespace, o.Kubelet.InsecureTLS = SourceAgents, "monitoring", true
+		}, []string{"Kubelet.InsecureTLS"}},
+		{"agents, nothing given", func(o *Options) { o.Source = SourceAgents }, []string{"Agents.Namespace", "Kubelet.CAFile"}},
+		{"kubelets without verification", func(o *Options) { o.Kubelet.InsecureTLS = true }, nil},
+		{"agent namespace unused with kubelets", func(o *Options) { o.Agents.Namespace = "" }, nil},
 		{"resolution under 10s", func(o *Options) { o.MetricResolution = 5 * time.Second; o.Kubelet.RequestTimeout = time.Second }, []string{"MetricResolution"}},
 		{"timeout not positive", func(o *Options) { o.Kubelet.RequestTimeout = 0 }, []string{"Kubelet.RequestTimeout"}},
 		{"timeout over 90% of resolution", func(o *Options) { o.Kubelet.RequestTimeout = 14 * time.Second }, []string{"Kubelet.RequestTimeout"}},

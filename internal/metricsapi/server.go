@@ -243,7 +243,7 @@ func (s *Server) targets(o *Options, client kubernetes.Interface, nodes coreinfo
 		s.start = append(s.start, agentFactory.Start)
 		s.synced = append(s.synced, agentInf.Informer().HasSynced)
 		sel, _ := labels.Parse(o.Agents.Selector)
-		return &agentTargets{pods: agentInf.Lister(), selector: sel, port: o.Agents.Port, path: "/metrics/resource"}
+		return &agentTargets{pods: agentInf.Lister(), namespace: o.Agents.Namespace, selector: sel, port: o.Agents.Port, path: "/metrics/resource"}
 	}
 	nodeSel, _ := labels.Parse(o.NodeSelector)
 	types := make([]corev1.NodeAddressType, len(o.Kubelet.PreferredAddressTypes))
@@ -260,6 +260,11 @@ func (s *Server) buildCollector(o *Options, restCfg *rest.Config, client kuberne
 	rt, err := o.kubeletTransport(restCfg)
 	if err != nil {
 		return err
+	}
+	if o.Kubelet.InsecureTLS {
+		// Validate refuses it with the agents; with the kubelets it is
+		// metrics-server's flag, kept for tests.
+		s.logger.Warn("--kubelet-insecure-tls: the kubelets' serving certificates are NOT verified, and this server's credentials go to whatever answers on their addresses; give --kubelet-certificate-authority instead")
 	}
 	var identity atomic.Value
 	identity.Store("")
