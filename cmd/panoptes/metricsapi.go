@@ -55,7 +55,7 @@ with --source=agents, from the panoptes agents: the running pods that match
 contacted), on their pod IP. An agent gets the token (or the client
 certificate) only once its serving certificate is verified for that pod IP
 against --kubelet-certificate-authority, which is then required and is the CA
-of the agents (deploy/agent-ca), not the cluster's; --kubelet-insecure-tls is
+of the agents (deploy/metrics-api-agents), not the cluster's; --kubelet-insecure-tls is
 refused. CPU is the rate between the last two cumulative points; nodes and pods
 not seen in the last cycle are dropped.
 
@@ -99,7 +99,7 @@ collection stored points. /metrics has the server's own metrics.`,
 	fs.BoolVar(&o.Kubelet.UseNodeStatusPort, "kubelet-use-node-status-port", o.Kubelet.UseNodeStatusPort, "Use the kubelet port of the node's status (daemonEndpoints.kubeletEndpoint.port); takes precedence over --kubelet-port.")
 	fs.IntVar(&o.Kubelet.Port, "kubelet-port", o.Kubelet.Port, "The kubelets' secure port.")
 	fs.StringSliceVar(&o.Kubelet.PreferredAddressTypes, "kubelet-preferred-address-types", o.Kubelet.PreferredAddressTypes, "The node address types to connect to, in order of preference.")
-	fs.StringVar(&o.Kubelet.CAFile, "kubelet-certificate-authority", o.Kubelet.CAFile, "CA file to verify the kubelets' serving certificates with (default: the cluster CA of the kubeconfig or service account). With --source=agents it is required and verifies the agents' instead: the CA that signs them (deploy/agent-ca), each for its pod IP.")
+	fs.StringVar(&o.Kubelet.CAFile, "kubelet-certificate-authority", o.Kubelet.CAFile, "CA file to verify the kubelets' serving certificates with (default: the cluster CA of the kubeconfig or service account). With --source=agents it is required and verifies the agents' instead: the CA that signs them (deploy/metrics-api-agents), each for its pod IP.")
 	fs.StringVar(&o.Kubelet.ClientCertFile, "kubelet-client-certificate", o.Kubelet.ClientCertFile, "Client certificate file for the kubelets (default: the service account token).")
 	fs.StringVar(&o.Kubelet.ClientKeyFile, "kubelet-client-key", o.Kubelet.ClientKeyFile, "Client key file for the kubelets.")
 	fs.DurationVar(&o.Kubelet.RequestTimeout, "kubelet-request-timeout", o.Kubelet.RequestTimeout, "Give up on one node's scrape after this long; the other nodes are not held back.")

@@ -25,7 +25,7 @@ import (
 
 // ServingCertConfig has the agent issue its own serving certificate for the
 // kubelet-shaped endpoint, signed by a CA that every agent is given (the
-// panoptes-agent-ca Secret of deploy/agent-ca), for its pod IP and node
+// panoptes-agent-ca Secret of deploy/metrics-api-agents), for its pod IP and node
 // name. `panoptes metrics-api --source=agents` holds only the CA's
 // certificate and sends its credentials to an agent only after verifying
 // this certificate for the pod IP it dials.
@@ -180,7 +180,7 @@ func (s *ServingCert) issue(now time.Time) (*tls.Certificate, error) {
 		notAfter = s.ca.NotAfter
 	}
 	if !notAfter.After(now) {
-		return nil, fmt.Errorf("the agent CA in %s expired on %s: make a new one (deploy/agent-ca)", s.cfg.CACertFile, s.ca.NotAfter.Format(time.RFC3339))
+		return nil, fmt.Errorf("the agent CA in %s expired on %s: make a new one (deploy/metrics-api-agents)", s.cfg.CACertFile, s.ca.NotAfter.Format(time.RFC3339))
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,

@@ -147,7 +147,7 @@ func TestServingCertConfigErrors(t *testing.T) {
 }
 
 // writeCA writes a CA certificate and its PKCS#8 key, as
-// `openssl req -x509 -newkey ec` does in deploy/agent-ca's recipe.
+// `openssl req -x509 -newkey ec` does in deploy/metrics-api-agents's recipe.
 func writeCA(t *testing.T) (certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -188,9 +188,9 @@ func (o *Options) validateAgents() []error {
 		errs = append(errs, option.Invalid("Agents.Namespace", "required with Source=agents: the namespace of the agent DaemonSet (monitoring in deploy/agent); agents are looked for only there"))
 	}
 	if o.Kubelet.InsecureTLS {
-		errs = append(errs, option.Invalid("Kubelet.InsecureTLS", "refused with Source=agents: it would send this server's credentials to whatever answers on an agent pod's IP; give Kubelet.CAFile the CA that signs the agents' serving certificates (deploy/agent-ca)"))
+		errs = append(errs, option.Invalid("Kubelet.InsecureTLS", "refused with Source=agents: it would send this server's credentials to whatever answers on an agent pod's IP; give Kubelet.CAFile the CA that signs the agents' serving certificates (deploy/metrics-api-agents)"))
 	} else if o.Kubelet.CAFile == "" {
-		errs = append(errs, option.Invalid("Kubelet.CAFile", "required with Source=agents: the CA that signs the agents' serving certificates (deploy/agent-ca); the cluster CA does not sign them, and credentials are sent only to an agent whose certificate it verifies"))
+		errs = append(errs, option.Invalid("Kubelet.CAFile", "required with Source=agents: the CA that signs the agents' serving certificates (deploy/metrics-api-agents); the cluster CA does not sign them, and credentials are sent only to an agent whose certificate it verifies"))
 	}
 	return errs
 }
