@@ -63,7 +63,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	logOpts.addFlags(root)
-	root.AddCommand(newAgentCommand(logOpts), newVersionCommand())
+	root.AddCommand(newAgentCommand(logOpts), newAgentCertCommand(), newVersionCommand())
 	// The roles beyond the agent, and the all-in-one default, come from
 	// roles_full.go; the lean agent build (-tags agentonly) leaves them out.
 	addRoles(root, logOpts)
