@@ -13,6 +13,7 @@ import (
 
 func newAgentCommand(logOpts *logOptions) *cobra.Command {
 	o := agent.NewOptions()
+	o.Kubelet.NewGuard = newKubeletGuard
 	names := flagNames{}
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -68,6 +69,8 @@ func bindAgentFlags(fs *pflag.FlagSet, o *agent.Options, names flagNames) {
 	fs.StringVar(&o.Kubelet.Address, "kubelet-address", o.Kubelet.Address, "Also serve the kubelet-shaped endpoints (/metrics/resource, /stats/summary) over HTTPS on this HOST:PORT, as a kubelet does on :10250, for panoptes metrics-api --source=agents or metrics-server. Needs the container collector.")
 	fs.StringVar(&o.Kubelet.CertFile, "tls-cert-file", o.Kubelet.CertFile, "Serving certificate of --kubelet-address (PEM); a self-signed one is made when empty.")
 	fs.StringVar(&o.Kubelet.KeyFile, "tls-private-key-file", o.Kubelet.KeyFile, "Private key of --tls-cert-file (PEM).")
+	bindKubeletAuthFlags(fs, &o.Kubelet.Auth, names)
+	fs.BoolVar(&o.EnableKubeletEndpointsOnListen, "web.enable-kubelet-endpoints", o.EnableKubeletEndpointsOnListen, "Also serve /metrics/resource and /stats/summary on --listen, WITHOUT Kubernetes authentication (they list every pod on the node): for `panoptes top --agent` on a host without Kubernetes. --kubelet-address serves them with the kubelet's authentication and authorization.")
 
 	fs.IntVar(&o.GOGC, "runtime.gogc", o.GOGC, "Garbage collection target percentage (GOGC): lower keeps the heap, and so the agent's memory on every node, smaller at some CPU cost; 100 is Go's default. The GOGC environment variable, when set, takes precedence.")
 	for field, flag := range map[string]string{
@@ -78,6 +81,26 @@ func bindAgentFlags(fs *pflag.FlagSet, o *agent.Options, names flagNames) {
 		names[field] = flag
 	}
 	bindCollectorFlags(fs, &o.Collectors, names)
+}
+
+// bindKubeletAuthFlags binds the kubelet's authentication and authorization
+// flags of --kubelet-address, with the kubelet's names.
+func bindKubeletAuthFlags(fs *pflag.FlagSet, o *agent.KubeletAuthOptions, names flagNames) {
+	fs.BoolVar(&o.Anonymous, "anonymous-auth", o.Anonymous, "Let requests to --kubelet-address without accepted credentials through as system:anonymous (group system:unauthenticated), to be authorized as such. Off by default, unlike the kubelet's flag.")
+	fs.StringVar(&o.ClientCAFile, "client-ca-file", o.ClientCAFile, "CA bundle (PEM) of --kubelet-address's clients: a client certificate it signed authenticates as its CommonName, with its Organizations as groups.")
+	fs.BoolVar(&o.TokenWebhook, "authentication-token-webhook", o.TokenWebhook, "Check bearer tokens sent to --kubelet-address with a TokenReview to the API server (the agent's service account needs system:auth-delegator).")
+	fs.DurationVar(&o.TokenWebhookCacheTTL, "authentication-token-webhook-cache-ttl", o.TokenWebhookCacheTTL, "How long a TokenReview's answer is kept.")
+	fs.StringVar(&o.AuthorizationMode, "authorization-mode", o.AuthorizationMode, "How requests to --kubelet-address are authorized: Webhook (a SubjectAccessReview for get on nodes/metrics or nodes/stats of --node-name, as the kubelet asks) or AlwaysAllow (any authenticated client).")
+	fs.DurationVar(&o.AuthorizedTTL, "authorization-webhook-cache-authorized-ttl", o.AuthorizedTTL, "How long a SubjectAccessReview's allow is kept.")
+	fs.DurationVar(&o.UnauthorizedTTL, "authorization-webhook-cache-unauthorized-ttl", o.UnauthorizedTTL, "How long a SubjectAccessReview's deny is kept.")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Kubeconfig of the API server the reviews go to, and of the agent's credentials; empty uses the in-cluster service account.")
+	for field, flag := range map[string]string{
+		"AuthorizationMode": "authorization-mode", "TokenWebhook": "authentication-token-webhook",
+		"TokenWebhookCacheTTL": "authentication-token-webhook-cache-ttl",
+		"AuthorizedTTL":        "authorization-webhook-cache-authorized-ttl", "UnauthorizedTTL": "authorization-webhook-cache-unauthorized-ttl",
+	} {
+		names["Kubelet.Auth."+field] = flag
+	}
 }
 
 // bindCollectorFlags binds the flags that choose and configure collectors,

@@ -23,6 +23,8 @@ func TestOptionErrorsNameFlags(t *testing.T) {
 		{[]string{"agent", "--collector.disable-defaults"}, "--collector.<name>: no collector is enabled"},
 		{[]string{"agent", "--kubelet-address=:10250", "--no-collector.container"}, "--kubelet-address: "},
 		{[]string{"agent", "--kubelet-address=:10250", "--tls-cert-file=tls.crt"}, "--tls-private-key-file: "},
+		{[]string{"agent", "--kubelet-address=:10250", "--authorization-mode=RBAC"}, "--authorization-mode: "},
+		{[]string{"agent", "--kubelet-address=:10250", "--authentication-token-webhook=false"}, "--authentication-token-webhook: "},
 		{[]string{"server", "--storage.tsdb.retention.time=forever"}, "--storage.tsdb.retention.time: "},
 		{[]string{"server", "--storage.tsdb.retention.size=lots"}, "--storage.tsdb.retention.size: "},
 		{[]string{"server", "--storage.tsdb.min-free-space=some"}, "--storage.tsdb.min-free-space: "},

@@ -29,18 +29,33 @@ type KubeletConfig struct {
 	CertFile, KeyFile string
 	// Handlers are the routes, by path.
 	Handlers map[string]http.Handler
+	// NodeName is the node the SubjectAccessReviews name (nodes/<name>);
+	// Run sets it from the container collector's node name.
+	NodeName string
+	// Auth is how clients are authenticated and authorized, as the
+	// kubelet's flags say; Run makes Guard from it.
+	Auth KubeletAuthOptions
+	// NewGuard makes Guard from Auth; nil is NewStdKubeletGuard (the
+	// standard library's). The full build gives k8s.io/apiserver's.
+	NewGuard NewKubeletGuardFunc
+	// Guard checks every request; ServeKubelet refuses to serve without
+	// one.
+	Guard KubeletGuard
 }
 
-// ServeKubelet listens on cfg.Address with TLS and serves cfg.Handlers until
-// ctx ends. onListen, if not nil, is called with the bound address. It uses
-// only the standard library: the agent is built without Kubernetes
-// libraries.
+// ServeKubelet listens on cfg.Address with TLS and serves cfg.Handlers,
+// every request authenticated and authorized by cfg.Guard as the kubelet
+// does (401 without accepted credentials, 403 when refused), until ctx
+// ends. onListen, if not nil, is called with the bound address.
 func ServeKubelet(ctx context.Context, cfg KubeletConfig, logger *slog.Logger, onListen func(net.Addr)) error {
 	if len(cfg.Handlers) == 0 {
 		return errors.New("the kubelet address needs the container collector (its kubelet-shaped endpoints)")
 	}
 	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
 		return errors.New("the serving certificate and its key go together")
+	}
+	if cfg.Guard == nil {
+		return errors.New("BUG: the kubelet-shaped endpoints need a guard (authentication and authorization)")
 	}
 	var cert tls.Certificate
 	var err error
@@ -64,14 +79,19 @@ func ServeKubelet(ctx context.Context, cfg KubeletConfig, logger *slog.Logger, o
 	for path, h := range cfg.Handlers {
 		mux.Handle(path, h)
 	}
+	// As on the kubelet's port, /healthz too is authorized (nodes/healthz):
+	// probes use the metrics port's.
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	ln, err := net.Listen("tcp", cfg.Address)
 	if err != nil {
 		return fmt.Errorf("listen on %s for the kubelet-shaped endpoints: %w", cfg.Address, err)
 	}
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	// A client certificate is asked for, not required, and verified by the
+	// guard: one it does not trust falls through to the bearer token, as on
+	// the kubelet.
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           guardHandler(cfg.Guard, cfg.NodeName, logger, mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig:         tlsCfg,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),

@@ -21,7 +21,7 @@ func TestServeKubeletSelfSigned(t *testing.T) {
 		_, _ = w.Write([]byte("node_cpu_usage_seconds_total 1\n"))
 	})
 	go func() {
-		errc <- ServeKubelet(ctx, KubeletConfig{Address: "127.0.0.1:0", Handlers: map[string]http.Handler{"/metrics/resource": h}},
+		errc <- ServeKubelet(ctx, KubeletConfig{Address: "127.0.0.1:0", Handlers: map[string]http.Handler{"/metrics/resource": h}, Guard: allowAnyone(t)},
 			slog.New(slog.DiscardHandler), func(a net.Addr) { addrc <- a })
 	}()
 	var addr net.Addr
@@ -62,7 +62,8 @@ func TestServeKubeletErrors(t *testing.T) {
 		{Address: "127.0.0.1:0"},
 		{Address: "127.0.0.1:0", Handlers: h, CertFile: "x"},
 		{Address: "127.0.0.1:0", Handlers: h, CertFile: "/nonexistent", KeyFile: "/nonexistent"},
-		{Address: "no-port", Handlers: h},
+		{Address: "no-port", Handlers: h, Guard: allowAnyone(t)},
+		{Address: "127.0.0.1:0", Handlers: h}, // no guard
 	} {
 		if err := ServeKubelet(context.Background(), cfg, slog.New(slog.DiscardHandler), nil); err == nil {
 			t.Errorf("%+v: no error", cfg)

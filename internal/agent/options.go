@@ -33,9 +33,14 @@ type Options struct {
 	// 0 keeps Go's default.
 	GOGC int
 	// Kubelet, when its Address is set, also serves the container
-	// collector's kubelet-shaped endpoints over HTTPS. Run fills in its
-	// Handlers.
+	// collector's kubelet-shaped endpoints over HTTPS, authenticated and
+	// authorized as the kubelet's. Run fills in its Handlers, NodeName and
+	// Guard.
 	Kubelet KubeletConfig
+	// EnableKubeletEndpointsOnListen also serves /metrics/resource and
+	// /stats/summary on Listen, without Kubernetes authentication (for
+	// `panoptes top --agent` on a host without Kubernetes).
+	EnableKubeletEndpointsOnListen bool
 	// Collectors choose and configure the collectors.
 	Collectors CollectorOptions
 }
@@ -89,6 +94,7 @@ func NewOptions() *Options {
 		MaxRequests: 40,
 		GOMAXPROCS:  1,
 		GOGC:        60,
+		Kubelet:     KubeletConfig{Auth: NewKubeletAuthOptions()},
 		Collectors:  NewCollectorOptions(),
 	}
 }
@@ -133,6 +139,9 @@ func (o *Options) Validate() error {
 		if (o.Kubelet.CertFile == "") != (o.Kubelet.KeyFile == "") {
 			errs = append(errs, option.Invalid("Kubelet.KeyFile", "the serving certificate and its key go together"))
 		}
+		errs = append(errs, option.Rename(o.Kubelet.Auth.Validate(), func(field string) (string, bool) {
+			return "Kubelet.Auth." + field, true
+		}, nil))
 	}
 	errs = append(errs, option.Rename(o.Collectors.Validate(), func(field string) (string, bool) {
 		return "Collectors." + field, true

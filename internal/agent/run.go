@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -41,7 +42,7 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger) error {
 		MaxRequests:            o.MaxRequests,
 		DisableExporterMetrics: o.DisableExporterMetrics,
 		Own:                    built.Own,
-		Handlers:               built.Handlers,
+		Handlers:               plainHandlers(o, built.Handlers),
 	}, logger)
 	if err != nil {
 		return err
@@ -60,7 +61,27 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger) error {
 	// on the plain metrics port cannot starve the authenticated clients
 	// (metrics-server) of this one.
 	kc.Handlers = limitEach(o.MaxRequests, built.Handlers)
+	kc.NodeName = o.Collectors.Container.NodeName
+	if kc.Guard == nil {
+		newGuard := kc.NewGuard
+		if newGuard == nil {
+			newGuard = NewStdKubeletGuard
+		}
+		if kc.Guard, err = newGuard(ctx, kc.Auth, logger); err != nil {
+			return fmt.Errorf("kubelet endpoint authentication: %w", err)
+		}
+	}
 	return runWithKubelet(ctx, a, onListen, kc, logger)
+}
+
+// plainHandlers are the kubelet-shaped routes the metrics port serves: none
+// unless asked for, as they list every pod on the node and that port has
+// no Kubernetes authentication (the kubelet address has).
+func plainHandlers(o *Options, h map[string]http.Handler) map[string]http.Handler {
+	if !o.EnableKubeletEndpointsOnListen {
+		return nil
+	}
+	return h
 }
 
 // runWithKubelet runs the agent and its HTTPS kubelet endpoints together;

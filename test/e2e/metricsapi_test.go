@@ -342,9 +342,16 @@ func TestMetricsAPIKubectlTop(t *testing.T) {
 	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// metrics-api presents the admin's client certificate (signed by the
+	// cluster CA), which the agent authorizes with a SubjectAccessReview;
+	// the metrics port also serves /metrics/resource for panoptes top
+	// --agent below.
+	_, clusterCA := clusterOf(t, env)
 	_, agentURL := startAgent(t, "--collector.disable-defaults", "--collector.container",
 		"--kubelet-address="+net.JoinHostPort(c.nodes[agentNode], strconv.Itoa(c.port)),
-		"--tls-cert-file="+certFile, "--tls-private-key-file="+keyFile)
+		"--tls-cert-file="+certFile, "--tls-private-key-file="+keyFile,
+		"--kubeconfig="+env.Kubeconfig, "--client-ca-file="+clusterCA, "--node-name="+agentNode,
+		"--web.enable-kubelet-endpoints")
 
 	// A node whose kubelet address nobody listens on.
 	downNode := "mapi-" + c.suffix + "-down"
