@@ -61,6 +61,7 @@ func bindAgentFlags(fs *pflag.FlagSet, o *agent.Options, names flagNames) {
 	fs.StringVar(&o.Listen, "web.listen-address", o.Listen, "Alias of --listen, node_exporter's name.")
 	_ = fs.MarkHidden("web.listen-address")
 	fs.StringVar(&o.MetricsPath, "web.telemetry-path", o.MetricsPath, "Path under which to expose metrics.")
+	fs.StringVar(&o.WebConfigFile, "web.config.file", o.WebConfigFile, "Path to a configuration file that can enable TLS or authentication (exporter-toolkit format; see https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md). Applies to every route of --listen, /healthz and /readyz included; empty serves plain HTTP.")
 	fs.IntVar(&o.MaxRequests, "web.max-requests", o.MaxRequests, "Maximum number of concurrent requests on every route but /healthz and /readyz (scrapes, /stats/summary, /metrics/resource), on each listener; more get HTTP 503. 0 means no limit.")
 	fs.BoolVar(&o.DisableExporterMetrics, "web.disable-exporter-metrics", o.DisableExporterMetrics, "Leave out the metrics about the agent itself (go_*, process_*, promhttp_*, panoptes_build_info).")
 
@@ -74,7 +75,7 @@ func bindAgentFlags(fs *pflag.FlagSet, o *agent.Options, names flagNames) {
 
 	fs.IntVar(&o.GOGC, "runtime.gogc", o.GOGC, "Garbage collection target percentage (GOGC): lower keeps the heap, and so the agent's memory on every node, smaller at some CPU cost; 100 is Go's default. The GOGC environment variable, when set, takes precedence.")
 	for field, flag := range map[string]string{
-		"Listen": "listen", "MetricsPath": "web.telemetry-path", "MaxRequests": "web.max-requests",
+		"Listen": "listen", "MetricsPath": "web.telemetry-path", "MaxRequests": "web.max-requests", "WebConfigFile": "web.config.file",
 		"GOMAXPROCS": "runtime.gomaxprocs", "GOGC": "runtime.gogc",
 		"Kubelet.Address": "kubelet-address", "Kubelet.CertFile": "tls-cert-file", "Kubelet.KeyFile": "tls-private-key-file",
 	} {

@@ -104,6 +104,7 @@ func bindAlertmanagerFlags(fs *pflag.FlagSet, o *alertmanager.Options, flagPrefi
 	fs.StringVar(&o.EnableFeatures, bind("EnableFeatures", "enable-feature"), o.EnableFeatures, "Comma-separated experimental features of Alertmanager (receiver-name-in-metrics, classic-mode, utf8-strict-mode, ...).")
 	if flagPrefix == "" {
 		fs.StringVar(&o.ListenAddress, bind("ListenAddress", "web.listen-address"), o.ListenAddress, "Address to serve the API on.")
+		fs.StringVar(&o.WebConfigFile, bind("WebConfigFile", "web.config.file"), o.WebConfigFile, "Path to a configuration file that can enable TLS or authentication (exporter-toolkit format; see https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md). Applies to every route, /-/healthy and /-/ready included, as in Alertmanager. Empty serves plain HTTP.")
 	}
 	fs.StringVar(&o.ExternalURL, bind("ExternalURL", "web.external-url"), o.ExternalURL, "URL under which the Alertmanager is reached from outside (the links in notifications); its path is the default route prefix. Empty: http://<hostname>:<port>/.")
 	fs.StringVar(&o.RoutePrefix, bind("RoutePrefix", "web.route-prefix"), o.RoutePrefix, "Path prefix of every endpoint. Default: the path of --web.external-url.")

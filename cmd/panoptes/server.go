@@ -59,6 +59,7 @@ func bindServerFlags(fs *pflag.FlagSet, o *server.Options, prefix string, names 
 	fs.StringVar(&o.ConfigFile, "config.file", o.ConfigFile, "Prometheus configuration file (global, scrape_configs with relabelling, rule_files, alerting, remote_write, ...); an existing prometheus.yml works unchanged. Empty: no scrape jobs of its own. Reloaded with its rule files on SIGHUP and POST /-/reload; a config or rule file that does not load is rejected as a whole and the running one stays.")
 	fs.StringVar(&o.ListenAddress, "web.listen-address", o.ListenAddress, "Address to serve the API and UI on.")
 	fs.StringVar(&o.ListenAddress, "listen", o.ListenAddress, "Alias of --web.listen-address.")
+	fs.StringVar(&o.WebConfigFile, "web.config.file", o.WebConfigFile, "Path to a configuration file that can enable TLS or authentication (exporter-toolkit format; see https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md). It applies to every route, /-/healthy and /-/ready included, as in Prometheus; read again for every connection and request, and checked on SIGHUP and POST /-/reload. Empty serves plain HTTP.")
 	fs.StringVar(&o.ExternalURL, "web.external-url", o.ExternalURL, "URL under which the server is reached from outside (for links); derived from the listen address when empty.")
 	fs.BoolVar(&o.EnableRemoteWriteReceiver, "web.enable-remote-write-receiver", o.EnableRemoteWriteReceiver, "Accept Prometheus remote_write (1.0 and 2.0) on POST /api/v1/write, so that agents and other servers can push.")
 	fs.BoolVar(&o.EnableLifecycle, "web.enable-lifecycle", o.EnableLifecycle, "Serve POST /-/reload.")
@@ -89,7 +90,7 @@ func bindServerFlags(fs *pflag.FlagSet, o *server.Options, prefix string, names 
 	fs.BoolVar(&o.NotificationDrainOnShutdown, "alertmanager.drain-notification-queue-on-shutdown", o.NotificationDrainOnShutdown, "Send the queued alerts before exiting; if false they are dropped.")
 	fs.IntVar(&o.GOGC, "runtime.gogc", o.GOGC, "Garbage collection target percentage (GOGC). 50 keeps the heap, and RSS per series, smaller than Prometheus's 75 for a few percent of CPU (bench/server.sh); the GOGC environment variable, when set, takes precedence.")
 	for field, flag := range map[string]string{
-		"ListenAddress": "web.listen-address", "ExternalURL": "web.external-url",
+		"ListenAddress": "web.listen-address", "ExternalURL": "web.external-url", "WebConfigFile": "web.config.file",
 		"StoragePath": "storage.tsdb.path", "RetentionTime": "storage.tsdb.retention.time",
 		"RetentionSize": "storage.tsdb.retention.size", "MinFreeSpace": "storage.tsdb.min-free-space",
 		"QueryTimeout": "query.timeout", "QueryMaxSamples": "query.max-samples",

@@ -36,6 +36,7 @@ var stateFlags = flagNames{
 	"Listen":                   "listen",
 	"TelemetryHost":            "telemetry-host",
 	"TelemetryPort":            "telemetry-port",
+	"WebConfigFile":            "tls-config",
 	"EnableGZIP":               "enable-gzip-encoding",
 	"KeepManagedFields":        "keep-managed-fields",
 	"GOGC":                     "runtime.gogc",
@@ -62,6 +63,8 @@ func addStateFlags(fs *pflag.FlagSet, o *state.Options) {
 	fs.StringVar(&o.Listen, "listen", o.Listen, "host:port to serve /metrics on (e.g. :8080); overrides --host and --port.")
 	fs.StringVar(&o.TelemetryHost, "telemetry-host", o.TelemetryHost, "Host to serve the self metrics (/metrics) and /readyz on.")
 	fs.IntVar(&o.TelemetryPort, "telemetry-port", o.TelemetryPort, "Port to serve the self metrics and /readyz on; 0 picks a free port.")
+	fs.StringVar(&o.WebConfigFile, "tls-config", o.WebConfigFile, "Path to a configuration file that can enable TLS or authentication (exporter-toolkit format; see https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md). Applies to both listeners, /metrics and the telemetry port with /readyz, as kube-state-metrics' --tls-config (its name). Empty serves plain HTTP.")
+	fs.StringVar(&o.WebConfigFile, "web.config.file", o.WebConfigFile, "Alias of --tls-config, Prometheus's and node_exporter's name.")
 	fs.BoolVar(&o.EnableGZIP, "enable-gzip-encoding", o.EnableGZIP, "Gzip /metrics for clients that send Accept-Encoding: gzip.")
 	fs.BoolVar(&o.KeepManagedFields, "keep-managed-fields", o.KeepManagedFields, "Keep metadata.managedFields on decoded objects (no metric reads them; they are dropped before the generators run).")
 	_ = fs.MarkHidden("keep-managed-fields")

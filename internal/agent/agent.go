@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/panoptes-dev/panoptes/internal/collector"
 	"github.com/panoptes-dev/panoptes/internal/version"
@@ -43,6 +44,10 @@ type Config struct {
 	// Handlers are extra routes (the kubelet-shaped /metrics/resource and
 	// /stats/summary), by path.
 	Handlers map[string]http.Handler
+	// WebConfigFile is an exporter-toolkit web config (TLS, client
+	// certificates, basic auth, headers) applied to every route; empty
+	// serves plain HTTP without authentication.
+	WebConfigFile string
 }
 
 // Agent serves metrics for one node.
@@ -183,9 +188,17 @@ func (a *Agent) Run(ctx context.Context, onListen func(net.Addr)) error {
 	}
 	a.ready.Store(true)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	// exporter-toolkit reads the web config again for every connection (TLS)
+	// and request (users, headers), so a changed file needs no restart.
+	webCfg := a.cfg.WebConfigFile
+	go func() {
+		errc <- web.Serve(ln, srv, &web.FlagConfig{WebConfigFile: &webCfg}, a.logger.With("component", "web"))
+	}()
 	select {
 	case err := <-errc:
+		if webCfg != "" {
+			return fmt.Errorf("serve (web config %s): %w", webCfg, err)
+		}
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}

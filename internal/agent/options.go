@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/exporter-toolkit/web"
+
 	"github.com/panoptes-dev/panoptes/internal/collector/host"
 	"github.com/panoptes-dev/panoptes/internal/option"
 )
@@ -24,6 +26,10 @@ type Options struct {
 	// on each listener (the metrics one, the kubelet-shaped one); more get
 	// HTTP 503. 0 means no bound.
 	MaxRequests int
+	// WebConfigFile is an exporter-toolkit web config file (TLS, client
+	// certificates, bcrypt basic auth, response headers) for the metrics
+	// listener; empty serves plain HTTP. Validate reads it.
+	WebConfigFile string
 	// DisableExporterMetrics leaves out the metrics about the agent itself.
 	DisableExporterMetrics bool
 	// GOMAXPROCS is how many CPUs the Go runtime runs on at once; 0 keeps
@@ -125,6 +131,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxRequests < 0 {
 		errs = append(errs, option.Invalid("MaxRequests", "%d: must be 0 (no limit) or more", o.MaxRequests))
+	}
+	if err := web.Validate(o.WebConfigFile); err != nil {
+		errs = append(errs, option.Invalid("WebConfigFile", "%s: %w", o.WebConfigFile, err))
 	}
 	if o.GOMAXPROCS < 0 {
 		errs = append(errs, option.Invalid("GOMAXPROCS", "%d: must be 0 (Go's default) or more", o.GOMAXPROCS))

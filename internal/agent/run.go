@@ -43,6 +43,7 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger) error {
 		DisableExporterMetrics: o.DisableExporterMetrics,
 		Own:                    built.Own,
 		Handlers:               plainHandlers(o, built.Handlers),
+		WebConfigFile:          o.WebConfigFile,
 	}, logger)
 	if err != nil {
 		return err

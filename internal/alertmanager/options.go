@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/alertmanager/cluster"
 	"github.com/prometheus/alertmanager/featurecontrol"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/panoptes-dev/panoptes/internal/option"
 )
@@ -58,6 +59,12 @@ type Options struct {
 	// ListenAddress is where the standalone role serves HTTP (host:port).
 	// An embedded Alertmanager does not listen.
 	ListenAddress string
+	// WebConfigFile is an exporter-toolkit web config file (TLS, client
+	// certificates, bcrypt basic auth, response headers) for the standalone
+	// role's listener, as Alertmanager's --web.config.file; empty serves
+	// plain HTTP. An embedded Alertmanager is served by its host's listener
+	// and its web config.
+	WebConfigFile string
 	// ExternalURL is where users and the notifications' links reach this
 	// Alertmanager; empty derives http://<hostname>:<port>/ from the
 	// listener. Its path is the default RoutePrefix.
@@ -167,6 +174,9 @@ func (o *Options) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(o.ListenAddress); err != nil {
 		errs = append(errs, option.Invalid("ListenAddress", "%w", err))
+	}
+	if err := web.Validate(o.WebConfigFile); err != nil {
+		errs = append(errs, option.Invalid("WebConfigFile", "%s: %w", o.WebConfigFile, err))
 	}
 	if o.ExternalURL != "" {
 		if u, err := url.Parse(o.ExternalURL); err != nil {

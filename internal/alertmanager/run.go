@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/exporter-toolkit/web"
+
 	"github.com/panoptes-dev/panoptes/internal/version"
 )
 
@@ -53,7 +55,12 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger, onListen func(net
 
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: time.Minute}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	// exporter-toolkit reads the web config again for every connection
+	// (TLS) and request (users, headers), as Alertmanager's listener does.
+	webCfg := o.WebConfigFile
+	go func() {
+		served <- web.Serve(ln, srv, &web.FlagConfig{WebConfigFile: &webCfg}, logger.With("component", "web"))
+	}()
 	logger.Info("listening", "address", ln.Addr().String(), "external_url", a.ExternalURL().String())
 	if onListen != nil {
 		onListen(ln.Addr())

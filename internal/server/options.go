@@ -11,6 +11,7 @@ import (
 	"github.com/alecthomas/units"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
+	toolkitweb "github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/panoptes-dev/panoptes/internal/option"
 	"github.com/panoptes-dev/panoptes/internal/server/kuberules"
@@ -28,6 +29,11 @@ type Options struct {
 	// ExternalURL is where users reach the server, for links; empty derives
 	// it from the listen address.
 	ExternalURL string
+	// WebConfigFile is an exporter-toolkit web config file (TLS, client
+	// certificates, bcrypt basic auth, response headers) for the listener,
+	// every route included; empty serves plain HTTP. Read again for every
+	// connection and request; SIGHUP and /-/reload check it.
+	WebConfigFile string
 	// StoragePath is the TSDB directory (WAL, head chunks, blocks).
 	StoragePath string
 	// RetentionTime is how long samples are kept, a Prometheus duration
@@ -177,6 +183,9 @@ func (o *Options) Validate() error {
 		if _, err := url.Parse(o.ExternalURL); err != nil {
 			errs = append(errs, option.Invalid("ExternalURL", "%w", err))
 		}
+	}
+	if err := toolkitweb.Validate(o.WebConfigFile); err != nil {
+		errs = append(errs, option.Invalid("WebConfigFile", "%s: %w", o.WebConfigFile, err))
 	}
 	if o.StoragePath == "" {
 		errs = append(errs, option.Invalid("StoragePath", "must not be empty"))

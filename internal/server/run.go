@@ -2,11 +2,15 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"time"
+
+	toolkitweb "github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/panoptes-dev/panoptes/internal/gogc"
 	"github.com/panoptes-dev/panoptes/internal/option"
@@ -45,6 +49,18 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger, onListen func(net
 		opts.Handlers = map[string]http.Handler{}
 	}
 	opts.Handlers["/"] = ui
+	if opts.WebConfigFile != "" {
+		// The listener reads the web config for every connection and
+		// request; SIGHUP and /-/reload check it, so that a broken edit
+		// is logged and fails the reload instead of only failing requests.
+		path := opts.WebConfigFile
+		opts.Reloaders = append(slices.Clone(opts.Reloaders), func() error {
+			if err := toolkitweb.Validate(path); err != nil {
+				return fmt.Errorf("web config %s: %w", path, err)
+			}
+			return nil
+		})
+	}
 
 	// PrometheusRule objects: the first list is waited for (a while), so
 	// that the first rule load has them and their alerts' state is

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	toolkitweb "github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/discovery"
 	"github.com/prometheus/prometheus/notifier"
@@ -305,7 +306,10 @@ func (s *Server) Run(ctx context.Context, onListen func(net.Addr)) error {
 	var wg sync.WaitGroup
 	httpErr := make(chan error, 1)
 	wg.Go(func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// exporter-toolkit reads the web config again for every connection
+		// (TLS) and request (users, headers), as Prometheus's listener does.
+		webCfg := s.opts.WebConfigFile
+		if err := toolkitweb.Serve(ln, srv, &toolkitweb.FlagConfig{WebConfigFile: &webCfg}, s.logger.With("component", "web")); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			httpErr <- err
 		}
 	})

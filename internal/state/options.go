@@ -58,6 +58,11 @@ type Options struct {
 	// port 0 picks a free one.
 	TelemetryHost string
 	TelemetryPort int
+	// WebConfigFile is an exporter-toolkit web config file (TLS, client
+	// certificates, bcrypt basic auth, response headers) for both
+	// listeners, /metrics and the telemetry one, as kube-state-metrics'
+	// --tls-config; empty serves plain HTTP. Run reads it.
+	WebConfigFile string
 	// EnableGZIP compresses /metrics for clients that accept gzip.
 	EnableGZIP bool
 	// KeepManagedFields keeps metadata.managedFields on decoded objects

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/exporter-toolkit/web"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -32,6 +33,9 @@ import (
 func Run(ctx context.Context, o *Options, logger *slog.Logger) error {
 	if err := o.Validate(); err != nil {
 		return err
+	}
+	if err := web.Validate(o.WebConfigFile); err != nil {
+		return option.Invalid("WebConfigFile", "%s: %w", o.WebConfigFile, err)
 	}
 	crConfig, err := o.customResourceConfig()
 	if err != nil {
@@ -58,6 +62,7 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	srv.webConfigFile, srv.logger = o.WebConfigFile, logger.With("component", "web")
 	// One line with the bound addresses, which test/e2e (and operators)
 	// read, and the resources served.
 	logger.Info("listening", "metrics", srv.addrs.metrics.String(), "telemetry", srv.addrs.telemetry.String(),
@@ -194,6 +199,9 @@ type servers struct {
 	servers   []*http.Server
 	listeners []net.Listener
 	addrs     addrs
+	// webConfigFile is Options.WebConfigFile; logger is the listeners'.
+	webConfigFile string
+	logger        *slog.Logger
 }
 
 // listen registers the self metrics and opens the /metrics server (handler,
@@ -248,7 +256,10 @@ func (s *servers) run(ctx context.Context, handler *metricshandler.MetricsHandle
 	}()
 	for i, srv := range s.servers {
 		go func() {
-			err := srv.Serve(s.listeners[i])
+			// Both listeners take the one web config, as kube-state-metrics'
+			// --tls-config; exporter-toolkit reads it again for every
+			// connection (TLS) and request (users, headers).
+			err := web.Serve(s.listeners[i], srv, &web.FlagConfig{WebConfigFile: &s.webConfigFile}, s.logger)
 			if errors.Is(err, http.ErrServerClosed) {
 				err = nil
 			}
