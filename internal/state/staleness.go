@@ -182,12 +182,12 @@ func (l *trackedListWatch) ListWithContext(ctx context.Context, opts metav1.List
 	if err != nil {
 		return nil, err
 	}
-	if l.strip {
-		_ = meta.EachListItem(obj, func(o runtime.Object) error {
-			stripObject(o)
-			return nil
-		})
-	}
+	// Every list is scrubbed, stripped or not: a Secret's
+	// last-applied-configuration never reaches the generators.
+	_ = meta.EachListItem(obj, func(o runtime.Object) error {
+		scrubObject(o, l.strip)
+		return nil
+	})
 	l.tracker.listed(l.name)
 	return obj, nil
 }
@@ -227,8 +227,8 @@ func newTrackedWatch(in watch.Interface, strip bool, closed func()) *trackedWatc
 				if !ok {
 					return
 				}
-				if strip && ev.Object != nil && ev.Type != watch.Bookmark && ev.Type != watch.Error {
-					stripObject(ev.Object)
+				if ev.Object != nil && ev.Type != watch.Bookmark && ev.Type != watch.Error {
+					scrubObject(ev.Object, strip)
 				}
 				select {
 				case w.out <- ev:

@@ -162,10 +162,39 @@ func (b *storeBuilder) startStores(name string, families []generator.FamilyGener
 	return stores
 }
 
-// stripObject drops what no generator reads before the generators see the
-// object: managedFields are often most of an object's bytes.
-func stripObject(obj runtime.Object) {
-	if a, err := meta.Accessor(obj); err == nil {
+// scrubObject readies an object for the generators. With stripManaged it
+// drops what no generator reads: managedFields are often most of an
+// object's bytes. Whatever the options say, it drops a Secret's
+// kubectl.kubernetes.io/last-applied-configuration annotation: `kubectl
+// apply` of a Secret stores the whole manifest there, its data in base64,
+// and --metric-annotations-allowlist=secrets=[*] would export it as a label
+// of kube_secret_annotations to anyone who can scrape or query the metrics.
+// (kube-state-metrics v2.20.0 exports it.) A Secret read as unstructured
+// (a custom-resource-state config naming v1 Secret) loses it too.
+func scrubObject(obj runtime.Object, stripManaged bool) {
+	a, err := meta.Accessor(obj)
+	if err != nil {
+		return
+	}
+	if stripManaged {
 		a.SetManagedFields(nil)
 	}
+	if !isSecret(obj) {
+		return
+	}
+	if ann := a.GetAnnotations(); ann != nil {
+		if _, ok := ann[v1.LastAppliedConfigAnnotation]; ok {
+			delete(ann, v1.LastAppliedConfigAnnotation)
+			a.SetAnnotations(ann)
+		}
+	}
+}
+
+// isSecret reports whether obj is a core v1 Secret, typed or unstructured.
+func isSecret(obj runtime.Object) bool {
+	if _, ok := obj.(*v1.Secret); ok {
+		return true
+	}
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	return gvk.Group == "" && gvk.Version == "v1" && gvk.Kind == "Secret"
 }
