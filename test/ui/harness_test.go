@@ -158,11 +158,11 @@ type browser struct {
 	errors []string
 }
 
-func newBrowser(t *testing.T, width, height int) *browser {
+func newBrowser(t *testing.T, width, height int, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	requireChromium(t)
 	b := &browser{t: t}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), headless.Options(chromiumPath, t.TempDir(), width, height)...)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(headless.Options(chromiumPath, t.TempDir(), width, height), extra...)...)
 	ctx, cancel := chromedp.NewContext(alloc, chromedp.WithListener(func(ev any) {
 		switch e := ev.(type) {
 		case *runtime.EventExceptionThrown:
