@@ -61,9 +61,13 @@ func bindServerFlags(fs *pflag.FlagSet, o *server.Options, prefix string, names 
 	fs.StringVar(&o.ListenAddress, "listen", o.ListenAddress, "Alias of --web.listen-address.")
 	fs.StringVar(&o.WebConfigFile, "web.config.file", o.WebConfigFile, "Path to a configuration file that can enable TLS or authentication (exporter-toolkit format; see https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md). It applies to every route, /-/healthy and /-/ready included, as in Prometheus; read again for every connection and request, and checked on SIGHUP and POST /-/reload. Empty serves plain HTTP.")
 	fs.StringVar(&o.ExternalURL, "web.external-url", o.ExternalURL, "URL under which the server is reached from outside (for links); derived from the listen address when empty.")
-	fs.BoolVar(&o.EnableRemoteWriteReceiver, "web.enable-remote-write-receiver", o.EnableRemoteWriteReceiver, "Accept Prometheus remote_write (1.0 and 2.0) on POST /api/v1/write, so that agents and other servers can push.")
-	fs.BoolVar(&o.EnableLifecycle, "web.enable-lifecycle", o.EnableLifecycle, "Serve POST /-/reload.")
+	fs.BoolVar(&o.EnableRemoteWriteReceiver, "web.enable-remote-write-receiver", o.EnableRemoteWriteReceiver, "Accept Prometheus remote_write (1.0 and 2.0) on POST /api/v1/write, so that agents and other servers can push. Off in panoptes server, as in Prometheus: without authentication (--web.config.file) anyone who reaches the port can write; on in the all-in-one, which listens on loopback. Requests must carry the protocol's Content-Type: application/x-protobuf and Content-Encoding: snappy (415 otherwise), and none from another site's web page (Origin) is accepted.")
+	fs.IntVar(&o.RemoteWriteMaxConcurrentRequests, "web.remote-write-receiver.max-concurrent-requests", o.RemoteWriteMaxConcurrentRequests, "Most remote-write requests handled at once (each may hold 32 MiB decoded); more are answered 503 with Retry-After, which senders retry. Default: 2 x GOMAXPROCS, at least 10.")
+	fs.BoolVar(&o.EnableLifecycle, "web.enable-lifecycle", o.EnableLifecycle, "Serve POST /-/reload (SIGHUP reloads regardless). Off in panoptes server, as in Prometheus; on in the all-in-one, which listens on loopback.")
 	fs.BoolVar(&o.EnableAdminAPI, "web.enable-admin-api", o.EnableAdminAPI, "Serve the TSDB admin endpoints under /api/v1/admin (delete series, snapshot).")
+	fs.BoolVar(&o.EnablePprof, "web.enable-pprof", o.EnablePprof, "Serve the CPU profile and the execution trace (/debug/pprof/profile, /debug/pprof/trace), which keep the server busy for as long as the caller asks; 403 without it. The other profiles under /debug/pprof/ are served regardless, as Prometheus serves them.")
+	fs.DurationVar(&o.ReadTimeout, "web.read-timeout", o.ReadTimeout, "Maximum duration before timing out read of the request, body included (Prometheus's flag). 0: no limit.")
+	fs.IntVar(&o.MaxConnections, "web.max-connections", o.MaxConnections, "Maximum number of simultaneous connections; more wait to be accepted (Prometheus's flag). 0: no limit.")
 	fs.StringVar(&o.StoragePath, "storage.tsdb.path", o.StoragePath, "Directory of the time-series database (write-ahead log, head chunks, blocks).")
 	fs.StringVar(&o.StoragePath, "storage.path", o.StoragePath, "Alias of --storage.tsdb.path.")
 	fs.StringVar(&o.RetentionTime, "storage.tsdb.retention.time", o.RetentionTime, "How long to keep samples (e.g. 15d, 12h). Default 15d, unless only --storage.tsdb.retention.size is given.")
@@ -96,6 +100,8 @@ func bindServerFlags(fs *pflag.FlagSet, o *server.Options, prefix string, names 
 		"QueryTimeout": "query.timeout", "QueryMaxSamples": "query.max-samples",
 		"QueryMaxConcurrency": "query.max-concurrency", "LookbackDelta": "query.lookback-delta",
 		"GOGC": "runtime.gogc", "BuiltinRules": "rules.builtin",
+		"RemoteWriteMaxConcurrentRequests": "web.remote-write-receiver.max-concurrent-requests",
+		"ReadTimeout":                      "web.read-timeout", "MaxConnections": "web.max-connections",
 		"RulesAlertForOutageTolerance": "rules.alert.for-outage-tolerance",
 		"RulesAlertForGracePeriod":     "rules.alert.for-grace-period",
 		"RulesAlertResendDelay":        "rules.alert.resend-delay",

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"time"
 
 	"github.com/alecthomas/units"
@@ -59,13 +60,32 @@ type Options struct {
 	// LookbackDelta is how far back an instant vector selector looks.
 	LookbackDelta time.Duration
 
-	// EnableRemoteWriteReceiver serves POST /api/v1/write.
+	// EnableRemoteWriteReceiver serves POST /api/v1/write. Off by default,
+	// as in Prometheus: anyone who reaches the port could write.
 	EnableRemoteWriteReceiver bool
-	// EnableLifecycle serves POST /-/reload.
+	// RemoteWriteMaxConcurrentRequests is the most remote-write requests
+	// handled at once; more are answered 503 with Retry-After, which
+	// senders retry. Each request may hold up to 32 MiB decoded (plus its
+	// compressed body), so this bounds the receiver's memory.
+	RemoteWriteMaxConcurrentRequests int
+	// EnableLifecycle serves POST /-/reload. Off by default, as in
+	// Prometheus.
 	EnableLifecycle bool
 	// EnableAdminAPI serves the TSDB admin endpoints (delete series,
 	// snapshot, clean tombstones).
 	EnableAdminAPI bool
+	// EnablePprof serves /debug/pprof/profile and /debug/pprof/trace,
+	// which make the process spend CPU for as long as the caller asks; the
+	// other profiles (heap, goroutine, ...) are served regardless, as
+	// Prometheus serves them.
+	EnablePprof bool
+	// ReadTimeout is the longest the server waits for a whole request,
+	// body included (http.Server's ReadTimeout); 0 means no limit.
+	ReadTimeout time.Duration
+	// MaxConnections is the most connections open at once; the listener
+	// stops accepting beyond it (netutil.LimitListener, as Prometheus).
+	// 0 means no limit.
+	MaxConnections int
 
 	// RulesAlertForOutageTolerance is the longest outage after which the
 	// "for" state of alerts is still restored at start-up (from
@@ -134,22 +154,25 @@ type Options struct {
 }
 
 // NewOptions returns the defaults: Prometheus's (port 9090, ./data/, 15 days
-// of retention, its query limits), with the remote_write receiver and
-// /-/reload on, and GOGC 50, which keeps the heap, and RSS per series,
+// of retention, its query and HTTP limits, the remote_write receiver and
+// /-/reload off), at most 2×GOMAXPROCS (and at least 10) remote-write
+// requests at once, and GOGC 50, which keeps the heap, and RSS per series,
 // smaller than Prometheus's 75 for a few percent of CPU (bench/server.sh).
 func NewOptions() *Options {
 	return &Options{
-		ListenAddress:             ":9090",
-		StoragePath:               "data/",
-		MinFreeSpace:              "64MB",
-		WALCompression:            true,
-		QueryTimeout:              2 * time.Minute,
-		QueryMaxSamples:           50_000_000,
-		QueryMaxConcurrency:       20,
-		LookbackDelta:             5 * time.Minute,
-		EnableRemoteWriteReceiver: true,
-		EnableLifecycle:           true,
-		GOGC:                      50,
+		ListenAddress:       ":9090",
+		StoragePath:         "data/",
+		MinFreeSpace:        "64MB",
+		WALCompression:      true,
+		QueryTimeout:        2 * time.Minute,
+		QueryMaxSamples:     50_000_000,
+		QueryMaxConcurrency: 20,
+		LookbackDelta:       5 * time.Minute,
+		GOGC:                50,
+
+		RemoteWriteMaxConcurrentRequests: max(10, 2*runtime.GOMAXPROCS(0)),
+		ReadTimeout:                      5 * time.Minute,
+		MaxConnections:                   512,
 
 		RulesAlertForOutageTolerance: time.Hour,
 		RulesAlertForGracePeriod:     10 * time.Minute,
@@ -201,6 +224,15 @@ func (o *Options) Validate() error {
 	}
 	if o.QueryMaxConcurrency <= 0 {
 		errs = append(errs, option.Invalid("QueryMaxConcurrency", "%d: must be positive", o.QueryMaxConcurrency))
+	}
+	if o.RemoteWriteMaxConcurrentRequests <= 0 {
+		errs = append(errs, option.Invalid("RemoteWriteMaxConcurrentRequests", "%d: must be positive", o.RemoteWriteMaxConcurrentRequests))
+	}
+	if o.ReadTimeout < 0 {
+		errs = append(errs, option.Invalid("ReadTimeout", "%v: must not be negative (0: no limit)", o.ReadTimeout))
+	}
+	if o.MaxConnections < 0 {
+		errs = append(errs, option.Invalid("MaxConnections", "%d: must not be negative (0: no limit)", o.MaxConnections))
 	}
 	if o.LookbackDelta <= 0 {
 		errs = append(errs, option.Invalid("LookbackDelta", "%v: must be positive", o.LookbackDelta))

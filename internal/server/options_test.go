@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -40,6 +41,11 @@ func TestOptionsValidate(t *testing.T) {
 		{name: "zero max samples", change: func(o *Options) { o.QueryMaxSamples = 0 }, want: []string{"QueryMaxSamples"}},
 		{name: "zero max concurrency", change: func(o *Options) { o.QueryMaxConcurrency = 0 }, want: []string{"QueryMaxConcurrency"}},
 		{name: "zero lookback", change: func(o *Options) { o.LookbackDelta = 0 }, want: []string{"LookbackDelta"}},
+		{name: "zero remote-write concurrency", change: func(o *Options) { o.RemoteWriteMaxConcurrentRequests = 0 }, want: []string{"RemoteWriteMaxConcurrentRequests"}},
+		{name: "negative read timeout", change: func(o *Options) { o.ReadTimeout = -time.Second }, want: []string{"ReadTimeout"}},
+		{name: "negative max connections", change: func(o *Options) { o.MaxConnections = -1 }, want: []string{"MaxConnections"}},
+		{name: "no read timeout, no connection limit", change: func(o *Options) { o.ReadTimeout, o.MaxConnections = 0, 0 },
+			limits: storageLimits{retention: 15 * 24 * time.Hour, minFree: 64 << 20}},
 		{name: "two at once", change: func(o *Options) { o.ListenAddress, o.RetentionSize = "x", "y" }, want: []string{"ListenAddress", "RetentionSize"}},
 	}
 	for _, tt := range tests {
@@ -74,5 +80,28 @@ func TestNewValidates(t *testing.T) {
 	var oe *option.Error
 	if !errors.As(err, &oe) || oe.Option != "RetentionTime" {
 		t.Fatalf("New with a bad retention: %v, want an option error for RetentionTime", err)
+	}
+}
+
+// TestNewOptionsSafeDefaults: the write endpoints are off and the limits on,
+// with Prometheus's values where Prometheus has the flag.
+func TestNewOptionsSafeDefaults(t *testing.T) {
+	t.Parallel()
+	o := NewOptions()
+	for _, tc := range []struct {
+		name      string
+		got, want any
+	}{
+		{"EnableRemoteWriteReceiver", o.EnableRemoteWriteReceiver, false},
+		{"EnableLifecycle", o.EnableLifecycle, false},
+		{"EnableAdminAPI", o.EnableAdminAPI, false},
+		{"EnablePprof", o.EnablePprof, false},
+		{"ReadTimeout", o.ReadTimeout, 5 * time.Minute},
+		{"MaxConnections", o.MaxConnections, 512},
+		{"RemoteWriteMaxConcurrentRequests", o.RemoteWriteMaxConcurrentRequests, max(10, 2*runtime.GOMAXPROCS(0))},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("NewOptions().%s = %v, want %v", tc.name, tc.got, tc.want)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/grafana/regexp"
 	"github.com/prometheus/client_golang/exp/api/remote"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/model"
@@ -30,7 +31,9 @@ import (
 
 // routes builds the HTTP surface: Prometheus's API v1 (its own package, so
 // paths, parameters and JSON are Prometheus's), the lifecycle and health
-// endpoints, /federate, the server's own /metrics and the extra routes.
+// endpoints, /federate, the server's own /metrics and the extra routes,
+// all behind the webGuard (cross-origin writes, remote write's headers and
+// limits, the CPU profile).
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 
@@ -54,7 +57,8 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{ErrorLog: nil}))
 	// Profiles, as Prometheus serves them: what bench/server.sh's
-	// PROFILE_DIR and `go tool pprof` read.
+	// PROFILE_DIR and `go tool pprof` read. The CPU profile and the trace
+	// need --web.enable-pprof (webGuard).
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -69,7 +73,7 @@ func (s *Server) routes() http.Handler {
 	if _, ok := s.opts.Handlers["/"]; !ok {
 		mux.HandleFunc("/{$}", s.landing)
 	}
-	return mux
+	return newWebGuard(mux, &s.opts, s.externalURL(), s.appendable.g, s.opts.Registerer)
 }
 
 // handleReload is POST /-/reload, as Prometheus's --web.enable-lifecycle.
@@ -137,8 +141,8 @@ func (s *Server) newAPI() *apiv1.API {
 		s.logger.With("component", "api"),
 		func(context.Context) apiv1.RulesRetriever { return s.rules },
 		5e7, 10, 1048576, // remote read: sample limit, concurrency, bytes per frame
-		false, // not agent mode
-		nil,   // CORS origin
+		false,        // not agent mode
+		noCORSOrigin, // no other site's page may read the answers
 		s.runtimeInfo,
 		build,
 		nil, nil, // notifications
@@ -159,6 +163,12 @@ func (s *Server) newAPI() *apiv1.API {
 		s.opts.QueryTimeout,
 	)
 }
+
+// noCORSOrigin matches no Origin: the API grants no other site's page the
+// Access-Control-Allow-Origin to read its answers (Prometheus's
+// --web.cors.origin defaults to every site). A nil one would panic on any
+// request with an Origin header.
+var noCORSOrigin = regexp.MustCompile(`^$`)
 
 func (s *Server) externalURL() *url.URL {
 	if s.opts.ExternalURL != "" {

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/prometheus/storage/remote"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/util/compression"
+	"golang.org/x/net/netutil"
 
 	// The service discovery mechanisms a prometheus.yml may name. Each
 	// registers itself with the discovery package; the cloud providers'
@@ -297,9 +298,15 @@ func (s *Server) Run(ctx context.Context, onListen func(net.Addr)) error {
 	if onListen != nil {
 		onListen(ln.Addr())
 	}
+	if s.opts.MaxConnections > 0 {
+		// As Prometheus: connections past the limit wait in the kernel's
+		// backlog instead of each taking a goroutine and a buffer.
+		ln = netutil.LimitListener(ln, s.opts.MaxConnections)
+	}
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 30 * time.Second,
+		ReadTimeout:       s.opts.ReadTimeout,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelError),
 	}
 

@@ -32,11 +32,15 @@ type Options struct {
 
 // NewOptions returns the server's and the agent's defaults, but with the API
 // and UI on loopback (127.0.0.1:9090): on a workstation the all-in-one is
-// for this host's user, not the network. Collected every 15s, Prometheus's
-// default scrape interval.
+// for this host's user, not the network. There the remote_write receiver
+// and /-/reload stay on (a local tool may push, the user may reload), which
+// the server's guard keeps from web pages: a write from another site's page
+// (its Origin) and a remote write without the protocol's headers are
+// refused. Collected every 15s, Prometheus's default scrape interval.
 func NewOptions() *Options {
 	s := server.NewOptions()
 	s.ListenAddress = "127.0.0.1:9090"
+	s.EnableRemoteWriteReceiver, s.EnableLifecycle = true, true
 	// A host monitored out of the box: the built-in alerts evaluate.
 	s.BuiltinRules = true
 	am := alertmanager.NewOptions()

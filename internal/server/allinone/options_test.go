@@ -21,6 +21,14 @@ func TestNewOptions(t *testing.T) {
 	if o.Server.StoragePath != s.StoragePath || o.Server.GOGC != s.GOGC {
 		t.Errorf("storage %q, GOGC %d: want the server's %q, %d", o.Server.StoragePath, o.Server.GOGC, s.StoragePath, s.GOGC)
 	}
+	// On loopback the receiver and /-/reload stay on; the server's guard
+	// refuses them to other sites' pages.
+	if !o.Server.EnableRemoteWriteReceiver || !o.Server.EnableLifecycle || o.Server.EnablePprof {
+		t.Errorf("receiver %v, lifecycle %v, pprof %v: want on, on, off", o.Server.EnableRemoteWriteReceiver, o.Server.EnableLifecycle, o.Server.EnablePprof)
+	}
+	if o.Server.MaxConnections != s.MaxConnections || o.Server.ReadTimeout != s.ReadTimeout {
+		t.Errorf("max connections %d, read timeout %v: want the server's %d, %v", o.Server.MaxConnections, o.Server.ReadTimeout, s.MaxConnections, s.ReadTimeout)
+	}
 	if o.Interval != 15*time.Second {
 		t.Errorf("interval %v, want 15s", o.Interval)
 	}
