@@ -61,7 +61,9 @@ if [ -z "${PANOPTES_CMD:-}" ]; then
 	# pipefail the writer's SIGPIPE would fail the test.
 	help=$(bin/panoptes server --help 2>&1 || true)
 	grep -q -- --rules.builtin <<<"$help" || { echo "bench: bin/panoptes server has no --rules.builtin yet" >&2; exit 1; }
-	PANOPTES_CMD="bin/panoptes server"
+	# --web.enable-pprof: PROFILE_DIR's CPU profile (/debug/pprof/profile
+	# answers 403 without it).
+	PANOPTES_CMD="bin/panoptes server --web.enable-pprof"
 fi
 
 tmp=$(mktemp -d /tmp/panoptes-rulesbench.XXXXXX)

@@ -58,7 +58,9 @@ go build -o bin/loadgen ./bench/loadgen
 CGO_ENABLED=0 go build -trimpath -o bin/panoptes ./cmd/panoptes || [ -n "${PANOPTES_CMD:-}" ]
 if [ -z "${PANOPTES_CMD:-}" ]; then
 	bin/panoptes server --help >/dev/null 2>&1 || { echo "bench: bin/panoptes has no server subcommand yet" >&2; exit 1; }
-	PANOPTES_CMD="bin/panoptes server"
+	# --web.enable-pprof: PROFILE_DIR's CPU profile (/debug/pprof/profile
+	# answers 403 without it).
+	PANOPTES_CMD="bin/panoptes server --web.enable-pprof"
 fi
 want_series=$((TARGETS * METRICS * (SERIES / (TARGETS * METRICS)))) # what the loadgen serves
 interval_s=${INTERVAL%s}

@@ -478,7 +478,7 @@ func TestServerReload(t *testing.T) {
 		return fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: %s\n    static_configs:\n      - targets: [%q]\n", job, target)
 	}
 	cfg := writeFile(t, dir, "prometheus.yml", config("a", x))
-	p, base := startServer(t, "--config.file="+cfg)
+	p, base := startServer(t, "--config.file="+cfg, "--web.enable-lifecycle") // POST /-/reload is off by default
 
 	only := func(job, target string) func([]robustTarget) string {
 		return func(ts []robustTarget) string {

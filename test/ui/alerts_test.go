@@ -90,7 +90,7 @@ func startRulesServer(t *testing.T, config string) *server {
 	t.Helper()
 	s := &server{addr: freePort(t), dir: t.TempDir()}
 	s.proc = testkit.Start(t, panoptesBin, "server", "--web.listen-address="+s.addr, "--storage.tsdb.path="+s.dir,
-		"--config.file="+config, "--rules.builtin=false", "--log.level=error")
+		"--config.file="+config, "--rules.builtin=false", "--log.level=error", "--web.enable-lifecycle")
 	s.logs = s.proc.Logs
 	s.waitReady(t)
 	return s
