@@ -456,7 +456,9 @@ func TestWebConfigAlertmanager(t *testing.T) {
 		if err != nil {
 			return fmt.Sprintf("amtool silence add: %v\n%s", err, out)
 		}
-		id = strings.TrimSpace(out)
+		// The id is the last line; amtool may warn about versions first.
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		id = strings.TrimSpace(lines[len(lines)-1])
 		return ""
 	})
 	if out, err := run("silence", "query", "--http.config.file="+httpCfg); err != nil || !strings.Contains(out, id) {
