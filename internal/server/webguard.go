@@ -29,6 +29,7 @@ const remoteWritePath = "/api/v1/write"
 //     Alertmanager's silences. Browsers send Origin with every such request
 //     (same-origin ones included), and a page cannot forge it; programs
 //     (Prometheus, amtool, curl) send none.
+//
 //   - A remote write without the protocol's headers. A page may POST
 //     cross-site without asking (no CORS preflight) only with a "simple"
 //     Content-Type (text/plain, a form) and no Content-Encoding; the
@@ -36,6 +37,13 @@ const remoteWritePath = "/api/v1/write"
 //     and "Content-Encoding: snappy" of every sender, so requiring them
 //     refuses nothing a real sender sends. (Prometheus's own receiver takes
 //     a request without them as protobuf and snappy.)
+//
+//   - On a loopback listener (the all-in-one's 127.0.0.1:9090), any request
+//     whose Host is not a loopback address, "localhost" or the external
+//     URL's host. A page of a site whose DNS name is made to resolve to
+//     127.0.0.1 (DNS rebinding) is same-origin with itself, so the Origin
+//     check lets it through and it could read every answer; its requests
+//     still name its own host in Host, which no loopback client does.
 //
 // It also holds the receiver's limits: at most maxWrites requests at once
 // (503 with Retry-After beyond, which senders retry), and each request's
@@ -48,8 +56,11 @@ type webGuard struct {
 	// remoteWrite enables the receiver's checks; when the receiver is off
 	// the API answers 404 itself, as Prometheus does.
 	remoteWrite bool
-	writes      chan struct{}
-	disk        *diskGuard
+	// loopbackOnly: the listener is on a loopback address, and requests
+	// naming another Host are refused (DNS rebinding).
+	loopbackOnly bool
+	writes       chan struct{}
+	disk         *diskGuard
 	// enablePprof serves the CPU profile and the execution trace.
 	enablePprof bool
 	refused     *prometheus.CounterVec
@@ -63,26 +74,28 @@ const (
 	refusedConcurrency     = "concurrency"
 	refusedDiskSpace       = "disk_space"
 	refusedPprof           = "pprof"
+	refusedHost            = "host"
 )
 
 // newWebGuard wraps next with the checks the options ask for; the refusals
 // are counted on reg.
 func newWebGuard(next http.Handler, o *Options, externalURL *url.URL, disk *diskGuard, reg prometheus.Registerer) *webGuard {
 	g := &webGuard{
-		next:        next,
-		remoteWrite: o.EnableRemoteWriteReceiver,
-		writes:      make(chan struct{}, max(o.RemoteWriteMaxConcurrentRequests, 1)),
-		disk:        disk,
-		enablePprof: o.EnablePprof,
+		next:         next,
+		remoteWrite:  o.EnableRemoteWriteReceiver,
+		writes:       make(chan struct{}, max(o.RemoteWriteMaxConcurrentRequests, 1)),
+		disk:         disk,
+		enablePprof:  o.EnablePprof,
+		loopbackOnly: loopbackListener(o.ListenAddress),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "panoptes_http_requests_refused_total",
-			Help: "HTTP requests refused before their handler, by reason: cross_origin (a state-changing request from another site's page), content_type and content_encoding (a remote write without the protocol's headers), concurrency (--web.remote-write-receiver.max-concurrent-requests), disk_space (--storage.tsdb.min-free-space, bytes in flight included), pprof (a CPU profile or trace without --web.enable-pprof).",
+			Help: "HTTP requests refused before their handler, by reason: cross_origin (a state-changing request from another site's page), content_type and content_encoding (a remote write without the protocol's headers), concurrency (--web.remote-write-receiver.max-concurrent-requests), disk_space (--storage.tsdb.min-free-space, bytes in flight included), pprof (a CPU profile or trace without --web.enable-pprof), host (a request to a loopback listener naming another host: DNS rebinding).",
 		}, []string{"reason"}),
 	}
 	if o.ExternalURL != "" && externalURL != nil && externalURL.Host != "" {
 		g.allowedHosts = append(g.allowedHosts, strings.ToLower(externalURL.Host))
 	}
-	for _, r := range []string{refusedCrossOrigin, refusedContentType, refusedContentEncoding, refusedConcurrency, refusedDiskSpace, refusedPprof} {
+	for _, r := range []string{refusedCrossOrigin, refusedContentType, refusedContentEncoding, refusedConcurrency, refusedDiskSpace, refusedPprof, refusedHost} {
 		g.refused.WithLabelValues(r)
 	}
 	if reg != nil {
@@ -104,6 +117,12 @@ func (g *webGuard) refuse(w http.ResponseWriter, reason string, code int, msg st
 }
 
 func (g *webGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.loopbackOnly && !g.loopbackHost(r.Host) {
+		g.refuse(w, refusedHost, http.StatusMisdirectedRequest, fmt.Sprintf(
+			"host %q refused: this server listens on a loopback address and answers only requests for localhost, a loopback address or its --web.external-url host (a page of another site resolving to 127.0.0.1 cannot read it). Behind a proxy, set --web.external-url to the name it is reached by.",
+			r.Host))
+		return
+	}
 	if !safeMethod(r.Method) && !g.sameOrigin(r) {
 		g.refuse(w, refusedCrossOrigin, http.StatusForbidden, fmt.Sprintf(
 			"cross-origin request refused: a %s from a page at %s may not change this server's state. Programs send no Origin header; a browser page must be served by this server (%s).",
@@ -123,6 +142,46 @@ func (g *webGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.next.ServeHTTP(w, r)
+}
+
+// loopbackListener reports whether addr (HOST:PORT) listens on loopback
+// only: a loopback IP or "localhost". ":9090" (every interface) is not.
+func loopbackListener(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// loopbackHost reports whether a Host header names this loopback server:
+// a loopback IP, localhost (or a name under .localhost, which resolvers
+// keep on loopback), or the external URL's host.
+func (g *webGuard) loopbackHost(hostport string) bool {
+	host := strings.ToLower(hostport)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	for _, a := range g.allowedHosts {
+		if h, _, err := net.SplitHostPort(a); err == nil {
+			a = h
+		}
+		if host == strings.Trim(a, "[]") {
+			return true
+		}
+	}
+	return false
 }
 
 // safeMethod: requests that change no state, and that a page may send

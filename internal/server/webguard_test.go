@@ -329,3 +329,68 @@ func TestServerMaxConnections(t *testing.T) {
 		t.Fatal("the third connection was not served after another closed")
 	}
 }
+
+// TestServerRefusesRebindedHost: a server listening on loopback answers
+// only requests that name a loopback host, localhost or its external URL's
+// host; a page whose own name was made to resolve to 127.0.0.1 (DNS
+// rebinding) sends its name in Host and is refused, reads included. A
+// server on every interface answers any Host.
+func TestServerRefusesRebindedHost(t *testing.T) {
+	t.Parallel()
+	get := func(t *testing.T, base, host string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest("GET", base+"/api/v1/query?query=1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET with Host %s: %v", host, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	loop := runServer(t, newTestServer(t, func(o *Options) { o.ExternalURL = "https://prom.example.org/" }))
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(loop, "http://"))
+	for _, tc := range []struct {
+		host string
+		want int
+	}{
+		{"127.0.0.1:" + port, 200},
+		{"localhost:" + port, 200},
+		{"LOCALHOST", 200},
+		{"[::1]:" + port, 200},
+		{"prom.example.org", 200},
+		{"evil.example:" + port, http.StatusMisdirectedRequest},
+		{"127.0.0.1.evil.example", http.StatusMisdirectedRequest},
+		{"10.0.0.1:" + port, http.StatusMisdirectedRequest},
+	} {
+		code, body := get(t, loop, tc.host)
+		if code != tc.want {
+			t.Errorf("loopback listener, Host %s: %d %q, want %d", tc.host, code, body, tc.want)
+		}
+		if code == http.StatusMisdirectedRequest && !strings.Contains(body, "--web.external-url") {
+			t.Errorf("Host %s: the refusal does not say what to do: %q", tc.host, body)
+		}
+	}
+
+	// Every interface: the server is meant to be reached by any name.
+	anyIf := runServer(t, newTestServer(t, func(o *Options) { o.ListenAddress = ":0" }))
+	_, port, _ = net.SplitHostPort(strings.TrimPrefix(anyIf, "http://"))
+	if code, body := get(t, "http://127.0.0.1:"+port, "monitoring.example:"+port); code != 200 {
+		t.Errorf("listener on every interface refused Host monitoring.example: %d %q", code, body)
+	}
+}
+
+func TestLoopbackListener(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:9090": true, "localhost:9090": true, "[::1]:9090": true, "127.1.2.3:0": true,
+		":9090": false, "0.0.0.0:9090": false, "10.0.0.1:9090": false, "example.org:9090": false, "bad": false,
+	} {
+		if got := loopbackListener(addr); got != want {
+			t.Errorf("loopbackListener(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
