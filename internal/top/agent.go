@@ -88,6 +88,11 @@ func (a *Agent) get(ctx context.Context, path string) (map[string]*dto.MetricFam
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+		if resp.StatusCode == http.StatusNotFound {
+			// The pod inventories are opt-in on the agent's plain port: they
+			// list every pod and its usage without authentication.
+			return nil, fmt.Errorf("GET %s%s: HTTP 404: the agent serves %s on its plain port only when started with --web.enable-kubelet-endpoints", a.URL, path, path)
+		}
 		return nil, fmt.Errorf("GET %s%s: HTTP %d: %s", a.URL, path, resp.StatusCode, b)
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)

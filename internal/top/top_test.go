@@ -84,3 +84,23 @@ func TestAgentRates(t *testing.T) {
 		t.Errorf("other namespace: %v, want ErrNoMetrics", err)
 	}
 }
+
+// TestAgentWithoutKubeletEndpoints: an agent started without
+// --web.enable-kubelet-endpoints answers 404 on /metrics/resource, and the
+// error names the flag.
+func TestAgentWithoutKubeletEndpoints(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" {
+			fmt.Fprint(w, "machine_cpu_cores 8\nmachine_memory_bytes 1.6e+10\n")
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	a := &Agent{URL: srv.URL, Client: srv.Client(), Interval: time.Millisecond}
+	_, err := a.Nodes(context.Background(), Options{})
+	if err == nil || !strings.Contains(err.Error(), "--web.enable-kubelet-endpoints") {
+		t.Fatalf("error %v, want one naming --web.enable-kubelet-endpoints", err)
+	}
+}
