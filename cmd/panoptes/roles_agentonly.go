@@ -19,6 +19,8 @@ and the all-in-one default.
 
   panoptes agent     host and container metrics on :9100 (node_exporter- and
                      cAdvisor-compatible)
+  panoptes agent-cert  issue the agent's serving certificate from the agents'
+                     CA (the DaemonSet's init container, deploy/metrics-api-agents)
   panoptes version   print the build`
 	root.RunE = func(*cobra.Command, []string) error {
 		return errors.New("this is the lean agent build: run `panoptes agent`; the server and the all-in-one default are in the full build (without -tags agentonly)")
