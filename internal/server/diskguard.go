@@ -81,7 +81,7 @@ func (g *diskGuard) free() (uint64, error) {
 		if !g.unreadable.Swap(true) {
 			g.logger.Error("cannot read the storage's free space: ingestion stopped until it can", "path", g.path, "err", err)
 		}
-		return 0, fmt.Errorf("%w: cannot tell the free space of %s (%v): samples refused until it can be read (--storage.tsdb.min-free-space=0 turns the guard off)", errDiskFull, g.path, err)
+		return 0, fmt.Errorf("%w: cannot tell the free space of %s (%w): samples refused until it can be read (--storage.tsdb.min-free-space=0 turns the guard off)", errDiskFull, g.path, err)
 	}
 	if g.unreadable.Swap(false) {
 		g.logger.Info("storage's free space readable again", "path", g.path, "free_bytes", free)
