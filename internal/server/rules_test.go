@@ -14,6 +14,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/rules"
 )
 
@@ -194,19 +195,42 @@ func TestRulesAlertStateRestored(t *testing.T) {
 	s, stop := start()
 	var first time.Time
 	waitFor(t, 30*time.Second, func() bool { first = activeAt(s); return !first.IsZero() })
-	// Let ALERTS_FOR_STATE be written a few times.
-	time.Sleep(500 * time.Millisecond)
+	// The alert is active in memory before its evaluation appends
+	// ALERTS_FOR_STATE: stop only once the series is in the storage.
+	waitFor(t, 30*time.Second, func() bool { return hasSeries(t, s, "ALERTS_FOR_STATE") })
 	stop()
 
 	s, stop = start()
 	defer stop()
+	// The first evaluation after the restart makes the alert active now and
+	// only then restores its state, so wait for the restored activeAt (to
+	// the second of the stored series) rather than the first one seen; a
+	// fresh alert would keep starting now and time out here.
 	var restored time.Time
-	waitFor(t, 30*time.Second, func() bool { restored = activeAt(s); return !restored.IsZero() })
-	// Restoration keeps the original activeAt (to the second of the
-	// stored series), unlike a fresh alert, which would start now.
-	if d := restored.Sub(first); d > time.Second || d < -time.Second {
+	ok := func() bool {
+		restored = activeAt(s)
+		d := restored.Sub(first)
+		return !restored.IsZero() && d <= time.Second && d >= -time.Second
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !ok() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !ok() {
 		t.Errorf("restored alert active since %v, want the first run's %v", restored, first)
 	}
+}
+
+// hasSeries reports whether the server's storage holds a series named name.
+func hasSeries(t *testing.T, s *Server, name string) bool {
+	t.Helper()
+	q, err := s.Storage().Querier(0, time.Now().Add(time.Minute).UnixMilli())
+	if err != nil {
+		t.Fatalf("querier: %v", err)
+	}
+	defer q.Close()
+	set := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, name))
+	return set.Next()
 }
 
 func get(t *testing.T, u string) string {
