@@ -23,24 +23,91 @@ const discoverMaxDepth = 32
 // The hierarchy walked is the unified one when it has any of the cpu,
 // memory, io or pids controllers (a cgroup v2 host); else the cgroup v1 cpu
 // mount, or cpuacct, or memory (a v1 or hybrid host); else the unified one.
+// With all on a v1 or hybrid host, every v1 hierarchy Read reads (cpu,
+// cpuacct, memory, blkio, pids) is walked and the union reported, as
+// cAdvisor lists raw cgroups: a cgroup made by hand in some hierarchies only
+// (memory and cpuacct, not cpu) is still found. Without all, only the first
+// is walked: the kubelet and the runtimes create their cgroups in every
+// hierarchy, and one walk costs a fifth of five.
 // Cgroups that vanish during the walk are skipped; the walk stops 32 levels
 // below the root.
 func (h Hierarchy) Discover(all bool) ([]Ref, error) {
-	root := h.walkRoot()
-	if root == "" {
-		return nil, fmt.Errorf("cgroups: discover: %w", ErrNoHierarchy)
+	refs, _, err := h.DiscoverCount(all)
+	return refs, err
+}
+
+// DiscoverCount is Discover that also counts the cgroups it left out
+// (without all, those of KindOther in the hierarchy walked): how many more
+// --collector.container.all-cgroups would report, which an empty page
+// uses to explain itself.
+func (h Hierarchy) DiscoverCount(all bool) (refs []Ref, others int, err error) {
+	roots := h.walkRoots(all)
+	if len(roots) == 0 {
+		return nil, 0, fmt.Errorf("cgroups: discover: %w", ErrNoHierarchy)
 	}
-	root = filepath.Clean(root)
-	w := discoverWalker{all: all, prefix: len(root), refs: make([]Ref, 0, 64)}
-	if root == "/" {
-		w.prefix = 0
-	}
+	w := discoverWalker{all: all, refs: make([]Ref, 0, 64)}
 	w.refs = append(w.refs, Ref{Path: "/", Kind: KindRoot})
-	if err := w.walk(root, 0); err != nil {
-		return nil, err
+	for i, root := range roots {
+		root = filepath.Clean(root)
+		w.prefix = len(root)
+		if root == "/" {
+			w.prefix = 0
+		}
+		if err := w.walk(root, 0); err != nil {
+			if i > 0 && errors.Is(err, fs.ErrNotExist) {
+				continue // a further hierarchy unmounted meanwhile
+			}
+			return nil, 0, err
+		}
 	}
 	slices.SortFunc(w.refs, func(a, b Ref) int { return strings.Compare(a.Path, b.Path) })
-	return w.refs, nil
+	if len(roots) > 1 {
+		// The same cgroup in several hierarchies: keep one.
+		w.refs = slices.CompactFunc(w.refs, func(a, b Ref) bool { return a.Path == b.Path })
+	}
+	return w.refs, w.skipped, nil
+}
+
+// Walked returns the mounts Discover(all) walks, the first one first; none
+// when the Hierarchy has no mount to walk.
+func (h Hierarchy) Walked(all bool) []string { return h.walkRoots(all) }
+
+// Layout names the host's cgroup layout: "v2" (the unified hierarchy
+// alone), "v1" (v1 hierarchies alone), "hybrid" (v1 hierarchies and a
+// unified one, with or without controllers), or "none".
+func (h Hierarchy) Layout() string {
+	switch {
+	case len(h.V1) > 0 && h.Unified != "":
+		return "hybrid"
+	case len(h.V1) > 0:
+		return "v1"
+	case h.Unified != "":
+		return "v2"
+	}
+	return "none"
+}
+
+// unionControllers are the v1 hierarchies Discover(true) walks: those Read
+// reads from.
+var unionControllers = [...]string{"cpu", "cpuacct", "memory", "blkio", "pids"}
+
+// walkRoots are the mounts Discover walks: walkRoot, and with all on a v1
+// or hybrid host every other distinct mount of unionControllers.
+func (h Hierarchy) walkRoots(all bool) []string {
+	first := h.walkRoot()
+	if first == "" {
+		return nil
+	}
+	roots := []string{first}
+	if !all || first == h.Unified {
+		return roots
+	}
+	for _, c := range unionControllers {
+		if m := h.V1[c]; m != "" && !slices.Contains(roots, m) {
+			roots = append(roots, m)
+		}
+	}
+	return roots
 }
 
 // walkRoot is the mount Discover walks, "" if none.
@@ -67,6 +134,8 @@ type discoverWalker struct {
 	// path relative to the root.
 	prefix int
 	refs   []Ref
+	// skipped counts the cgroups of KindOther left out (without all).
+	skipped int
 
 	// Reused across directories: the getdents buffer, the names of the
 	// subdirectories of the directories being walked (names[spans[i]:
@@ -94,6 +163,8 @@ func (w *discoverWalker) walk(dir string, depth int) error {
 		ref := Classify(child[w.prefix:])
 		if w.all || ref.Kind != KindOther {
 			w.refs = append(w.refs, ref)
+		} else {
+			w.skipped++
 		}
 		if depth+1 < discoverMaxDepth {
 			if err := w.walk(child, depth+1); err != nil {

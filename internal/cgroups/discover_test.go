@@ -96,28 +96,34 @@ func TestDiscoverLayouts(t *testing.T) {
 				t.Errorf("Detect+Discover of %s differs from %s (go test -update-discover rewrites it):\n got:\n%s\nwant:\n%s", dir, wantFile, got, want)
 			}
 
-			// With all, Discover returns every directory of the tree walked,
-			// a superset of the cgroups of interest, sorted.
+			// With all, Discover returns every directory of the trees walked
+			// (on v1, the union of the hierarchies Read reads), a superset
+			// of the cgroups of interest, sorted.
 			all, err := h.Discover(true)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var dirs []string
-			root := h.walkRoot()
-			err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-				if err == nil && d.IsDir() {
-					r := strings.TrimPrefix(p, root)
-					if r == "" {
-						r = "/"
-					}
-					dirs = append(dirs, filepath.ToSlash(r))
+			for i, root := range h.walkRoots(true) {
+				if _, err := os.Stat(root); i > 0 && errors.Is(err, fs.ErrNotExist) {
+					continue // the fixture has the first hierarchy's tree only
 				}
-				return err
-			})
-			if err != nil {
-				t.Fatal(err)
+				err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+					if err == nil && d.IsDir() {
+						r := strings.TrimPrefix(p, root)
+						if r == "" {
+							r = "/"
+						}
+						dirs = append(dirs, filepath.ToSlash(r))
+					}
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
 			}
 			slices.Sort(dirs)
+			dirs = slices.Compact(dirs)
 			var paths []string
 			for _, r := range all {
 				paths = append(paths, r.Path)
@@ -239,5 +245,96 @@ func TestDiscoverVanished(t *testing.T) {
 	}
 	if len(w.refs) != 0 || len(w.spans) != 0 || len(w.names) != 0 {
 		t.Errorf("walker state after errors: %+v", w)
+	}
+}
+
+// TestDiscoverUnionV1 checks that with all, a cgroup made in some v1
+// hierarchies only (memory and cpuacct, not cpu: made by hand, or by a tool
+// that joins only the controllers it limits) is found, once, with its
+// children; and that without all only the first hierarchy is walked.
+func TestDiscoverUnionV1(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	h := Hierarchy{V1: map[string]string{}}
+	for _, c := range []string{"cpu", "cpuacct", "memory", "blkio", "pids", "cpuset"} {
+		h.V1[c] = filepath.Join(root, c)
+	}
+	mk := func(c, p string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(h.V1[c], p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []string{"cpu", "cpuacct", "memory", "blkio", "pids"} {
+		mk(c, "everywhere")
+	}
+	mk("memory", "handmade/child")
+	mk("cpuacct", "handmade")
+	mk("pids", "pids-only")
+	mk("cpuset", "cpuset-only") // a hierarchy Read does not read
+
+	paths := func(refs []Ref) []string {
+		var out []string
+		for _, r := range refs {
+			out = append(out, r.Path)
+		}
+		return out
+	}
+	all, err := h.Discover(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/", "/everywhere", "/handmade", "/handmade/child", "/pids-only"}
+	if got := paths(all); !slices.Equal(got, want) {
+		t.Errorf("Discover(true) = %q, want %q", got, want)
+	}
+	some, err := h.Discover(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := paths(some); !slices.Equal(got, []string{"/"}) {
+		t.Errorf("Discover(false) = %q, want only the root (no cgroup of interest)", got)
+	}
+	if _, others, err := h.DiscoverCount(false); err != nil || others != 1 {
+		t.Errorf("DiscoverCount(false) left out %d cgroups (%v), want 1 (/everywhere in cpu)", others, err)
+	}
+	if _, others, err := h.DiscoverCount(true); err != nil || others != 0 {
+		t.Errorf("DiscoverCount(true) left out %d cgroups (%v), want 0", others, err)
+	}
+	if got := h.Walked(false); !slices.Equal(got, []string{h.V1["cpu"]}) {
+		t.Errorf("Walked(false) = %q, want the cpu mount only", got)
+	}
+	if l := h.Layout(); l != "v1" {
+		t.Errorf("Layout() = %q, want v1", l)
+	}
+	for _, tc := range []struct {
+		h    Hierarchy
+		want string
+	}{
+		{Hierarchy{Unified: "/u", UnifiedControllers: []string{"cpu"}}, "v2"},
+		{Hierarchy{Unified: "/u", V1: map[string]string{"cpu": "/c"}}, "hybrid"},
+		{Hierarchy{}, "none"},
+	} {
+		if l := tc.h.Layout(); l != tc.want {
+			t.Errorf("%+v.Layout() = %q, want %q", tc.h, l, tc.want)
+		}
+	}
+
+	// A further hierarchy that is gone is skipped, the first one is not.
+	if err := os.RemoveAll(h.V1["pids"]); err != nil {
+		t.Fatal(err)
+	}
+	all, err = h.Discover(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := paths(all); !slices.Equal(got, want[:4]) {
+		t.Errorf("Discover(true) without the pids mount = %q, want %q", got, want[:4])
+	}
+	if err := os.RemoveAll(h.V1["cpu"]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Discover(true); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Discover(true) without the first mount: %v, want fs.ErrNotExist", err)
 	}
 }

@@ -63,7 +63,7 @@ func TestReadFixtures(t *testing.T) {
 				CPU: CPUStats{
 					UsageSeconds: 123.456789012, UserSeconds: 98.76, SystemSeconds: 23.45,
 					Periods: 18345, ThrottledPeriods: 421, ThrottledSeconds: 30.512345678,
-					QuotaMicros: 50000, PeriodMicros: 100000, Shares: 512,
+					QuotaMicros: 50000, PeriodMicros: 100000, Shares: 512, HasSpec: true,
 				},
 				HasMemory: true,
 				Memory: MemoryStats{
@@ -114,7 +114,7 @@ func TestReadFixtures(t *testing.T) {
 				CPU: CPUStats{
 					UsageSeconds: 123.456789, UserSeconds: 98.765432, SystemSeconds: 23.456789,
 					Periods: 18345, ThrottledPeriods: 421, ThrottledSeconds: 30.512345,
-					QuotaMicros: 50000, PeriodMicros: 100000, Shares: 500, // weight 20
+					QuotaMicros: 50000, PeriodMicros: 100000, Shares: 500, HasSpec: true, // weight 20
 				},
 				HasMemory: true,
 				Memory: MemoryStats{
@@ -136,7 +136,7 @@ func TestReadFixtures(t *testing.T) {
 			path: "/",
 			want: Stats{
 				HasCPU: true,
-				CPU:    CPUStats{UsageSeconds: 3059.008174, UserSeconds: 2129.54, SystemSeconds: 929.47},
+				CPU:    CPUStats{UsageSeconds: 3059.008174, UserSeconds: 2129.54, SystemSeconds: 929.47, HasSpec: true},
 				HasIO:  true,
 				IO: []IOStats{
 					{Major: 8, Minor: 0, ReadBytes: 2301440, Reads: 127},
@@ -154,7 +154,7 @@ func TestReadFixtures(t *testing.T) {
 				CPU: CPUStats{
 					UsageSeconds: 123.456789, UserSeconds: 98.765432, SystemSeconds: 23.456789,
 					Periods: 18345, ThrottledPeriods: 421, ThrottledSeconds: 30.512345,
-					QuotaMicros: 50000, PeriodMicros: 100000, Shares: 500,
+					QuotaMicros: 50000, PeriodMicros: 100000, Shares: 500, HasSpec: true,
 				},
 				HasPids: true, Processes: 2, Threads: 5, PID: 4242,
 			},

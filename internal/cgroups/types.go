@@ -85,6 +85,11 @@ type CPUStats struct {
 	// Shares is cpu.shares (v1) or converted from cpu.weight (v2) the way
 	// the kubelet converts (weight 1..10000 <-> shares 2..262144).
 	Shares uint64
+	// HasSpec is true when the cgroup has a directory in the cpu
+	// controller's hierarchy, where the quota, period and shares live; a v1
+	// cgroup made in cpuacct but not cpu has usage without them. cAdvisor
+	// exports container_spec_cpu_* only then (its Spec.HasCpu).
+	HasSpec bool
 }
 
 // MemoryStats are memory controller figures, in bytes.

@@ -35,6 +35,7 @@ var (
 // controllers of cgroup v1; either directory may be nil or missing.
 func (r *reader) readV1CPU(st *Stats, cpu, acct *cgDir) error {
 	c := &st.CPU
+	c.HasSpec = cpu.present()
 	var vals [3]uint64
 
 	b, ok, err := r.readRequired(acct, "cpuacct.usage")

@@ -11,6 +11,7 @@ func usToSeconds(us uint64) float64 { return float64(us) / 1e6 }
 // cpu.max and cpu.weight (the last two are absent at the root).
 func (r *reader) readV2CPU(st *Stats, d *cgDir) error {
 	c := &st.CPU
+	c.HasSpec = d.present()
 	b, ok, err := r.readRequired(d, "cpu.stat")
 	if err != nil {
 		return err
