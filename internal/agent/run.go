@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -161,7 +163,16 @@ func (o *ContainerOptions) build(hc host.Config, logger *slog.Logger) (collector
 		Help:        "Errors reading a source that dropped part of a collector's output (a cgroup file that could not be read).",
 		ConstLabels: prometheus.Labels{"collector": ContainerName},
 	})
-	c := container.New(container.Config{ProcRoot: hc.ProcRoot, SysRoot: hc.SysRoot, RootFS: hc.RootFS, AllCgroups: o.AllCgroups},
+	// The sockets the resolver tries, reported by the collector so that a
+	// host without containers says what was looked for.
+	endpoints := criCfg.Endpoints
+	if len(endpoints) == 0 {
+		root := cmp.Or(hc.RootFS, "/")
+		for _, p := range cri.DefaultEndpoints {
+			endpoints = append(endpoints, filepath.Join(root, p))
+		}
+	}
+	c := container.New(container.Config{ProcRoot: hc.ProcRoot, SysRoot: hc.SysRoot, RootFS: hc.RootFS, AllCgroups: o.AllCgroups, RuntimeEndpoints: endpoints},
 		criNamer{cri.New(criCfg, logger.With("component", "cri"))}, errorsTotal, logger.With("collector", ContainerName))
 	routes := map[string]http.Handler{
 		"/metrics/resource": kubelet.NewResourceHandler(c, logger),

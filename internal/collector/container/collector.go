@@ -27,6 +27,19 @@ type Config struct {
 	// AllCgroups reports every cgroup, not only the root, pods, containers
 	// and services (cAdvisor's raw cgroups); off by default for cardinality.
 	AllCgroups bool
+	// Fs, if not nil, reports each container's writable layer: with it the
+	// collector reports container_fs_usage_bytes, container_fs_limit_bytes
+	// and container_fs_inodes_{free,total} from the layer and the
+	// container's log directory under /var/log/pods.
+	Fs FsSource
+	// FsUsagePeriod is how often that usage is measured (in the background,
+	// while scrapes ask for it); 0 means DefaultFsUsagePeriod, and a
+	// negative value turns the measurement off.
+	FsUsagePeriod time.Duration
+	// RuntimeEndpoints are the CRI sockets the Namer asks, reported (with
+	// what is at each path) in panoptes_container_runtime_endpoint_info, so
+	// that a host without containers can say what was looked for.
+	RuntimeEndpoints []string
 }
 
 // Info is what a Namer knows of a container.
@@ -60,6 +73,12 @@ type Collector struct {
 	hierarchy *cgroups.Hierarchy   // detected on first use
 	devices   map[[2]uint64]string // major:minor -> /dev/name, for the device label
 	ids       *[3]string           // machine labels, read once
+
+	fs fsState // containers' filesystem usage, with Config.Fs
+
+	found *discovery // what the last walk found, by kind
+
+	oom oomTracker // container_oom_events_total by container identity
 
 	errorsTotal prometheus.Counter
 
@@ -132,6 +151,9 @@ func New(cfg Config, namer Namer, errorsTotal prometheus.Counter, logger *slog.L
 type Snapshot struct {
 	Time       time.Time
 	Containers []Container
+	// Fs is the last measurement of the containers' filesystem usage (the
+	// figures in Container.Fs); nil without one.
+	Fs *FsUsage
 }
 
 // Container is one cgroup with its names and stats.
@@ -143,6 +165,9 @@ type Container struct {
 	// StartTime is when the cgroup was created (its directory's change
 	// time), the zero time when unknown.
 	StartTime time.Time
+	// Fs is the container's writable layer and logs from the last
+	// measurement; nil if it has none.
+	Fs *ContainerFs
 }
 
 // ErrNoCgroups is returned when the host has no cgroup hierarchy the agent
@@ -172,10 +197,11 @@ func (c *Collector) Snapshot(ctx context.Context) (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, err
 	}
-	refs, err := h.Discover(c.cfg.AllCgroups)
+	refs, others, err := h.DiscoverCount(c.cfg.AllCgroups)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("discover cgroups: %w", err)
 	}
+	c.record(refs, others)
 	snap := Snapshot{Time: time.Now(), Containers: make([]Container, 0, len(refs))}
 	read := c.readAll(ctx, h, refs)
 	podPID := map[string]int{} // pod UID -> a PID of one of its containers
@@ -202,6 +228,10 @@ func (c *Collector) Snapshot(ctx context.Context) (Snapshot, error) {
 		}
 		snap.Containers = append(snap.Containers, ct)
 	}
+	// OOM kills by container identity, across the container's cgroups; a
+	// read cut short (ctx) leaves cgroups out that may still be there.
+	c.oom.apply(snap.Containers, snap.Time, ctx.Err() == nil)
+	c.attachFs(&snap)
 	// Network counters belong to a network namespace: read them through one
 	// process of each pod (all its containers share the pod's namespace) and
 	// of each plain container.
@@ -327,6 +357,10 @@ func (c *Collector) network(pid int) []procfs.NetDevLine {
 // Update implements collector.Collector.
 func (c *Collector) Update(ctx context.Context, ch *collector.Sink) error {
 	snap, err := c.Snapshot(ctx)
+	c.mu.Lock()
+	h := c.hierarchy
+	c.mu.Unlock()
+	c.emitDiscovery(ch, h)
 	if err != nil {
 		return err
 	}
@@ -357,11 +391,15 @@ func (c *Collector) emit(ch *collector.Sink, ct *Container) {
 			send(c.cfsThrottledPeriods, float64(st.CPU.ThrottledPeriods))
 			send(c.cfsThrottled, st.CPU.ThrottledSeconds)
 		}
-		if st.CPU.QuotaMicros > 0 {
-			send(c.specQuota, float64(st.CPU.QuotaMicros))
+		// The spec only where the cgroup is in the cpu hierarchy (not a
+		// v1 cgroup in cpuacct alone), as cAdvisor's Spec.HasCpu.
+		if st.CPU.HasSpec {
+			if st.CPU.QuotaMicros > 0 {
+				send(c.specQuota, float64(st.CPU.QuotaMicros))
+			}
+			send(c.specPeriod, float64(st.CPU.PeriodMicros))
+			send(c.specShares, float64(st.CPU.Shares))
 		}
-		send(c.specPeriod, float64(st.CPU.PeriodMicros))
-		send(c.specShares, float64(st.CPU.Shares))
 	}
 	if st.HasMemory {
 		m := &st.Memory
@@ -393,6 +431,7 @@ func (c *Collector) emit(ch *collector.Sink, ct *Container) {
 		ch.Send(c.netTxDropped.MetricAt(at, float64(n.TxDropped), with(iface)...))
 		ch.Send(c.netTxErrors.MetricAt(at, float64(n.TxErrors), with(iface)...))
 	}
+	c.emitFs(ch, at, ct.Fs, with)
 	if st.HasPids {
 		send(c.processes, float64(st.Processes))
 		send(c.threads, float64(st.Threads))

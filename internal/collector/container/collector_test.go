@@ -41,7 +41,11 @@ func (fakeNamer) Pod(_ context.Context, uid string) (string, string, bool) {
 func render(t *testing.T, dir string) string {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := New(Config{ProcRoot: filepath.Join(dir, "proc"), SysRoot: filepath.Join(dir, "sys"), RootFS: filepath.Join(dir, "root")}, fakeNamer{}, nil, logger)
+	c := New(Config{
+		ProcRoot: filepath.Join(dir, "proc"), SysRoot: filepath.Join(dir, "sys"), RootFS: filepath.Join(dir, "root"),
+		// The fixture has no runtime socket: reported missing.
+		RuntimeEndpoints: []string{filepath.Join(dir, "root/run/containerd/containerd.sock")},
+	}, fakeNamer{}, nil, logger)
 	var sink collector.Sink
 	if err := c.Update(context.Background(), &sink); err != nil {
 		t.Fatalf("update: %v", err)

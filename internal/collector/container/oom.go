@@ -1,0 +1,130 @@
+package container
+
+import (
+	"sync"
+	"time"
+
+	"github.com/panoptes-dev/panoptes/internal/cgroups"
+)
+
+// oomIdentityTTL is how long the OOM kills of a container identity that no
+// cgroup holds any more are remembered: long enough for a container in
+// CrashLoopBackOff (at most five minutes between restarts) or a cgroup that
+// is recreated by hand; after it, the identity's counter starts again at 0,
+// which Prometheus's rate() reads as a counter reset.
+const oomIdentityTTL = time.Hour
+
+// oomTracker makes container_oom_events_total count kills per container
+// identity rather than per cgroup. The kernel's oom_kill counter (v1
+// memory.oom_control, v2 memory.events) belongs to one cgroup and starts at
+// 0 in a new one, and a restarted container is a new cgroup: a new
+// container ID for Kubernetes, the same path made again otherwise. The
+// tracker remembers the last count of every incarnation (cgroup path and
+// creation time) of an identity and reports their sum, so that a container
+// OOM-killed twice across a restart reads 2.
+//
+// A kill is seen only if a read finds it before the cgroup is removed: a
+// kill between the last read and the removal is not counted (cAdvisor,
+// which reads the kernel log, counts it, but per cgroup, from 0 after a
+// restart).
+type oomTracker struct {
+	mu  sync.Mutex
+	ids map[string]*oomIdentity
+}
+
+// oomIncarnation is one cgroup that held an identity.
+type oomIncarnation struct {
+	path  string
+	start int64 // creation time, Unix ns; 0 when unknown
+}
+
+type oomIdentity struct {
+	// retired is what the identity's gone incarnations counted.
+	retired uint64
+	// live is the last count read from each incarnation still present.
+	live map[oomIncarnation]uint64
+	// seen is when a cgroup of the identity was last present.
+	seen time.Time
+}
+
+// oomIdentityKey is what a container is across restarts: namespace, pod
+// and container name for a named Kubernetes container (and namespace and
+// pod for a pod's own cgroup), else its cgroup path.
+func oomIdentityKey(ct *Container) string {
+	switch ct.Ref.Kind {
+	case cgroups.KindPodContainer:
+		if ct.Info.Pod != "" {
+			return "container\x00" + ct.Info.Namespace + "\x00" + ct.Info.Pod + "\x00" + ct.Info.Container
+		}
+	case cgroups.KindPod:
+		if ct.Info.Pod != "" {
+			return "pod\x00" + ct.Info.Namespace + "\x00" + ct.Info.Pod
+		}
+	}
+	return "path\x00" + ct.Ref.Path
+}
+
+// apply replaces the OOM kill count of every container whose memory was read
+// by its identity's total. complete says that cts is every cgroup present
+// now (a full discovery and read, not one cut short by a cancelled
+// context): only then is an incarnation missing from it gone, its count
+// retired into the identity's total.
+func (t *oomTracker) apply(cts []Container, now time.Time, complete bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ids == nil {
+		t.ids = map[string]*oomIdentity{}
+	}
+	present := make(map[*oomIdentity]map[oomIncarnation]bool, len(cts))
+	keys := make([]*oomIdentity, len(cts))
+	for i := range cts {
+		ct := &cts[i]
+		k := oomIdentityKey(ct)
+		id := t.ids[k]
+		if id == nil {
+			id = &oomIdentity{live: map[oomIncarnation]uint64{}}
+			t.ids[k] = id
+		}
+		id.seen = now
+		keys[i] = id
+		inc := oomIncarnation{path: ct.Ref.Path}
+		if !ct.StartTime.IsZero() {
+			inc.start = ct.StartTime.UnixNano()
+		}
+		if present[id] == nil {
+			present[id] = map[oomIncarnation]bool{}
+		}
+		present[id][inc] = true
+		if ct.Stats.HasMemory {
+			// A count only grows within a cgroup; keep the larger, so
+			// that a short read never takes kills back.
+			id.live[inc] = max(id.live[inc], ct.Stats.Memory.OOMKills)
+		} else if _, ok := id.live[inc]; !ok {
+			id.live[inc] = 0
+		}
+	}
+	if complete {
+		for k, id := range t.ids {
+			for inc, n := range id.live {
+				if !present[id][inc] {
+					id.retired += n
+					delete(id.live, inc)
+				}
+			}
+			if len(id.live) == 0 && now.Sub(id.seen) > oomIdentityTTL {
+				delete(t.ids, k)
+			}
+		}
+	}
+	for i := range cts {
+		if !cts[i].Stats.HasMemory {
+			continue
+		}
+		id := keys[i]
+		total := id.retired
+		for _, n := range id.live {
+			total += n
+		}
+		cts[i].Stats.Memory.OOMKills = total
+	}
+}
