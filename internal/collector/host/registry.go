@@ -27,6 +27,7 @@ type Config struct {
 	Netdev     NetdevConfig
 	Netstat    NetstatConfig
 	Vmstat     VmstatConfig
+	Arp        ArpConfig
 
 	// System answers what does not come from files (uname, statfs, the
 	// clock); nil means the real kernel.
@@ -48,6 +49,7 @@ func DefaultConfig() Config {
 		Netdev:    NetdevConfig{DeviceExclude: DefaultNetdevDeviceExclude},
 		Netstat:   NetstatConfig{Fields: DefaultNetstatFields},
 		Vmstat:    VmstatConfig{Fields: DefaultVmstatFields},
+		Arp:       ArpConfig{},
 	}
 }
 
