@@ -122,6 +122,7 @@ func bindCollectorFlags(fs *pflag.FlagSet, o *agent.CollectorOptions, names flag
 	fs.StringVar(&o.Host.Netdev.DeviceInclude, "collector.netdev.device-include", o.Host.Netdev.DeviceInclude, "Regexp of network devices to keep in the netdev collector (excludes all others).")
 	fs.StringVar(&o.Host.Netstat.Fields, "collector.netstat.fields", o.Host.Netstat.Fields, "Regexp of /proc/net/{netstat,snmp,snmp6} fields (Protocol_Field) to report.")
 	fs.StringVar(&o.Host.Vmstat.Fields, "collector.vmstat.fields", o.Host.Vmstat.Fields, "Regexp of /proc/vmstat fields to report.")
+	fs.StringVar(&o.Host.Tapestats.IgnoredDevices, "collector.tapestats.ignored-devices", o.Host.Tapestats.IgnoredDevices, "Regexp of SCSI tape devices (st0, st1, ...) to leave out of the tapestats collector.")
 
 	choice(fs, o.Enable, agent.ContainerName, "collector.container", true, "Report containers, pods and systemd services from the cgroup hierarchy with cAdvisor's metric names (container_*, machine_*), and serve the kubelet's /metrics/resource and /stats/summary. Reports no data on a host without cgroups.")
 	choice(fs, o.Disable, agent.ContainerName, "no-collector.container", false, "Disable the container collector and the kubelet-shaped endpoints.")

@@ -27,6 +27,7 @@ type Config struct {
 	Netdev     NetdevConfig
 	Netstat    NetstatConfig
 	Vmstat     VmstatConfig
+	Tapestats  TapestatsConfig
 	Arp        ArpConfig
 
 	// System answers what does not come from files (uname, statfs, the
@@ -49,6 +50,7 @@ func DefaultConfig() Config {
 		Netdev:    NetdevConfig{DeviceExclude: DefaultNetdevDeviceExclude},
 		Netstat:   NetstatConfig{Fields: DefaultNetstatFields},
 		Vmstat:    VmstatConfig{Fields: DefaultVmstatFields},
+		Tapestats: TapestatsConfig{IgnoredDevices: DefaultTapestatsIgnoredDevices},
 		Arp:       ArpConfig{},
 	}
 }
