@@ -36,15 +36,6 @@ type Config struct {
 	// while scrapes ask for it); 0 means DefaultFsUsagePeriod, and a
 	// negative value turns the measurement off.
 	FsUsagePeriod time.Duration
-	// Fs, if not nil, reports each container's writable layer: with it the
-	// collector reports container_fs_usage_bytes, container_fs_limit_bytes
-	// and container_fs_inodes_{free,total} from the layer and the
-	// container's log directory under /var/log/pods.
-	Fs FsSource
-	// FsUsagePeriod is how often that usage is measured (in the background,
-	// while scrapes ask for it); 0 means DefaultFsUsagePeriod, and a
-	// negative value turns the measurement off.
-	FsUsagePeriod time.Duration
 	// RuntimeEndpoints are the CRI sockets the Namer asks, reported (with
 	// what is at each path) in panoptes_container_runtime_endpoint_info, so
 	// that a host without containers can say what was looked for.
@@ -82,8 +73,6 @@ type Collector struct {
 	hierarchy *cgroups.Hierarchy   // detected on first use
 	devices   map[[2]uint64]string // major:minor -> /dev/name, for the device label
 	ids       *[3]string           // machine labels, read once
-
-	fs fsState // containers' filesystem usage, with Config.Fs
 
 	fs fsState // containers' filesystem usage, with Config.Fs
 
@@ -165,9 +154,6 @@ type Snapshot struct {
 	// Fs is the last measurement of the containers' filesystem usage (the
 	// figures in Container.Fs); nil without one.
 	Fs *FsUsage
-	// Fs is the last measurement of the containers' filesystem usage (the
-	// figures in Container.Fs); nil without one.
-	Fs *FsUsage
 }
 
 // Container is one cgroup with its names and stats.
@@ -182,9 +168,6 @@ type Container struct {
 	// Fs is the container's writable layer and logs from the last
 	// measurement; nil if it has none.
 	Fs *Fs
-	// Fs is the container's writable layer and logs from the last
-	// measurement; nil if it has none.
-	Fs *ContainerFs
 }
 
 // ErrNoCgroups is returned when the host has no cgroup hierarchy the agent
@@ -248,7 +231,6 @@ func (c *Collector) Snapshot(ctx context.Context) (Snapshot, error) {
 	// OOM kills by container identity, across the container's cgroups; a
 	// read cut short (ctx) leaves cgroups out that may still be there.
 	c.oom.apply(snap.Containers, snap.Time, ctx.Err() == nil)
-	c.attachFs(&snap)
 	c.attachFs(&snap)
 	// Network counters belong to a network namespace: read them through one
 	// process of each pod (all its containers share the pod's namespace) and
@@ -449,7 +431,6 @@ func (c *Collector) emit(ch *collector.Sink, ct *Container) {
 		ch.Send(c.netTxDropped.MetricAt(at, float64(n.TxDropped), with(iface)...))
 		ch.Send(c.netTxErrors.MetricAt(at, float64(n.TxErrors), with(iface)...))
 	}
-	c.emitFs(ch, at, ct.Fs, with)
 	c.emitFs(ch, at, ct.Fs, with)
 	if st.HasPids {
 		send(c.processes, float64(st.Processes))
