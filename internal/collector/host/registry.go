@@ -29,6 +29,7 @@ type Config struct {
 	Vmstat     VmstatConfig
 	Tapestats  TapestatsConfig
 	Arp        ArpConfig
+	IPVS       IPVSConfig
 
 	// System answers what does not come from files (uname, statfs, the
 	// clock); nil means the real kernel.
@@ -52,6 +53,7 @@ func DefaultConfig() Config {
 		Vmstat:    VmstatConfig{Fields: DefaultVmstatFields},
 		Tapestats: TapestatsConfig{IgnoredDevices: DefaultTapestatsIgnoredDevices},
 		Arp:       ArpConfig{},
+		IPVS:      IPVSConfig{BackendLabels: DefaultIPVSBackendLabels},
 	}
 }
 
