@@ -45,6 +45,7 @@ export class ContainersPage {
   private group: HTMLInputElement;
   private unsub: () => void;
   private rows: Row[] = [];
+  private discovery: Discovery[] = [];
   private state: PanelState = { title: "containers", kind: "table", state: "loading" };
 
   constructor() {
@@ -111,6 +112,9 @@ export class ContainersPage {
           spark: sparkM.get(k) || [],
         });
       }
+      // Nothing to list: fetch what the agents looked for, so that the page
+      // can say why.
+      this.discovery = this.rows.length ? [] : await loadDiscovery(w.end);
       this.render();
     } catch (e: any) {
       this.body.innerHTML = "";
@@ -132,7 +136,7 @@ export class ContainersPage {
     this.body.innerHTML = "";
     Object.assign(this.state, { state: rows.length ? "ok" : "nodata", rows: rows.length, error: undefined });
     if (!rows.length) {
-      this.body.append(h("div.nodata", { text: this.rows.length ? "No container matches the filter" : "No data: no container is reported yet" }));
+      this.body.append(this.rows.length ? h("div.nodata", { text: "No container matches the filter" }) : explainEmpty(this.discovery));
       return;
     }
     const pct = (a: number | null, b: number | null) => (a !== null && b ? a / b : null);
@@ -210,4 +214,92 @@ function groupByPod(rows: Row[]): Row[] {
     g.spark = g.spark.map((v, i) => add(v, r.spark[i] ?? null));
   }
   return [...out.values()];
+}
+
+// What one agent's container collector looked for (the
+// panoptes_container_* discovery families).
+interface Discovery {
+  instance: string;
+  layout: string;
+  walked: string[];
+  allCgroups: boolean;
+  endpoints: { endpoint: string; state: string }[];
+  hierarchies: { mount: string; version: string; controllers: string }[];
+  counts: Record<string, number>;
+}
+
+// loadDiscovery reads the discovery families of every agent, by instance.
+async function loadDiscovery(at: number): Promise<Discovery[]> {
+  const q = (expr: string) => queryInstant(expr, at).then((r) => r.result).catch(() => [] as Sample[]);
+  const [info, endpoints, hierarchies, counts] = await Promise.all([
+    q("panoptes_container_discovery_info"),
+    q("panoptes_container_runtime_endpoint_info"),
+    q("panoptes_container_cgroup_hierarchy_info"),
+    q("panoptes_container_discovered_cgroups"),
+  ]);
+  const by = new Map<string, Discovery>();
+  const get = (m: Record<string, string>) => {
+    const inst = m.instance || "";
+    let d = by.get(inst);
+    if (!d) {
+      d = { instance: inst, layout: "", walked: [], allCgroups: false, endpoints: [], hierarchies: [], counts: {} };
+      by.set(inst, d);
+    }
+    return d;
+  };
+  for (const s of info) {
+    const d = get(s.metric);
+    d.layout = s.metric.layout || "";
+    d.walked = (s.metric.walked || "").split(",").filter((x) => x);
+    d.allCgroups = s.metric.all_cgroups === "true";
+  }
+  for (const s of endpoints) get(s.metric).endpoints.push({ endpoint: s.metric.endpoint || "", state: s.metric.state || "" });
+  for (const s of hierarchies) get(s.metric).hierarchies.push({ mount: s.metric.mount || "", version: s.metric.version || "", controllers: s.metric.controllers || "" });
+  for (const s of counts) get(s.metric).counts[s.metric.kind || ""] = s.value ? num(s.value[1]) ?? 0 : 0;
+  return [...by.values()].sort((a, b) => a.instance.localeCompare(b.instance));
+}
+
+const layoutText: Record<string, string> = {
+  v1: "cgroup v1 (one hierarchy per controller)",
+  v2: "cgroup v2 (the unified hierarchy)",
+  hybrid: "hybrid (cgroup v1 hierarchies, and a cgroup v2 one beside them)",
+  none: "none: no cgroup hierarchy is mounted where the agent looks (--path.procfs, --path.sysfs)",
+};
+
+const stateText: Record<string, string> = {
+  missing: "not there",
+  socket: "a socket",
+  "not-a-socket": "there, but not a socket",
+  unreadable: "not readable by the agent",
+};
+
+// explainEmpty says why the page is empty: per agent, the runtime sockets
+// it asks for names, the cgroup layout and hierarchies it walked, what it
+// found there, and how to list every cgroup.
+function explainEmpty(ds: Discovery[]): HTMLElement {
+  const el = h("div.nodata.discovery", null, h("strong", { text: "No container is reported yet." }));
+  if (!ds.length) {
+    el.append(h("p", { text: "No agent reports where it looks for containers (panoptes_container_discovery_info is absent): check that an agent with the container collector (--collector.container, on by default) is scraped, under Status → Targets." }));
+    return el;
+  }
+  for (const d of ds) {
+    const c = (k: string) => d.counts[k] ?? 0;
+    const found = `${c("pod")} pods, ${c("pod-container")} pod containers, ${c("container")} other containers, ${c("service")} systemd services, ${c("other")} other cgroups`;
+    const sockets = d.endpoints.length
+      ? d.endpoints.map((e) => `${e.endpoint} (${stateText[e.state] || e.state})`).join(", ")
+      : "none";
+    const mounts = d.hierarchies.map((x) => `${x.controllers || "no controllers"} at ${x.mount} (${x.version})`).join("; ");
+    const items = [
+      h("li.runtimes", null, "Container runtimes (CRI sockets, set with ", h("code", { text: "--container-runtime-endpoint" }), `): ${sockets}. Without a runtime answering there, containers are still found from their cgroups, named by their ID.`),
+      h("li.layout", { text: `Cgroup layout: ${layoutText[d.layout] || d.layout || "unknown"}.${mounts ? " Hierarchies: " + mounts + "." : ""}` }),
+      h("li.walked", { text: `Walked ${d.walked.length ? d.walked.join(", ") : "nothing"} and found ${found}.` }),
+      d.allCgroups
+        ? h("li.all", { text: "Every cgroup is reported (--collector.container.all-cgroups is on): this host has none besides the root, which the host dashboard shows." })
+        : h("li.all", null, "Only pods, containers and systemd services are listed. To see every cgroup", c("other") ? ` (${c("other")} more here)` : "", ", start the agent with ", h("code", { text: "--collector.container.all-cgroups" }), "."),
+    ];
+    el.append(h("div.discovery-agent", { "data-instance": d.instance },
+      h("p", { text: `The agent ${d.instance || "(no instance label)"} looked for:` }),
+      h("ul", null, ...items)));
+  }
+  return el;
 }
