@@ -30,6 +30,7 @@ type Config struct {
 	Tapestats  TapestatsConfig
 	Arp        ArpConfig
 	IPVS       IPVSConfig
+	Netclass   NetclassConfig
 
 	// System answers what does not come from files (uname, statfs, the
 	// clock); nil means the real kernel.
@@ -54,6 +55,7 @@ func DefaultConfig() Config {
 		Tapestats: TapestatsConfig{IgnoredDevices: DefaultTapestatsIgnoredDevices},
 		Arp:       ArpConfig{},
 		IPVS:      IPVSConfig{BackendLabels: DefaultIPVSBackendLabels},
+		Netclass:  NetclassConfig{IgnoredDevices: DefaultNetclassIgnoredDevices},
 	}
 }
 
