@@ -169,12 +169,18 @@ func buildSummary(snap *container.Snapshot, nodeName string, o buildOptions) (Su
 		if o.full && p.hasPids {
 			ps.ProcessStats = &ProcessStats{ProcessCount: ptr(p.processes)}
 		}
+		if o.full && snap.Fs != nil && snap.Fs.RootFs != nil {
+			ps.EphemeralStorage = ephemeralStorage(snap.Fs.RootFs, p.containers, snap.Fs.PodLogs[p.ref.UID])
+		}
 		if len(p.containers) > 0 {
 			ps.Containers = make([]ContainerStats, 0, len(p.containers))
 		}
 		for _, ct := range p.containers {
 			c := ContainerStats{Name: ct.Info.Container, StartTime: Time{ct.StartTime}}
 			c.CPU, c.Memory, c.Swap = cpuMemorySwap(snap, ct, rates)
+			if o.full && ct.Fs != nil {
+				c.Rootfs, c.Logs = fsStats(ct.Fs.Rootfs), fsStats(ct.Fs.Logs)
+			}
 			ps.Containers = append(ps.Containers, c)
 		}
 		sort.SliceStable(ps.Containers, func(i, j int) bool { return ps.Containers[i].Name < ps.Containers[j].Name })
@@ -263,6 +269,64 @@ func networkStats(at time.Time, lines []procfs.NetDevLine) *NetworkStats {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// fsStats copies a measurement into the Summary's shape; nil stays nil.
+func fsStats(s *container.FsStats) *FsStats {
+	if s == nil {
+		return nil
+	}
+	return &FsStats{
+		Time:           Time{s.Time},
+		AvailableBytes: s.AvailableBytes,
+		CapacityBytes:  s.CapacityBytes,
+		UsedBytes:      s.UsedBytes,
+		InodesFree:     s.InodesFree,
+		Inodes:         s.Inodes,
+		InodesUsed:     s.InodesUsed,
+	}
+}
+
+// ephemeralStorage is the kubelet's calcEphemeralStorage as its CRI stats
+// provider calls it: the root filesystem's size, and the sum of the
+// containers' writable layers and logs (bytes and inodes) and of the pod's
+// own log files, at the latest of their times.
+func ephemeralStorage(root *container.FsStats, containers []*container.Container, podLogs *container.FsStats) *FsStats {
+	es := fsStats(root)
+	es.UsedBytes, es.InodesUsed = nil, nil
+	add := func(s *container.FsStats) {
+		if s == nil {
+			return
+		}
+		es.UsedBytes = addUsage(es.UsedBytes, s.UsedBytes)
+		es.InodesUsed = addUsage(es.InodesUsed, s.InodesUsed)
+		if s.Time.After(es.Time.Time) {
+			es.Time = Time{s.Time}
+		}
+	}
+	for _, ct := range containers {
+		// As addContainerUsage: the logs count with a writable layer only.
+		if ct.Fs != nil && ct.Fs.Rootfs != nil {
+			add(ct.Fs.Rootfs)
+			add(ct.Fs.Logs)
+		}
+	}
+	add(podLogs)
+	return es
+}
+
+// addUsage is the kubelet's: the sum, or whichever is known.
+func addUsage(a, b *uint64) *uint64 {
+	switch {
+	case a == nil:
+		if b == nil {
+			return nil
+		}
+		return ptr(*b)
+	case b == nil:
+		return a
+	}
+	return ptr(*a + *b)
+}
 
 // cpuReading is a cgroup's cumulative CPU time at one moment.
 type cpuReading struct {

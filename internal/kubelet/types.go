@@ -26,14 +26,18 @@ type NodeStats struct {
 
 // PodStats are one pod's statistics (v1alpha1.PodStats).
 type PodStats struct {
-	PodRef       PodReference     `json:"podRef"`
-	StartTime    Time             `json:"startTime"`
-	Containers   []ContainerStats `json:"containers"`
-	CPU          *CPUStats        `json:"cpu,omitempty"`
-	Memory       *MemoryStats     `json:"memory,omitempty"`
-	Network      *NetworkStats    `json:"network,omitempty"`
-	ProcessStats *ProcessStats    `json:"process_stats,omitempty"`
-	Swap         *SwapStats       `json:"swap,omitempty"`
+	PodRef     PodReference     `json:"podRef"`
+	StartTime  Time             `json:"startTime"`
+	Containers []ContainerStats `json:"containers"`
+	CPU        *CPUStats        `json:"cpu,omitempty"`
+	Memory     *MemoryStats     `json:"memory,omitempty"`
+	Network    *NetworkStats    `json:"network,omitempty"`
+	// EphemeralStorage is the pod's use of the node's root filesystem: its
+	// containers' writable layers and logs, and its pod-level log files
+	// (not its emptyDir volumes or etc-hosts, which only the kubelet knows).
+	EphemeralStorage *FsStats      `json:"ephemeral-storage,omitempty"`
+	ProcessStats     *ProcessStats `json:"process_stats,omitempty"`
+	Swap             *SwapStats    `json:"swap,omitempty"`
 }
 
 // ContainerStats are one container's statistics (v1alpha1.ContainerStats).
@@ -42,7 +46,22 @@ type ContainerStats struct {
 	StartTime Time         `json:"startTime"`
 	CPU       *CPUStats    `json:"cpu,omitempty"`
 	Memory    *MemoryStats `json:"memory,omitempty"`
-	Swap      *SwapStats   `json:"swap,omitempty"`
+	// Rootfs is the container's writable layer, Logs its log directory.
+	Rootfs *FsStats   `json:"rootfs,omitempty"`
+	Logs   *FsStats   `json:"logs,omitempty"`
+	Swap   *SwapStats `json:"swap,omitempty"`
+}
+
+// FsStats is a use of a filesystem (v1alpha1.FsStats): the filesystem's
+// size and free space, and the bytes and inodes this use takes.
+type FsStats struct {
+	Time           Time    `json:"time"`
+	AvailableBytes *uint64 `json:"availableBytes,omitempty"`
+	CapacityBytes  *uint64 `json:"capacityBytes,omitempty"`
+	UsedBytes      *uint64 `json:"usedBytes,omitempty"`
+	InodesFree     *uint64 `json:"inodesFree,omitempty"`
+	Inodes         *uint64 `json:"inodes,omitempty"`
+	InodesUsed     *uint64 `json:"inodesUsed,omitempty"`
 }
 
 // PodReference identifies a pod (v1alpha1.PodReference).
