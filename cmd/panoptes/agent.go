@@ -122,6 +122,11 @@ func bindCollectorFlags(fs *pflag.FlagSet, o *agent.CollectorOptions, names flag
 	fs.StringVar(&o.Host.Netdev.DeviceInclude, "collector.netdev.device-include", o.Host.Netdev.DeviceInclude, "Regexp of network devices to keep in the netdev collector (excludes all others).")
 	fs.StringVar(&o.Host.Netstat.Fields, "collector.netstat.fields", o.Host.Netstat.Fields, "Regexp of /proc/net/{netstat,snmp,snmp6} fields (Protocol_Field) to report.")
 	fs.StringVar(&o.Host.Vmstat.Fields, "collector.vmstat.fields", o.Host.Vmstat.Fields, "Regexp of /proc/vmstat fields to report.")
+	fs.StringVar(&o.Host.Arp.DeviceInclude, "collector.arp.device-include", o.Host.Arp.DeviceInclude, "Regexp of devices whose ARP entries are counted (excludes all others; cannot be combined with --collector.arp.device-exclude).")
+	fs.StringVar(&o.Host.Arp.DeviceExclude, "collector.arp.device-exclude", o.Host.Arp.DeviceExclude, "Regexp of devices whose ARP entries are not counted (cannot be combined with --collector.arp.device-include).")
+	fs.StringVar(&o.Host.Netclass.IgnoredDevices, "collector.netclass.ignored-devices", o.Host.Netclass.IgnoredDevices, "Regexp of network devices to leave out of the netclass collector (node_network_info, _up, _speed_bytes, ...).")
+	fs.BoolVar(&o.Host.Netclass.IgnoreInvalidSpeed, "collector.netclass.ignore-invalid-speed", o.Host.Netclass.IgnoreInvalidSpeed, "Leave out node_network_speed_bytes of devices whose speed is unknown (-1: virtual NICs, links that are down) instead of reporting -125000, as node_exporter 2.x will.")
+	fs.StringVar(&o.Host.IPVS.BackendLabels, "collector.ipvs.backend-labels", o.Host.IPVS.BackendLabels, "Comma-separated labels of the node_ipvs_backend_* series, from local_address, local_port, remote_address, remote_port, proto, local_mark; backends that differ only in the labels left out are summed.")
 	fs.StringVar(&o.Host.Tapestats.IgnoredDevices, "collector.tapestats.ignored-devices", o.Host.Tapestats.IgnoredDevices, "Regexp of SCSI tape devices (st0, st1, ...) to leave out of the tapestats collector.")
 
 	choice(fs, o.Enable, agent.ContainerName, "collector.container", true, "Report containers, pods and systemd services from the cgroup hierarchy with cAdvisor's metric names (container_*, machine_*), and serve the kubelet's /metrics/resource and /stats/summary. Reports no data on a host without cgroups.")
