@@ -155,7 +155,7 @@ scrape_configs:
 func TestServerDurabilityAfterKill(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	p, base := startServer(t, "--storage.tsdb.path="+dir)
+	p, base := startServer(t, "--web.enable-remote-write-receiver", "--storage.tsdb.path="+dir)
 
 	const series, points = 20, 60
 	end := time.Now().Add(-time.Minute).Truncate(time.Second)
@@ -183,7 +183,7 @@ func TestServerDurabilityAfterKill(t *testing.T) {
 	}
 	<-p.done
 
-	_, base = startServer(t, "--storage.tsdb.path="+dir)
+	_, base = startServer(t, "--web.enable-remote-write-receiver", "--storage.tsdb.path="+dir)
 	at := fmt.Sprintf("%d", end.Unix())
 	q := url.Values{"query": {"count_over_time(durable_total[1h])"}, "time": {at}}
 	resp, body := get(t, base+"/api/v1/query?"+q.Encode())
@@ -252,7 +252,7 @@ func TestAllInOne(t *testing.T) {
 // series with its timestamp, in the text format another server scrapes.
 func TestServerFederate(t *testing.T) {
 	t.Parallel()
-	_, base := startServer(t)
+	_, base := startServer(t, "--web.enable-remote-write-receiver")
 	now := time.Now().Add(-10 * time.Second).Truncate(time.Millisecond)
 	req := &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
 		{
