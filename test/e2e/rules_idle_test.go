@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/panoptes-dev/panoptes/internal/collector/host"
+	"github.com/panoptes-dev/panoptes/internal/testkit"
 	builtinrules "github.com/panoptes-dev/panoptes/rules"
 )
 
@@ -56,6 +57,9 @@ type idleAPIGroup struct {
 // directory out.
 func TestBuiltinRulesIdleHost(t *testing.T) {
 	t.Parallel()
+	// The container collector's tests make the kernel's OOM killer act
+	// (node_vmstat_oom_kill, PanoptesHostOOMKill): not while this watches.
+	testkit.HostLock(t, testkit.HostOOM)
 	window := 10 * time.Minute
 	if v := os.Getenv(idleAlertWindowEnv); v != "" {
 		d, err := time.ParseDuration(v)

@@ -114,6 +114,9 @@ func TestOOMKillsAcrossRecreatedCgroup(t *testing.T) {
 	if err != nil {
 		testkit.Missing(t, "tail", "the test's allocating process is tail reading /dev/zero")
 	}
+	// The OOM kills below are host-wide news (node_vmstat_oom_kill): not
+	// while the idle-host test watches for alerts.
+	testkit.HostLock(t, testkit.HostOOM)
 	rel := fmt.Sprintf("panoptes-oom-test-%d-%d", os.Getpid(), time.Now().UnixNano())
 	dir := filepath.Join(mem, rel)
 	t.Cleanup(func() { _ = os.Remove(dir) })
