@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -139,12 +140,16 @@ func TestHwmonMatchesNodeExporter(t *testing.T) {
 	compareWithNodeExporter(t, "hwmon")
 }
 
-// TestHwmonUnreadableSensor: the fixture's nct6779 temp7_input is a
-// directory, so reading it fails (EISDIR, as a chip answering EIO fails):
+// TestHwmonUnreadableSensor: the fixture's nct6779 temp7_input answers
+// EIO (it links to /proc/self/mem, whose first page cannot be read):
 // the value is dropped, its label and every other sensor of the chip stay,
 // and the collector succeeds, as node_exporter does.
 func TestHwmonUnreadableSensor(t *testing.T) {
 	t.Parallel()
+	eio := filepath.Join("testdata", "hwmon", "sys", "class", "hwmon", "hwmon2", "temp7_input")
+	if _, err := readHwmonFile(eio); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("reading %s: %v, want EIO", eio, err)
+	}
 	out, err := render(t, "hwmon", fixtureConfig(t, filepath.Join("testdata", "hwmon")))
 	if err != nil {
 		t.Fatalf("update: %v", err)
