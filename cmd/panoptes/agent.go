@@ -135,6 +135,7 @@ func bindCollectorFlags(fs *pflag.FlagSet, o *agent.CollectorOptions, names flag
 	fs.StringVar(&o.Container.CRIEndpoint, "container-runtime-endpoint", o.Container.CRIEndpoint, "CRI socket that names containers (pod, namespace, container, image); empty tries containerd's and then CRI-O's socket under --path.rootfs. Without an answering runtime, containers are named by their ID from the cgroup path.")
 	fs.DurationVar(&o.Container.CRITimeout, "container-runtime-timeout", o.Container.CRITimeout, "Longest a CRI call may take; a slow or dead runtime never holds a scrape longer.")
 	fs.StringVar(&o.Container.NodeName, "node-name", o.Container.NodeName, "This node's name, as /stats/summary reports it.")
+	fs.DurationVar(&o.Container.FsUsagePeriod, "volume-stats-agg-period", o.Container.FsUsagePeriod, "How often to measure the containers' disk use (the runtime's writable layers over CRI, and a du of each container's log directory under /var/log/pods), as the kubelet's flag of this name does for volumes; scrapes serve the last measurement (container_fs_*, /stats/summary rootfs, logs, ephemeral-storage). A negative value turns it off.")
 	fs.BoolVar(&o.DisableDefaults, "collector.disable-defaults", o.DisableDefaults, "Disable every collector that is not explicitly enabled with --collector.<name>.")
 	for _, info := range host.Collectors() {
 		choice(fs, o.Enable, info.Name, "collector."+info.Name, info.DefaultEnabled, fmt.Sprintf("Enable the %s collector.", info.Name))
@@ -144,7 +145,8 @@ func bindCollectorFlags(fs *pflag.FlagSet, o *agent.CollectorOptions, names flag
 	names["Collectors.Disable."+agent.ContainerName] = "no-collector." + agent.ContainerName
 	for field, flag := range map[string]string{
 		"Collectors.Timeout": "collector.timeout", "Collectors.Enable": "collector.<name>",
-		"Collectors.Container.CRITimeout": "container-runtime-timeout",
+		"Collectors.Container.CRITimeout":    "container-runtime-timeout",
+		"Collectors.Container.FsUsagePeriod": "volume-stats-agg-period",
 	} {
 		names[field] = flag
 	}

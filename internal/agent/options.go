@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/exporter-toolkit/web"
 
+	"github.com/panoptes-dev/panoptes/internal/collector/container"
 	"github.com/panoptes-dev/panoptes/internal/collector/host"
 	"github.com/panoptes-dev/panoptes/internal/option"
 )
@@ -88,6 +89,10 @@ type ContainerOptions struct {
 	CRITimeout time.Duration
 	// NodeName is this node's name in /stats/summary.
 	NodeName string
+	// FsUsagePeriod is how often the containers' writable layers and log
+	// directories are measured (the kubelet's --volume-stats-agg-period);
+	// a negative value turns the measurement off.
+	FsUsagePeriod time.Duration
 }
 
 // NewOptions returns the defaults: node_exporter's port and path, every
@@ -114,8 +119,9 @@ func NewCollectorOptions() CollectorOptions {
 		Enable:  map[string]bool{},
 		Disable: map[string]bool{},
 		Container: ContainerOptions{
-			CRITimeout: 2 * time.Second,
-			NodeName:   nodeName,
+			CRITimeout:    2 * time.Second,
+			NodeName:      nodeName,
+			FsUsagePeriod: container.DefaultFsUsagePeriod,
 		},
 	}
 }
@@ -166,6 +172,9 @@ func (o *CollectorOptions) Validate() error {
 	}
 	if o.Container.CRITimeout <= 0 {
 		errs = append(errs, option.Invalid("Container.CRITimeout", "%v: must be positive", o.Container.CRITimeout))
+	}
+	if o.Container.FsUsagePeriod == 0 {
+		errs = append(errs, option.Invalid("Container.FsUsagePeriod", "0: must be positive, or negative to turn the measurement off"))
 	}
 	var known []string
 	for _, info := range host.Collectors() {

@@ -172,8 +172,10 @@ func (o *ContainerOptions) build(hc host.Config, logger *slog.Logger) (collector
 			endpoints = append(endpoints, filepath.Join(root, p))
 		}
 	}
-	c := container.New(container.Config{ProcRoot: hc.ProcRoot, SysRoot: hc.SysRoot, RootFS: hc.RootFS, AllCgroups: o.AllCgroups, RuntimeEndpoints: endpoints},
-		criNamer{cri.New(criCfg, logger.With("component", "cri"))}, errorsTotal, logger.With("collector", ContainerName))
+	namer := criNamer{cri.New(criCfg, logger.With("component", "cri"))}
+	c := container.New(container.Config{ProcRoot: hc.ProcRoot, SysRoot: hc.SysRoot, RootFS: hc.RootFS, AllCgroups: o.AllCgroups, RuntimeEndpoints: endpoints,
+		Fs: namer, FsUsagePeriod: o.FsUsagePeriod},
+		namer, errorsTotal, logger.With("collector", ContainerName))
 	routes := map[string]http.Handler{
 		"/metrics/resource": kubelet.NewResourceHandler(c, logger),
 		"/stats/summary":    kubelet.NewSummaryHandler(c, o.NodeName, logger, kubelet.WithProcRoot(hc.ProcRoot)),
@@ -194,4 +196,18 @@ func (n criNamer) Container(ctx context.Context, id string) (container.Info, boo
 
 func (n criNamer) Pod(ctx context.Context, uid string) (string, string, bool) {
 	return n.r.Pod(ctx, uid)
+}
+
+// WritableLayers implements container.FsSource.
+func (n criNamer) WritableLayers(ctx context.Context) ([]container.Layer, error) {
+	ws, err := n.r.WritableLayers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]container.Layer, len(ws))
+	for i, w := range ws {
+		out[i] = container.Layer{ID: w.ID, Container: w.ContainerName, Pod: w.PodName, Namespace: w.Namespace, PodUID: w.PodUID,
+			Mountpoint: w.Mountpoint, UsedBytes: w.UsedBytes, InodesUsed: w.InodesUsed, Time: w.Time}
+	}
+	return out, nil
 }
