@@ -31,6 +31,7 @@ type Config struct {
 	Arp        ArpConfig
 	IPVS       IPVSConfig
 	Netclass   NetclassConfig
+	Systemd    SystemdConfig
 
 	// System answers what does not come from files (uname, statfs, the
 	// clock); nil means the real kernel.
@@ -56,6 +57,7 @@ func DefaultConfig() Config {
 		Arp:       ArpConfig{},
 		IPVS:      IPVSConfig{BackendLabels: DefaultIPVSBackendLabels},
 		Netclass:  NetclassConfig{IgnoredDevices: DefaultNetclassIgnoredDevices},
+		Systemd:   SystemdConfig{UnitInclude: DefaultSystemdUnitInclude, UnitExclude: DefaultSystemdUnitExclude},
 	}
 }
 
