@@ -30,6 +30,9 @@ const oomIdentityTTL = time.Hour
 type oomTracker struct {
 	mu  sync.Mutex
 	ids map[string]*oomIdentity
+	// gen numbers the calls of apply: an incarnation whose seen is not the
+	// current gen was not present in the last one.
+	gen uint64
 }
 
 // oomIncarnation is one cgroup that held an identity.
@@ -42,9 +45,14 @@ type oomIdentity struct {
 	// retired is what the identity's gone incarnations counted.
 	retired uint64
 	// live is the last count read from each incarnation still present.
-	live map[oomIncarnation]uint64
+	live map[oomIncarnation]*oomCount
 	// seen is when a cgroup of the identity was last present.
 	seen time.Time
+}
+
+// oomCount is an incarnation's last count, and the apply that saw it.
+type oomCount struct {
+	kills, gen uint64
 }
 
 // oomIdentityKey is what a container is across restarts: namespace, pod
@@ -75,14 +83,14 @@ func (t *oomTracker) apply(cts []Container, now time.Time, complete bool) {
 	if t.ids == nil {
 		t.ids = map[string]*oomIdentity{}
 	}
-	present := make(map[*oomIdentity]map[oomIncarnation]bool, len(cts))
+	t.gen++
 	keys := make([]*oomIdentity, len(cts))
 	for i := range cts {
 		ct := &cts[i]
 		k := oomIdentityKey(ct)
 		id := t.ids[k]
 		if id == nil {
-			id = &oomIdentity{live: map[oomIncarnation]uint64{}}
+			id = &oomIdentity{live: map[oomIncarnation]*oomCount{}}
 			t.ids[k] = id
 		}
 		id.seen = now
@@ -91,23 +99,23 @@ func (t *oomTracker) apply(cts []Container, now time.Time, complete bool) {
 		if !ct.StartTime.IsZero() {
 			inc.start = ct.StartTime.UnixNano()
 		}
-		if present[id] == nil {
-			present[id] = map[oomIncarnation]bool{}
+		n := id.live[inc]
+		if n == nil {
+			n = &oomCount{}
+			id.live[inc] = n
 		}
-		present[id][inc] = true
+		n.gen = t.gen
 		if ct.Stats.HasMemory {
 			// A count only grows within a cgroup; keep the larger, so
 			// that a short read never takes kills back.
-			id.live[inc] = max(id.live[inc], ct.Stats.Memory.OOMKills)
-		} else if _, ok := id.live[inc]; !ok {
-			id.live[inc] = 0
+			n.kills = max(n.kills, ct.Stats.Memory.OOMKills)
 		}
 	}
 	if complete {
 		for k, id := range t.ids {
 			for inc, n := range id.live {
-				if !present[id][inc] {
-					id.retired += n
+				if n.gen != t.gen {
+					id.retired += n.kills
 					delete(id.live, inc)
 				}
 			}
@@ -123,7 +131,7 @@ func (t *oomTracker) apply(cts []Container, now time.Time, complete bool) {
 		id := keys[i]
 		total := id.retired
 		for _, n := range id.live {
-			total += n
+			total += n.kills
 		}
 		cts[i].Stats.Memory.OOMKills = total
 	}
