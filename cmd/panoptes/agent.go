@@ -133,6 +133,11 @@ func bindCollectorFlags(fs *pflag.FlagSet, o *agent.CollectorOptions, names flag
 	fs.BoolVar(&o.Host.Systemd.EnableTaskMetrics, "collector.systemd.enable-task-metrics", o.Host.Systemd.EnableTaskMetrics, "Also report node_systemd_unit_tasks_current and _max per service (one D-Bus call each per scrape).")
 	fs.BoolVar(&o.Host.Systemd.EnableRestartsMetrics, "collector.systemd.enable-restarts-metrics", o.Host.Systemd.EnableRestartsMetrics, "Also report node_systemd_service_restart_total per service.")
 	fs.BoolVar(&o.Host.Systemd.EnableStartTimeMetrics, "collector.systemd.enable-start-time-metrics", o.Host.Systemd.EnableStartTimeMetrics, "Also report node_systemd_unit_start_time_seconds per unit.")
+	fs.StringVar(&o.Host.Systemd.UnitInclude, "collector.systemd.unit-include", o.Host.Systemd.UnitInclude, "Regexp of systemd units to report; a unit must match it and not match --collector.systemd.unit-exclude.")
+	fs.StringVar(&o.Host.Systemd.UnitExclude, "collector.systemd.unit-exclude", o.Host.Systemd.UnitExclude, "Regexp of systemd units to leave out (node_systemd_units still counts them).")
+	fs.BoolVar(&o.Host.Systemd.EnableTaskMetrics, "collector.systemd.enable-task-metrics", o.Host.Systemd.EnableTaskMetrics, "Also report node_systemd_unit_tasks_current and _max per service (one D-Bus call each per scrape).")
+	fs.BoolVar(&o.Host.Systemd.EnableRestartsMetrics, "collector.systemd.enable-restarts-metrics", o.Host.Systemd.EnableRestartsMetrics, "Also report node_systemd_service_restart_total per service.")
+	fs.BoolVar(&o.Host.Systemd.EnableStartTimeMetrics, "collector.systemd.enable-start-time-metrics", o.Host.Systemd.EnableStartTimeMetrics, "Also report node_systemd_unit_start_time_seconds per unit.")
 
 	choice(fs, o.Enable, agent.ContainerName, "collector.container", true, "Report containers, pods and systemd services from the cgroup hierarchy with cAdvisor's metric names (container_*, machine_*), and serve the kubelet's /metrics/resource and /stats/summary. Reports no data on a host without cgroups.")
 	choice(fs, o.Disable, agent.ContainerName, "no-collector.container", false, "Disable the container collector and the kubelet-shaped endpoints.")
