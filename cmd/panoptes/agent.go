@@ -128,16 +128,8 @@ func bindCollectorFlags(fs *pflag.FlagSet, o *agent.CollectorOptions, names flag
 	fs.BoolVar(&o.Host.Netclass.IgnoreInvalidSpeed, "collector.netclass.ignore-invalid-speed", o.Host.Netclass.IgnoreInvalidSpeed, "Leave out node_network_speed_bytes of devices whose speed is unknown (-1: virtual NICs, links that are down) instead of reporting -125000, as node_exporter 2.x will.")
 	fs.StringVar(&o.Host.IPVS.BackendLabels, "collector.ipvs.backend-labels", o.Host.IPVS.BackendLabels, "Comma-separated labels of the node_ipvs_backend_* series, from local_address, local_port, remote_address, remote_port, proto, local_mark; backends that differ only in the labels left out are summed.")
 	fs.StringVar(&o.Host.Tapestats.IgnoredDevices, "collector.tapestats.ignored-devices", o.Host.Tapestats.IgnoredDevices, "Regexp of SCSI tape devices (st0, st1, ...) to leave out of the tapestats collector.")
-	fs.StringVar(&o.Host.Systemd.UnitInclude, "collector.systemd.unit-include", o.Host.Systemd.UnitInclude, "Regexp of systemd units to report; a unit must match it and not match --collector.systemd.unit-exclude.")
-	fs.StringVar(&o.Host.Systemd.UnitExclude, "collector.systemd.unit-exclude", o.Host.Systemd.UnitExclude, "Regexp of systemd units to leave out (node_systemd_units still counts them).")
-	fs.BoolVar(&o.Host.Systemd.EnableTaskMetrics, "collector.systemd.enable-task-metrics", o.Host.Systemd.EnableTaskMetrics, "Also report node_systemd_unit_tasks_current and _max per service (one D-Bus call each per scrape).")
-	fs.BoolVar(&o.Host.Systemd.EnableRestartsMetrics, "collector.systemd.enable-restarts-metrics", o.Host.Systemd.EnableRestartsMetrics, "Also report node_systemd_service_restart_total per service.")
-	fs.BoolVar(&o.Host.Systemd.EnableStartTimeMetrics, "collector.systemd.enable-start-time-metrics", o.Host.Systemd.EnableStartTimeMetrics, "Also report node_systemd_unit_start_time_seconds per unit.")
-	fs.StringVar(&o.Host.Systemd.UnitInclude, "collector.systemd.unit-include", o.Host.Systemd.UnitInclude, "Regexp of systemd units to report; a unit must match it and not match --collector.systemd.unit-exclude.")
-	fs.StringVar(&o.Host.Systemd.UnitExclude, "collector.systemd.unit-exclude", o.Host.Systemd.UnitExclude, "Regexp of systemd units to leave out (node_systemd_units still counts them).")
-	fs.BoolVar(&o.Host.Systemd.EnableTaskMetrics, "collector.systemd.enable-task-metrics", o.Host.Systemd.EnableTaskMetrics, "Also report node_systemd_unit_tasks_current and _max per service (one D-Bus call each per scrape).")
-	fs.BoolVar(&o.Host.Systemd.EnableRestartsMetrics, "collector.systemd.enable-restarts-metrics", o.Host.Systemd.EnableRestartsMetrics, "Also report node_systemd_service_restart_total per service.")
-	fs.BoolVar(&o.Host.Systemd.EnableStartTimeMetrics, "collector.systemd.enable-start-time-metrics", o.Host.Systemd.EnableStartTimeMetrics, "Also report node_systemd_unit_start_time_seconds per unit.")
+	fs.StringVar(&o.Host.PowerSupplyClass.IgnoredSupplies, "collector.powersupply.ignored-supplies", o.Host.PowerSupplyClass.IgnoredSupplies, "Regexp of power supplies (/sys/class/power_supply entries: AC, BAT0, ...) to leave out of the powersupplyclass collector.")
+	fs.BoolVar(&o.Host.Rapl.EnableZoneLabel, "collector.rapl.enable-zone-label", o.Host.Rapl.EnableZoneLabel, "Report RAPL energy as one family, node_rapl_joules_total, with the zone (package, dram, ...) in a rapl_zone label, instead of one node_rapl_<zone>_joules_total family per zone.")
 
 	choice(fs, o.Enable, agent.ContainerName, "collector.container", true, "Report containers, pods and systemd services from the cgroup hierarchy with cAdvisor's metric names (container_*, machine_*), and serve the kubelet's /metrics/resource and /stats/summary. Reports no data on a host without cgroups.")
 	choice(fs, o.Disable, agent.ContainerName, "no-collector.container", false, "Disable the container collector and the kubelet-shaped endpoints.")
@@ -145,6 +137,7 @@ func bindCollectorFlags(fs *pflag.FlagSet, o *agent.CollectorOptions, names flag
 	fs.StringVar(&o.Container.CRIEndpoint, "container-runtime-endpoint", o.Container.CRIEndpoint, "CRI socket that names containers (pod, namespace, container, image); empty tries containerd's and then CRI-O's socket under --path.rootfs. Without an answering runtime, containers are named by their ID from the cgroup path.")
 	fs.DurationVar(&o.Container.CRITimeout, "container-runtime-timeout", o.Container.CRITimeout, "Longest a CRI call may take; a slow or dead runtime never holds a scrape longer.")
 	fs.StringVar(&o.Container.NodeName, "node-name", o.Container.NodeName, "This node's name, as /stats/summary reports it.")
+	fs.DurationVar(&o.Container.FsUsagePeriod, "volume-stats-agg-period", o.Container.FsUsagePeriod, "How often to measure the containers' disk use (the runtime's writable layers over CRI, and a du of each container's log directory under /var/log/pods), as the kubelet's flag of this name does for volumes; scrapes serve the last measurement (container_fs_*, /stats/summary rootfs, logs, ephemeral-storage). A negative value turns it off.")
 	fs.BoolVar(&o.DisableDefaults, "collector.disable-defaults", o.DisableDefaults, "Disable every collector that is not explicitly enabled with --collector.<name>.")
 	for _, info := range host.Collectors() {
 		choice(fs, o.Enable, info.Name, "collector."+info.Name, info.DefaultEnabled, fmt.Sprintf("Enable the %s collector.", info.Name))
@@ -154,7 +147,8 @@ func bindCollectorFlags(fs *pflag.FlagSet, o *agent.CollectorOptions, names flag
 	names["Collectors.Disable."+agent.ContainerName] = "no-collector." + agent.ContainerName
 	for field, flag := range map[string]string{
 		"Collectors.Timeout": "collector.timeout", "Collectors.Enable": "collector.<name>",
-		"Collectors.Container.CRITimeout": "container-runtime-timeout",
+		"Collectors.Container.CRITimeout":    "container-runtime-timeout",
+		"Collectors.Container.FsUsagePeriod": "volume-stats-agg-period",
 	} {
 		names[field] = flag
 	}

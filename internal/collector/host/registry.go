@@ -22,6 +22,10 @@ type Config struct {
 	SysRoot  string
 	RootFS   string
 
+	// PowerSupplyClass and Rapl are the hardware collectors' options.
+	PowerSupplyClass PowerSupplyClassConfig
+	Rapl             RaplConfig
+
 	Filesystem FilesystemConfig
 	Diskstats  DiskstatsConfig
 	Netdev     NetdevConfig
@@ -31,7 +35,6 @@ type Config struct {
 	Arp        ArpConfig
 	IPVS       IPVSConfig
 	Netclass   NetclassConfig
-	Systemd    SystemdConfig
 
 	// System answers what does not come from files (uname, statfs, the
 	// clock); nil means the real kernel.
@@ -44,6 +47,8 @@ func DefaultConfig() Config {
 		ProcRoot: "/proc",
 		SysRoot:  "/sys",
 		RootFS:   "/",
+
+		PowerSupplyClass: PowerSupplyClassConfig{IgnoredSupplies: DefaultPowerSupplyIgnored},
 		Filesystem: FilesystemConfig{
 			MountPointsExclude: DefaultMountPointsExclude,
 			FSTypesExclude:     DefaultFSTypesExclude,
@@ -57,7 +62,6 @@ func DefaultConfig() Config {
 		Arp:       ArpConfig{},
 		IPVS:      IPVSConfig{BackendLabels: DefaultIPVSBackendLabels},
 		Netclass:  NetclassConfig{IgnoredDevices: DefaultNetclassIgnoredDevices},
-		Systemd:   SystemdConfig{UnitInclude: DefaultSystemdUnitInclude, UnitExclude: DefaultSystemdUnitExclude},
 	}
 }
 
