@@ -35,6 +35,7 @@ type Config struct {
 	Arp        ArpConfig
 	IPVS       IPVSConfig
 	Netclass   NetclassConfig
+	Ethtool    EthtoolConfig
 
 	// System answers what does not come from files (uname, statfs, the
 	// clock); nil means the real kernel.
@@ -62,6 +63,7 @@ func DefaultConfig() Config {
 		Arp:       ArpConfig{},
 		IPVS:      IPVSConfig{BackendLabels: DefaultIPVSBackendLabels},
 		Netclass:  NetclassConfig{IgnoredDevices: DefaultNetclassIgnoredDevices},
+		Ethtool:   EthtoolConfig{MetricsInclude: DefaultEthtoolMetricsInclude},
 	}
 }
 
