@@ -131,6 +131,7 @@ func bindCollectorFlags(fs *pflag.FlagSet, o *agent.CollectorOptions, names flag
 	fs.StringVar(&o.Host.Ethtool.DeviceExclude, "collector.ethtool.device-exclude", o.Host.Ethtool.DeviceExclude, "Regexp of network devices the ethtool collector leaves out (cannot be combined with --collector.ethtool.device-include).")
 	fs.StringVar(&o.Host.Ethtool.MetricsInclude, "collector.ethtool.metrics-include", o.Host.Ethtool.MetricsInclude, "Regexp of driver statistic names (as ethtool -S prints them) the ethtool collector reports.")
 	fs.StringVar(&o.Host.Tapestats.IgnoredDevices, "collector.tapestats.ignored-devices", o.Host.Tapestats.IgnoredDevices, "Regexp of SCSI tape devices (st0, st1, ...) to leave out of the tapestats collector.")
+	fs.BoolVar(&o.Host.Bcache.PriorityStats, "collector.bcache.priorityStats", o.Host.Bcache.PriorityStats, "Also report each bcache cache device's priority_stats (unused and metadata percent); reading it makes the kernel walk every bucket, which is slow on large caches.")
 	fs.StringVar(&o.Host.PowerSupplyClass.IgnoredSupplies, "collector.powersupply.ignored-supplies", o.Host.PowerSupplyClass.IgnoredSupplies, "Regexp of power supplies (/sys/class/power_supply entries: AC, BAT0, ...) to leave out of the powersupplyclass collector.")
 	fs.BoolVar(&o.Host.Rapl.EnableZoneLabel, "collector.rapl.enable-zone-label", o.Host.Rapl.EnableZoneLabel, "Report RAPL energy as one family, node_rapl_joules_total, with the zone (package, dram, ...) in a rapl_zone label, instead of one node_rapl_<zone>_joules_total family per zone.")
 

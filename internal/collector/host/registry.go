@@ -32,6 +32,7 @@ type Config struct {
 	Netstat    NetstatConfig
 	Vmstat     VmstatConfig
 	Tapestats  TapestatsConfig
+	Bcache     BcacheConfig
 	Arp        ArpConfig
 	IPVS       IPVSConfig
 	Netclass   NetclassConfig

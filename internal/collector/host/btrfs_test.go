@@ -1,0 +1,75 @@
+package host
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+func TestBtrfsUUIDString(t *testing.T) {
+	t.Parallel()
+	if got := btrfsUUIDString([16]byte{}); got != "<zero>" {
+		t.Errorf("zero uuid: %q", got)
+	}
+	u := [16]byte{0x7f, 0x3c, 0x1a, 0x52, 0x8e, 0x4b, 0x4d, 0x0c, 0x9a, 0x61, 0x3b, 0x5e, 0x2d, 0x8c, 0x4f, 0x17}
+	if got := btrfsUUIDString(u); got != "7f3c1a52-8e4b-4d0c-9a61-3b5e2d8c4f17" {
+		t.Errorf("uuid: %q", got)
+	}
+}
+
+// TestBtrfsThisMachine: this machine has the btrfs module (/sys/fs/btrfs)
+// but no Btrfs file system; node_exporter reports success and no series.
+func TestBtrfsThisMachine(t *testing.T) {
+	t.Parallel()
+	out, err := render(t, "btrfs", DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	matches, _ := filepath.Glob("/sys/fs/btrfs/*-*")
+	if len(matches) == 0 && strings.TrimSpace(out) != "" {
+		t.Errorf("no Btrfs here, got:\n%s", out)
+	}
+}
+
+// TestBtrfsIoctlNotBtrfs: a "btrfs" mount whose directory is not Btrfs (the
+// ioctls fail) falls back to the sysfs device sizes, as node_exporter does.
+func TestBtrfsIoctlNotBtrfs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "btrfs"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "root", "srv"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFixture(t, filepath.Join(dir, "proc", "1", "mounts"), "/dev/sdb /srv btrfs rw,relatime,space_cache=v2 0 0\n")
+	out, err := render(t, "btrfs", fixtureConfig(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `node_btrfs_device_size_bytes{device="sdb",uuid="7f3c1a52-8e4b-4d0c-9a61-3b5e2d8c4f17"} 2.000398934016e+12`) ||
+		strings.Contains(out, "device_errors_total") {
+		t.Errorf("want the sysfs device sizes only:\n%s", out)
+	}
+}
+
+// TestBtrfsIoctlLayout checks the argument sizes against the kernel's
+// (struct btrfs_ioctl_fs_info_args 1024, dev_info_args 4096,
+// get_dev_stats 1032 bytes) and the request numbers btrfs-progs uses.
+func TestBtrfsIoctlLayout(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct{ got, want uintptr }{
+		"fs info size":   {unsafe.Sizeof(btrfsFSInfoArgs{}), 1024},
+		"dev info size":  {unsafe.Sizeof(btrfsDevInfoArgs{}), 4096},
+		"dev stats size": {unsafe.Sizeof(btrfsDevStatsArgs{}), 1032},
+		"FS_INFO":        {btrfsIocFSInfo, 0x8400941f},
+		"DEV_INFO":       {btrfsIocDevInfo, 0xd000941e},
+		"GET_DEV_STATS":  {btrfsIocGetDevStats, 0xc4089434},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %#x, want %#x", name, c.got, c.want)
+		}
+	}
+}
