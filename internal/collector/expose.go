@@ -40,13 +40,17 @@ func GroupFamilies(samples []*Sample) (fams []Family, dups int) {
 	sort.Slice(fams, func(i, j int) bool { return fams[i].meta.name < fams[j].meta.name })
 	for i := range fams {
 		f := &fams[i]
-		order := f.meta.order
+		// A family's samples may carry different label sets (node_exporter's
+		// node_power_supply_info labels only the attributes a supply has):
+		// each sample is read through its own meta, and compared as
+		// client_golang does, by count, then value by value in label-name
+		// order.
 		less := func(a, b *Sample) int {
 			if la, lb := len(a.LabelValues), len(b.LabelValues); la != lb {
 				return la - lb
 			}
-			for _, k := range order {
-				if c := strings.Compare(a.LabelValues[k], b.LabelValues[k]); c != 0 {
+			for n, k := range a.meta.order {
+				if c := strings.Compare(a.LabelValues[k], b.LabelValues[b.meta.order[n]]); c != 0 {
 					return c
 				}
 			}
@@ -55,7 +59,7 @@ func GroupFamilies(samples []*Sample) (fams []Family, dups int) {
 		sort.SliceStable(f.samples, func(i, j int) bool { return less(f.samples[i], f.samples[j]) < 0 })
 		kept := f.samples[:1]
 		for _, s := range f.samples[1:] {
-			if less(kept[len(kept)-1], s) == 0 {
+			if last := kept[len(kept)-1]; less(last, s) == 0 && sameLabelNames(last.meta, s.meta) {
 				dups++
 				continue
 			}
@@ -64,6 +68,23 @@ func GroupFamilies(samples []*Sample) (fams []Family, dups int) {
 		f.samples = kept
 	}
 	return fams, dups
+}
+
+// sameLabelNames reports whether two metas of one family have the same
+// label names.
+func sameLabelNames(a, b *familyMeta) bool {
+	if a == b {
+		return true
+	}
+	if len(a.labelNames) != len(b.labelNames) {
+		return false
+	}
+	for n, k := range a.order {
+		if a.labelNames[k] != b.labelNames[b.order[n]] {
+			return false
+		}
+	}
+	return true
 }
 
 // AppendText appends the family in the Prometheus text format 0.0.4, byte for
@@ -130,8 +151,8 @@ func (f Family) AppendOpenMetrics(b []byte) []byte {
 
 // appendSeries appends `name{label="value",...} `.
 func (f Family) appendSeries(b []byte, s *Sample) []byte {
-	m := f.meta
-	b = append(b, m.name...)
+	m := s.meta
+	b = append(b, f.meta.name...)
 	if len(m.order) > 0 {
 		b = append(b, '{')
 		for n, k := range m.order {
