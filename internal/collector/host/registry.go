@@ -32,6 +32,7 @@ type Config struct {
 	Netstat    NetstatConfig
 	Vmstat     VmstatConfig
 	Tapestats  TapestatsConfig
+	Textfile   TextfileConfig
 	Bcache     BcacheConfig
 	Arp        ArpConfig
 	IPVS       IPVSConfig
@@ -61,6 +62,7 @@ func DefaultConfig() Config {
 		Netstat:   NetstatConfig{Fields: DefaultNetstatFields},
 		Vmstat:    VmstatConfig{Fields: DefaultVmstatFields},
 		Tapestats: TapestatsConfig{IgnoredDevices: DefaultTapestatsIgnoredDevices},
+		Textfile:  TextfileConfig{MaxFileBytes: DefaultTextfileMaxFileBytes},
 		Arp:       ArpConfig{},
 		IPVS:      IPVSConfig{BackendLabels: DefaultIPVSBackendLabels},
 		Netclass:  NetclassConfig{IgnoredDevices: DefaultNetclassIgnoredDevices},
