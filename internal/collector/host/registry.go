@@ -32,7 +32,7 @@ type Config struct {
 	Netstat    NetstatConfig
 	Vmstat     VmstatConfig
 	Tapestats  TapestatsConfig
-	Textfile   TextfileConfig
+	Systemd    SystemdConfig
 	Bcache     BcacheConfig
 	Arp        ArpConfig
 	IPVS       IPVSConfig
@@ -62,7 +62,7 @@ func DefaultConfig() Config {
 		Netstat:   NetstatConfig{Fields: DefaultNetstatFields},
 		Vmstat:    VmstatConfig{Fields: DefaultVmstatFields},
 		Tapestats: TapestatsConfig{IgnoredDevices: DefaultTapestatsIgnoredDevices},
-		Textfile:  TextfileConfig{MaxFileBytes: DefaultTextfileMaxFileBytes},
+		Systemd:   SystemdConfig{UnitInclude: DefaultSystemdUnitInclude, UnitExclude: DefaultSystemdUnitExclude},
 		Arp:       ArpConfig{},
 		IPVS:      IPVSConfig{BackendLabels: DefaultIPVSBackendLabels},
 		Netclass:  NetclassConfig{IgnoredDevices: DefaultNetclassIgnoredDevices},
