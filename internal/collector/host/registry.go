@@ -33,6 +33,7 @@ type Config struct {
 	Vmstat     VmstatConfig
 	Tapestats  TapestatsConfig
 	Systemd    SystemdConfig
+	Textfile   TextfileConfig
 	Bcache     BcacheConfig
 	Arp        ArpConfig
 	IPVS       IPVSConfig
@@ -63,6 +64,7 @@ func DefaultConfig() Config {
 		Vmstat:    VmstatConfig{Fields: DefaultVmstatFields},
 		Tapestats: TapestatsConfig{IgnoredDevices: DefaultTapestatsIgnoredDevices},
 		Systemd:   SystemdConfig{UnitInclude: DefaultSystemdUnitInclude, UnitExclude: DefaultSystemdUnitExclude},
+		Textfile:  TextfileConfig{MaxFileBytes: DefaultTextfileMaxFileBytes},
 		Arp:       ArpConfig{},
 		IPVS:      IPVSConfig{BackendLabels: DefaultIPVSBackendLabels},
 		Netclass:  NetclassConfig{IgnoredDevices: DefaultNetclassIgnoredDevices},
