@@ -2,6 +2,7 @@ package top
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -219,5 +220,78 @@ func (a *Agent) Pods(ctx context.Context, containers bool, o Options) ([]Row, er
 	if len(rows) == 0 {
 		return nil, ErrNoMetrics
 	}
+	// Ephemeral storage is in the summary only; an agent without it (an
+	// older one, or no CRI runtime reporting writable layers) leaves the
+	// column out.
+	if eph, err := a.ephemeral(ctx); err == nil {
+		for i := range rows {
+			r := &rows[i]
+			if v, ok := eph[r.Namespace+"/"+r.Name+"/"+r.Container]; ok {
+				q := bytesQ(v)
+				r.Ephemeral = &q
+			}
+		}
+	}
 	return rows, nil
+}
+
+// summaryFs is the part of the kubelet's /stats/summary the ephemeral
+// storage column reads.
+type summaryFs struct {
+	Pods []struct {
+		PodRef struct {
+			Name      string `json:"name"`
+			Namespace string `json:"namespace"`
+		} `json:"podRef"`
+		Containers []struct {
+			Name   string  `json:"name"`
+			Rootfs *fsUsed `json:"rootfs"`
+			Logs   *fsUsed `json:"logs"`
+		} `json:"containers"`
+		Ephemeral *fsUsed `json:"ephemeral-storage"`
+	} `json:"pods"`
+}
+
+type fsUsed struct {
+	UsedBytes *uint64 `json:"usedBytes"`
+}
+
+// ephemeral reads the agent's /stats/summary: each pod's ephemeral storage
+// by "ns/pod/" and each container's writable layer plus logs by
+// "ns/pod/container", where the summary has them.
+func (a *Agent) ephemeral(ctx context.Context) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(a.URL, "/")+"/stats/summary", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := a.Client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("read %s/stats/summary: %w", a.URL, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s/stats/summary: HTTP %d", a.URL, resp.StatusCode)
+	}
+	var s summaryFs
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&s); err != nil {
+		return nil, fmt.Errorf("parse %s/stats/summary: %w", a.URL, err)
+	}
+	out := map[string]float64{}
+	for _, p := range s.Pods {
+		k := p.PodRef.Namespace + "/" + p.PodRef.Name + "/"
+		if p.Ephemeral != nil && p.Ephemeral.UsedBytes != nil {
+			out[k] = float64(*p.Ephemeral.UsedBytes)
+		}
+		for _, c := range p.Containers {
+			if c.Rootfs == nil || c.Rootfs.UsedBytes == nil {
+				continue
+			}
+			v := float64(*c.Rootfs.UsedBytes)
+			if c.Logs != nil && c.Logs.UsedBytes != nil {
+				v += float64(*c.Logs.UsedBytes)
+			}
+			out[k+c.Name] = v
+		}
+	}
+	return out, nil
 }

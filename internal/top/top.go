@@ -26,6 +26,11 @@ type Row struct {
 	CPUAvail, MemAvail resource.Quantity
 	// Unknown marks a node without metrics (kubectl prints <unknown>).
 	Unknown bool
+	// Ephemeral is the pod's ephemeral storage (the container's writable
+	// layer and logs with --containers), from the agent's /stats/summary;
+	// nil where unknown. The metrics API has no such field: reading it, the
+	// column is left out.
+	Ephemeral *resource.Quantity
 }
 
 // ErrNoMetrics says the metrics API answered but had nothing to list.
@@ -97,6 +102,12 @@ func PrintPods(w io.Writer, rows []Row, containers bool, o Options) error {
 	if err := sortRows(rows, o.SortBy); err != nil {
 		return err
 	}
+	// The ephemeral storage column only where some row has the figure
+	// (the agent's summary), so the metrics API's table stays kubectl's.
+	ephemeral := false
+	for _, r := range rows {
+		ephemeral = ephemeral || r.Ephemeral != nil
+	}
 	tw := newTabWriter(w)
 	if !o.NoHeaders {
 		var h []string
@@ -107,6 +118,9 @@ func PrintPods(w io.Writer, rows []Row, containers bool, o Options) error {
 			h = append(h, "POD")
 		}
 		h = append(h, "NAME", "CPU(cores)", "MEMORY(bytes)")
+		if ephemeral {
+			h = append(h, "EPHEMERAL-STORAGE(bytes)")
+		}
 		fmt.Fprintln(tw, strings.Join(h, "\t")+"\t")
 	}
 	for _, r := range rows {
@@ -119,6 +133,13 @@ func PrintPods(w io.Writer, rows []Row, containers bool, o Options) error {
 			cells = append(cells, r.Container)
 		}
 		cells = append(cells, cpuCell(r.CPU), memCell(r.Memory))
+		if ephemeral {
+			e := "<unknown>"
+			if r.Ephemeral != nil {
+				e = memCell(*r.Ephemeral)
+			}
+			cells = append(cells, e)
+		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 	}
 	return tw.Flush()
