@@ -29,7 +29,7 @@ const oomIdentityTTL = time.Hour
 // restart).
 type oomTracker struct {
 	mu  sync.Mutex
-	ids map[string]*oomIdentity
+	ids map[oomKey]*oomIdentity
 	// gen numbers the calls of apply: an incarnation whose seen is not the
 	// current gen was not present in the last one.
 	gen uint64
@@ -55,21 +55,24 @@ type oomCount struct {
 	kills, gen uint64
 }
 
+// oomKey is a container identity: a struct rather than a joined string, so
+// that looking one up allocates nothing.
+type oomKey struct {
+	kind                     cgroups.Kind
+	namespace, pod, name, id string
+}
+
 // oomIdentityKey is what a container is across restarts: namespace, pod
 // and container name for a named Kubernetes container (and namespace and
 // pod for a pod's own cgroup), else its cgroup path.
-func oomIdentityKey(ct *Container) string {
+func oomIdentityKey(ct *Container) oomKey {
 	switch ct.Ref.Kind {
-	case cgroups.KindPodContainer:
+	case cgroups.KindPodContainer, cgroups.KindPod:
 		if ct.Info.Pod != "" {
-			return "container\x00" + ct.Info.Namespace + "\x00" + ct.Info.Pod + "\x00" + ct.Info.Container
-		}
-	case cgroups.KindPod:
-		if ct.Info.Pod != "" {
-			return "pod\x00" + ct.Info.Namespace + "\x00" + ct.Info.Pod
+			return oomKey{kind: ct.Ref.Kind, namespace: ct.Info.Namespace, pod: ct.Info.Pod, name: ct.Info.Container}
 		}
 	}
-	return "path\x00" + ct.Ref.Path
+	return oomKey{kind: cgroups.KindOther, id: ct.Ref.Path}
 }
 
 // apply replaces the OOM kill count of every container whose memory was read
@@ -81,7 +84,7 @@ func (t *oomTracker) apply(cts []Container, now time.Time, complete bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.ids == nil {
-		t.ids = map[string]*oomIdentity{}
+		t.ids = map[oomKey]*oomIdentity{}
 	}
 	t.gen++
 	keys := make([]*oomIdentity, len(cts))
