@@ -69,7 +69,7 @@ func TestPowerSupplyClassNone(t *testing.T) {
 // sample.
 func TestHardwareFastPath(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{"hwmon", "thermal_zone", "cpufreq", "powersupplyclass", "rapl"} {
+	for _, name := range []string{"hwmon", "thermal_zone", "cpufreq", "powersupplyclass", "rapl", "edac", "dmi", "nvme"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			cfg := fixtureConfig(t, filepath.Join("testdata", name))
