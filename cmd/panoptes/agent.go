@@ -63,7 +63,7 @@ func bindAgentFlags(fs *pflag.FlagSet, o *agent.Options, names flagNames) {
 	fs.StringVar(&o.MetricsPath, "web.telemetry-path", o.MetricsPath, "Path under which to expose metrics.")
 	fs.StringVar(&o.WebConfigFile, "web.config.file", o.WebConfigFile, "Path to a configuration file that can enable TLS or authentication (exporter-toolkit format; see https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md). Applies to every route of --listen, /healthz and /readyz included; empty serves plain HTTP.")
 	fs.IntVar(&o.MaxRequests, "web.max-requests", o.MaxRequests, "Maximum number of concurrent requests on every route but /healthz and /readyz (scrapes, /stats/summary, /metrics/resource), on each listener; more get HTTP 503. 0 means no limit.")
-	fs.BoolVar(&o.DisableExporterMetrics, "web.disable-exporter-metrics", o.DisableExporterMetrics, "Leave out the metrics about the agent itself (go_*, process_*, promhttp_*, panoptes_build_info).")
+	fs.BoolVar(&o.DisableExporterMetrics, "web.disable-exporter-metrics", o.DisableExporterMetrics, "Leave out the metrics about the agent itself (go_*, process_*, promhttp_*, panoptes_build_info, node_exporter_build_info).")
 
 	fs.IntVar(&o.GOMAXPROCS, "runtime.gomaxprocs", o.GOMAXPROCS, "How many CPUs the Go runtime may run on at once (GOMAXPROCS). The collectors wait on the kernel more than they compute, and one keeps the agent's footprint on a busy node small, as node_exporter does; 0 keeps Go's default (all CPUs).")
 

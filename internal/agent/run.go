@@ -113,7 +113,8 @@ type Built struct {
 	Collectors []collector.Named
 	Names      []string
 	// Own are metrics about the collectors (the container collector's
-	// error counter), served with the agent's own.
+	// error counter) and node_exporter_build_info, served with the agent's
+	// own.
 	Own []prometheus.Collector
 	// Handlers are the container collector's kubelet-shaped routes
 	// (/metrics/resource, /stats/summary), by path; nil without it.
@@ -148,6 +149,9 @@ func (o *CollectorOptions) Build(logger *slog.Logger) (*Built, error) {
 		b.Collectors = append(b.Collectors, c)
 		b.Own, b.Handlers = own, routes
 	}
+	// Served with go_* and process_*, and dropped with them by
+	// --web.disable-exporter-metrics, as in node_exporter.
+	b.Own = append(b.Own, newNodeExporterBuildInfo())
 	return b, nil
 }
 

@@ -25,7 +25,9 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger, w io.Writer) erro
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	built, err := o.Collectors.Build(logger)
+	co := o.Collectors
+	co.Host.Textfile.Directories = textfileDirs(co.Host.Textfile.Directories)
+	built, err := co.Build(logger)
 	if err != nil {
 		return err
 	}
