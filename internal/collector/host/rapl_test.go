@@ -2,11 +2,19 @@ package host
 
 import (
 	"errors"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/panoptes-dev/panoptes/internal/collector"
+	"github.com/panoptes-dev/panoptes/internal/testkit"
 )
 
 func TestRaplMatchesNodeExporter(t *testing.T) {
@@ -36,5 +44,113 @@ func TestRaplNone(t *testing.T) {
 	writeFixture(t, filepath.Join(dir, "sys", "class", "README"), "no powercap\n")
 	if _, err := render(t, "rapl", fixtureConfig(t, dir)); !errors.Is(err, collector.ErrNoData) {
 		t.Errorf("err = %v, want ErrNoData", err)
+	}
+}
+
+// raplChildEnv names the sysfs root TestRaplNonRootChild reads; set only
+// when TestRaplNonRoot runs this test binary as nobody.
+const raplChildEnv = "PANOPTES_RAPL_NONROOT_SYSFS"
+
+// TestRaplNonRoot: since Linux 5.10 energy_uj is mode 0400 (CVE-2020-8694).
+// Debian's node_exporter as nobody on a copy of the fixture with that mode
+// reports no RAPL family and success 0; our collector, run as nobody in
+// this test binary, returns no data (success 0, a debug line) and no
+// sample, as it does.
+func TestRaplNonRoot(t *testing.T) {
+	testkit.RequireRoot(t, "to read a root-only file as nobody")
+	bin := testkit.Peer(t, "prometheus-node-exporter")
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command("cp", "-a", filepath.Join("testdata", "rapl", "sys"), dir).CombinedOutput(); err != nil {
+		t.Fatalf("copy fixture: %v: %s", err, out)
+	}
+	sysRoot := filepath.Join(dir, "sys")
+	err := filepath.WalkDir(sysRoot, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Name() == "energy_uj" {
+			err = os.Chmod(p, 0o400)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+
+	// node_exporter as nobody.
+	addr := testkit.FreePort(t)
+	cmd := exec.Command(bin, "--web.listen-address="+addr, "--collector.disable-defaults", "--collector.rapl", "--path.sysfs="+sysRoot)
+	cmd.SysProcAttr = nobody
+	p := testkit.StartCmd(t, cmd)
+	body := scrapeWhenUp(t, p, "http://"+addr+"/metrics")
+	if !strings.Contains(body, `node_scrape_collector_success{collector="rapl"} 0`) || strings.Contains(body, "node_rapl_") {
+		t.Fatalf("node_exporter as nobody: want rapl success 0 and no node_rapl_ family:\n%s", body)
+	}
+
+	// Our collector as nobody: this test binary, copied where nobody can
+	// run it.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyBin := filepath.Join(dir, "host.test")
+	if out, err := exec.Command("cp", self, copyBin).CombinedOutput(); err != nil {
+		t.Fatalf("copy test binary: %v: %s", err, out)
+	}
+	child := exec.Command(copyBin, "-test.run=^TestRaplNonRootChild$", "-test.v")
+	child.Env = append(os.Environ(), raplChildEnv+"="+sysRoot)
+	child.Dir = dir
+	child.SysProcAttr = nobody
+	out, err := child.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestRaplNonRootChild") {
+		t.Fatalf("our collector as nobody: %v\n%s", err, out)
+	}
+}
+
+// TestRaplNonRootChild is TestRaplNonRoot's half that runs as nobody.
+func TestRaplNonRootChild(t *testing.T) {
+	root := os.Getenv(raplChildEnv)
+	if root == "" {
+		t.Skip("run by TestRaplNonRoot as nobody")
+	}
+	if os.Geteuid() == 0 {
+		t.Fatal("runs as root; TestRaplNonRoot starts it as nobody")
+	}
+	cfg := DefaultConfig()
+	cfg.SysRoot = root
+	out, err := render(t, "rapl", cfg)
+	if !errors.Is(err, collector.ErrNoData) || !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("err = %v, want no data from a permission error", err)
+	}
+	if strings.TrimSpace(out) != "" {
+		t.Errorf("samples without access to energy_uj:\n%s", out)
+	}
+}
+
+// scrapeWhenUp waits until the started process answers url, and returns
+// the body.
+func scrapeWhenUp(t *testing.T, p *testkit.Process, url string) string {
+	t.Helper()
+	for {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
+		select {
+		case <-p.Done:
+			t.Fatalf("exited before answering: %s", p.Logs.String())
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
