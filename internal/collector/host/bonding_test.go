@@ -2,8 +2,10 @@ package host
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/panoptes-dev/panoptes/internal/collector"
@@ -53,5 +55,28 @@ func TestBondingUnsafeNames(t *testing.T) {
 	}
 	if !strings.Contains(out, `node_bonding_slaves{master="bond0"} 0`) || strings.Contains(out, `".."`) {
 		t.Errorf("output:\n%s", out)
+	}
+}
+
+// TestBondingEIO: a slave whose mii_status read fails with EIO (here a link
+// to /proc/self/mem, whose offset 0 is never mapped) fails the collector
+// with the error, not as missing data.
+func TestBondingEIO(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	net := filepath.Join(dir, "sys", "class", "net")
+	writeFixture(t, filepath.Join(net, "bonding_masters"), "bond0\n")
+	writeFixture(t, filepath.Join(net, "bond0", "bonding", "slaves"), "eth0\n")
+	status := filepath.Join(net, "bond0", "lower_eth0", "bonding_slave", "mii_status")
+	writeFixture(t, status, "")
+	if err := os.Remove(status); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/proc/self/mem", status); err != nil {
+		t.Fatal(err)
+	}
+	_, err := render(t, "bonding", fixtureConfig(t, dir))
+	if !errors.Is(err, syscall.EIO) || errors.Is(err, collector.ErrNoData) {
+		t.Errorf("err = %v, want EIO", err)
 	}
 }
