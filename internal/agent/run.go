@@ -178,7 +178,10 @@ func (o *ContainerOptions) build(hc host.Config, logger *slog.Logger) (collector
 	}
 	namer := criNamer{cri.New(criCfg, logger.With("component", "cri"))}
 	c := container.New(container.Config{ProcRoot: hc.ProcRoot, SysRoot: hc.SysRoot, RootFS: hc.RootFS, AllCgroups: o.AllCgroups, RuntimeEndpoints: endpoints,
-		Fs: namer, FsUsagePeriod: o.FsUsagePeriod},
+		Fs: namer, FsUsagePeriod: o.FsUsagePeriod,
+		// OOM kills of containers removed before the next scrape; readable
+		// by root (without it, what the cgroups' counters show).
+		KmsgPath: "/dev/kmsg"},
 		namer, errorsTotal, logger.With("collector", ContainerName))
 	routes := map[string]http.Handler{
 		"/metrics/resource": kubelet.NewResourceHandler(c, logger),

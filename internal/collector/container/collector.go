@@ -40,6 +40,10 @@ type Config struct {
 	// what is at each path) in panoptes_container_runtime_endpoint_info, so
 	// that a host without containers can say what was looked for.
 	RuntimeEndpoints []string
+	// KmsgPath is the kernel log device (/dev/kmsg) read for OOM kills, so
+	// that a container killed and removed between two scrapes is counted
+	// in container_oom_events_total; "" reads none.
+	KmsgPath string
 }
 
 // Info is what a Namer knows of a container.
@@ -78,7 +82,8 @@ type Collector struct {
 
 	found *discovery // what the last walk found, by kind
 
-	oom oomTracker // container_oom_events_total by container identity
+	oom      oomTracker // container_oom_events_total by container identity
+	kmsgOnce sync.Once  // starts the kernel log reader on the first Snapshot
 
 	errorsTotal prometheus.Counter
 
@@ -196,6 +201,9 @@ func (c *Collector) Snapshot(ctx context.Context) (Snapshot, error) {
 	h, err := c.detect()
 	if err != nil {
 		return Snapshot{}, err
+	}
+	if c.cfg.KmsgPath != "" {
+		c.kmsgOnce.Do(func() { watchKmsg(c.cfg.KmsgPath, func(memcg string) { c.oomLogged(h, memcg) }, c.logger) })
 	}
 	refs, others, err := h.DiscoverCount(c.cfg.AllCgroups)
 	if err != nil {
@@ -548,4 +556,16 @@ func (c *Collector) machine(ch *collector.Sink) error {
 		ch.Send(c.machineMemory.Metric(float64(*mi.MemTotalBytes), ids[:]...))
 	}
 	return nil
+}
+
+// oomLogged counts a kill the kernel log reported in the cgroup memcg for
+// the incarnation last read there, if it is still the same cgroup.
+func (c *Collector) oomLogged(h cgroups.Hierarchy, memcg string) {
+	var start int64
+	if t := h.StartTime(memcg); !t.IsZero() {
+		start = t.UnixNano()
+	}
+	if !c.oom.logged(memcg, start) {
+		c.logger.Debug("OOM kill in a cgroup not read yet: left to its counter", "memcg", memcg)
+	}
 }

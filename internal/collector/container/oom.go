@@ -23,16 +23,21 @@ const oomIdentityTTL = time.Hour
 // creation time) of an identity and reports their sum, so that a container
 // OOM-killed twice across a restart reads 2.
 //
-// A kill is seen only if a read finds it before the cgroup is removed: a
-// kill between the last read and the removal is not counted (cAdvisor,
-// which reads the kernel log, counts it, but per cgroup, from 0 after a
-// restart).
+// A container killed for memory usually exits, and its cgroup is removed,
+// before the next read of its counter: the kernel log's record of the kill
+// (watchKmsg) is then added to the incarnation it names, if that is still
+// the cgroup at that path (its creation time matches). Each incarnation
+// counts the larger of its counter and its kernel log kills, so a kill seen
+// both ways counts once.
 type oomTracker struct {
 	mu  sync.Mutex
 	ids map[oomKey]*oomIdentity
 	// gen numbers the calls of apply: an incarnation whose seen is not the
 	// current gen was not present in the last one.
 	gen uint64
+	// byPath is the last incarnation read at each cgroup path, for the
+	// kernel log's kills.
+	byPath map[string]*oomCount
 }
 
 // oomIncarnation is one cgroup that held an identity.
@@ -53,6 +58,30 @@ type oomIdentity struct {
 // oomCount is an incarnation's last count, and the apply that saw it.
 type oomCount struct {
 	kills, gen uint64
+	// logged is the kills the kernel log named the incarnation's cgroup
+	// in; start is the incarnation's creation time, to tell it from a
+	// cgroup made again at its path.
+	logged uint64
+	start  int64
+}
+
+// total is what the incarnation counts: its counter, or the kernel log's
+// kills when more (the counter was not read after the last one).
+func (n *oomCount) total() uint64 { return max(n.kills, n.logged) }
+
+// logged adds a kill the kernel log reported in the cgroup memcg, created
+// at start (Unix ns, 0 if unknown), to the incarnation last read there,
+// if that is the same cgroup. A kill in a cgroup no read has seen yet is
+// left to its counter.
+func (t *oomTracker) logged(memcg string, start int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.byPath[memcg]
+	if n == nil || n.start != start {
+		return false
+	}
+	n.logged++
+	return true
 }
 
 // oomKey is a container identity: a struct rather than a joined string, so
@@ -85,6 +114,7 @@ func (t *oomTracker) apply(cts []Container, now time.Time, complete bool) {
 	defer t.mu.Unlock()
 	if t.ids == nil {
 		t.ids = map[oomKey]*oomIdentity{}
+		t.byPath = map[string]*oomCount{}
 	}
 	t.gen++
 	keys := make([]*oomIdentity, len(cts))
@@ -104,10 +134,11 @@ func (t *oomTracker) apply(cts []Container, now time.Time, complete bool) {
 		}
 		n := id.live[inc]
 		if n == nil {
-			n = &oomCount{}
+			n = &oomCount{start: inc.start}
 			id.live[inc] = n
 		}
 		n.gen = t.gen
+		t.byPath[inc.path] = n
 		if ct.Stats.HasMemory {
 			// A count only grows within a cgroup; keep the larger, so
 			// that a short read never takes kills back.
@@ -118,8 +149,11 @@ func (t *oomTracker) apply(cts []Container, now time.Time, complete bool) {
 		for k, id := range t.ids {
 			for inc, n := range id.live {
 				if n.gen != t.gen {
-					id.retired += n.kills
+					id.retired += n.total()
 					delete(id.live, inc)
+					if t.byPath[inc.path] == n {
+						delete(t.byPath, inc.path)
+					}
 				}
 			}
 			if len(id.live) == 0 && now.Sub(id.seen) > oomIdentityTTL {
@@ -134,7 +168,7 @@ func (t *oomTracker) apply(cts []Container, now time.Time, complete bool) {
 		id := keys[i]
 		total := id.retired
 		for _, n := range id.live {
-			total += n.kills
+			total += n.total()
 		}
 		cts[i].Stats.Memory.OOMKills = total
 	}

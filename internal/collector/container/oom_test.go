@@ -91,6 +91,39 @@ func TestOOMTrackerIdentity(t *testing.T) {
 			}
 		})
 	}
+
+	// The kernel log's kill of a cgroup removed before the next read
+	// counts; one in a cgroup made again at the path does not go to the
+	// old one; a kill seen in the log and then in the counter counts once.
+	var tr oomTracker
+	steps := []struct {
+		cts    []Container
+		logged []string // kernel log kills before this step, path@start
+		want   []uint64
+	}{
+		{cts: []Container{plain("/job", 1, 0), plain("/seen", 1, 0)}, want: []uint64{0, 0}},
+		{logged: []string{"/job@1", "/seen@1", "/unknown@1", "/job@9"}, cts: []Container{plain("/seen", 1, 1)}, want: []uint64{1}},
+		{cts: []Container{plain("/job", 9, 0), plain("/seen", 1, 1)}, want: []uint64{1, 1}},
+	}
+	for i, s := range steps {
+		for _, l := range s.logged {
+			path, start, _ := strings.Cut(l, "@")
+			var n int64
+			if _, err := fmt.Sscan(start, &n); err != nil {
+				t.Fatal(err)
+			}
+			want := path == "/job" && n == 1 || path == "/seen"
+			if got := tr.logged(path, n); got != want {
+				t.Errorf("step %d: logged(%s) = %v, want %v", i, l, got, want)
+			}
+		}
+		tr.apply(s.cts, t0, true)
+		for j, w := range s.want {
+			if got := s.cts[j].Stats.Memory.OOMKills; got != w {
+				t.Errorf("kernel log step %d, %s: OOM kills %d, want %d", i, s.cts[j].Ref.Path, got, w)
+			}
+		}
+	}
 }
 
 // TestOOMKillsAcrossRecreatedCgroup runs a real process that allocates
@@ -200,4 +233,89 @@ func kernelOOMKills(t *testing.T, dir string) int {
 	}
 	testkit.Missing(t, "oom_kill in memory.oom_control", "this kernel's cgroup v1 memory.oom_control has no oom_kill count (Linux 4.13 and later have it)")
 	return 0
+}
+
+// TestOOMKillRemovedBeforeRead is a container killed for memory whose
+// runtime removes its cgroup at once, as containerd does when the
+// container exits: no read of the cgroup's counter sees the kill, the
+// kernel log does. A real process is OOM-killed in a real memory cgroup the
+// collector has read; the cgroup is removed as soon as the kernel log
+// reader has taken the kill, before any read; made again, it reads 1.
+func TestOOMKillRemovedBeforeRead(t *testing.T) {
+	mounts := cgroup.RequireV1(t)
+	mem := ""
+	for _, m := range mounts {
+		if filepath.Base(m) == "memory" {
+			mem = m
+		}
+	}
+	if mem == "" {
+		testkit.Missing(t, "cgroup v1 memory", "the test makes a memory cgroup with a limit; /sys/fs/cgroup/memory is not a writable v1 hierarchy")
+	}
+	if f, err := os.Open("/dev/kmsg"); err != nil {
+		testkit.Missing(t, "/dev/kmsg", "the test reads the kernel log's OOM kills: "+err.Error())
+	} else {
+		_ = f.Close()
+	}
+	tail, err := exec.LookPath("tail")
+	if err != nil {
+		testkit.Missing(t, "tail", "the test's allocating process is tail reading /dev/zero")
+	}
+	rel := fmt.Sprintf("panoptes-oom-kmsg-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+	dir := filepath.Join(mem, rel)
+	t.Cleanup(func() { _ = os.Remove(dir) })
+	c := New(Config{ProcRoot: "/proc", SysRoot: "/sys", RootFS: "/", AllCgroups: true, KmsgPath: "/dev/kmsg"}, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	read := func() (uint64, bool) {
+		t.Helper()
+		snap, err := c.Snapshot(context.Background())
+		if err != nil {
+			t.Fatalf("snapshot: %v", err)
+		}
+		for _, ct := range snap.Containers {
+			if ct.Ref.Path == "/"+rel {
+				return ct.Stats.Memory.OOMKills, ct.Stats.HasMemory
+			}
+		}
+		return 0, false
+	}
+	logged := func() uint64 {
+		c.oom.mu.Lock()
+		defer c.oom.mu.Unlock()
+		if n := c.oom.byPath["/"+rel]; n != nil {
+			return n.logged
+		}
+		return 0
+	}
+
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte("8388608"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := read(); !ok || n != 0 {
+		t.Fatalf("before the kill: %d OOM kills (memory read %v), want 0", n, ok)
+	}
+	oomKill(t, dir, tail)
+	// The reader takes the kernel's record as it is written; wait for it
+	// (the deadline only guards against a hang).
+	for deadline := time.Now().Add(time.Minute); logged() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the kernel log reader did not take the OOM kill within a minute")
+		}
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := read(); ok {
+		t.Fatal("the removed cgroup is still reported")
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n, ok := read()
+	t.Logf("the cgroup made again: its kernel counter 0, the collector %d", n)
+	if !ok || n != 1 {
+		t.Fatalf("the cgroup made again reads %d OOM kills (memory read %v), want the 1 kill of the removed one", n, ok)
+	}
 }
