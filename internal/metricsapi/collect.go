@@ -49,6 +49,7 @@ type Collector struct {
 	logger   *slog.Logger
 	identity func() string
 	m        *collectorMetrics
+	eph      *ephemeral // pods' ephemeral storage from the summaries
 
 	mu sync.Mutex
 	// lastReason is each failing node's last reason, to log a node's error
@@ -125,8 +126,12 @@ func newCollector(cfg CollectorConfig, src targetSource, client *http.Client, st
 	if identity == nil {
 		identity = func() string { return "" }
 	}
+	eph := newEphemeral(client, cfg.Path, logger)
+	if reg != nil {
+		reg.MustRegister(eph)
+	}
 	return &Collector{cfg: cfg, src: src, client: client, store: store, logger: logger, identity: identity,
-		m: newCollectorMetrics(reg, store), lastReason: map[string]string{}}
+		m: newCollectorMetrics(reg, store), eph: eph, lastReason: map[string]string{}}
 }
 
 // Run collects at once and then every Resolution until ctx ends.
@@ -179,6 +184,11 @@ func (c *Collector) Collect(ctx context.Context) {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			sc, err := c.scrapeNode(ctx, t)
+			if err == nil && c.eph.due(t.node, start) {
+				ectx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+				c.eph.scrape(ectx, t)
+				cancel()
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -199,6 +209,7 @@ func (c *Collector) Collect(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
+	c.eph.retain(targets)
 	c.store.Update(results)
 	c.report(targets, failed)
 
