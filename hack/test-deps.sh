@@ -37,6 +37,9 @@ command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2) # network namespaces for the pod network test
 command -v chromium >/dev/null 2>&1 || missing+=(chromium) # the web UI's browser tests
 command -v stress-ng >/dev/null 2>&1 || missing+=(stress-ng) # the CPU load of `make test-load`
+command -v dbus-daemon >/dev/null 2>&1 || missing+=(dbus-daemon) # the systemd collector's tests (a private bus)
+command -v mkfs.btrfs >/dev/null 2>&1 || missing+=(btrfs-progs) # the btrfs collector on a real file system
+command -v mkfs.xfs >/dev/null 2>&1 || missing+=(xfsprogs)      # the xfs collector on a real file system
 if [ ${#missing[@]} -gt 0 ]; then
 	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"github.com/panoptes-dev/panoptes/internal/testkit"
 	"fmt"
 	"os"
 	"os/exec"
@@ -83,14 +84,14 @@ func TestBtrfsIoctlLayout(t *testing.T) {
 // written.
 func TestBtrfsRealFilesystem(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to attach loop devices and mount")
+		testkit.Missing(t, "root", "the test attaches loop devices and mounts it; run the tests as root")
 	}
 	mkfs, err := exec.LookPath("mkfs.btrfs")
 	if err != nil {
-		t.Skip("mkfs.btrfs (btrfs-progs) not installed")
+		testkit.Missing(t, "mkfs.btrfs", "apt-get install btrfs-progs (hack/test-deps.sh installs it)")
 	}
 	if _, err := os.Stat("/dev/loop-control"); err != nil {
-		t.Skip("no loop devices")
+		testkit.Missing(t, "loop devices", "/dev/loop-control is absent: load the loop module (modprobe loop)")
 	}
 	dir := t.TempDir()
 	run := func(name string, args ...string) string {

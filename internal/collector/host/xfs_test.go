@@ -1,6 +1,7 @@
 package host
 
 import (
+	"github.com/panoptes-dev/panoptes/internal/testkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,14 +48,14 @@ func TestXFSMalformed(t *testing.T) {
 // when this was written.
 func TestXFSRealFilesystem(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to attach a loop device and mount")
+		testkit.Missing(t, "root", "the test attaches a loop device and mounts it; run the tests as root")
 	}
 	mkfs, err := exec.LookPath("mkfs.xfs")
 	if err != nil {
-		t.Skip("mkfs.xfs (xfsprogs) not installed")
+		testkit.Missing(t, "mkfs.xfs", "apt-get install xfsprogs (hack/test-deps.sh installs it)")
 	}
 	if _, err := os.Stat("/dev/loop-control"); err != nil {
-		t.Skip("no loop devices")
+		testkit.Missing(t, "loop devices", "/dev/loop-control is absent: load the loop module (modprobe loop)")
 	}
 	dir := t.TempDir()
 	run := func(name string, args ...string) string {
