@@ -1,7 +1,6 @@
 package host
 
 import (
-	"github.com/panoptes-dev/panoptes/internal/testkit"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/panoptes-dev/panoptes/internal/testkit"
 )
 
 func TestBtrfsUUIDString(t *testing.T) {

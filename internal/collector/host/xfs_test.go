@@ -1,12 +1,13 @@
 package host
 
 import (
-	"github.com/panoptes-dev/panoptes/internal/testkit"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/panoptes-dev/panoptes/internal/testkit"
 )
 
 // TestXFSThisMachine: this machine has the xfs module (global
