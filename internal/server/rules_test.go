@@ -229,7 +229,7 @@ func hasSeries(t *testing.T, s *Server, name string) bool {
 		t.Fatalf("querier: %v", err)
 	}
 	defer q.Close()
-	set := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, name))
+	set := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchEqual, "__name__", name))
 	return set.Next()
 }
 
