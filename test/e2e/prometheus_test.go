@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,18 +69,25 @@ func promtoolProblems(t *testing.T, promtool string, exposition []byte) []string
 // checks that the samples arrive and the target is up.
 func TestPrometheusScrapesAgent(t *testing.T) {
 	prom := requirePeer(t, "prometheus")
+	ne := requirePeer(t, "prometheus-node-exporter")
 	_, base := startAgent(t)
 	target := strings.TrimPrefix(base, "http://")
+	neAddr := startNodeExporter(t, ne, defaultCollectors())
 
 	dir := t.TempDir()
+	// A 45-collector scrape can take over a second on a loaded 2-core CI
+	// machine; a timeout that short would make up 0, not test the agent.
 	cfg := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
+  scrape_interval: 2s
+  scrape_timeout: 2s
 scrape_configs:
   - job_name: panoptes
     static_configs:
       - targets: [%q]
-`, target)
+  - job_name: node-exporter
+    static_configs:
+      - targets: [%q]
+`, target, neAddr)
 	cfgFile := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -89,23 +97,58 @@ scrape_configs:
 		"--web.listen-address="+promAddr)
 	waitHTTP(t, "http://"+promAddr+"/-/ready")
 
-	queries := map[string]string{
-		`up{job="panoptes"}`:                                     "1",
-		`count(node_cpu_seconds_total{mode="idle"}) > 0`:         "",
-		`node_scrape_collector_success{collector="meminfo"}`:     "1",
-		`count(node_scrape_collector_success == 0) or vector(0)`: "0",
+	// In order: the first waits for a scrape of each, so the rest read
+	// scraped data, not an empty database.
+	queries := []struct{ q, want string }{
+		{`count(up{job=~"panoptes|node-exporter"} == 1)`, "2"},
+		{`count(node_cpu_seconds_total{job="panoptes",mode="idle"}) > 0`, ""},
+		{`node_scrape_collector_success{job="panoptes",collector="meminfo"}`, "1"},
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for q, want := range queries {
+	deadline := time.Now().Add(90 * time.Second)
+	for _, c := range queries {
 		for {
-			v, ok := instantValue(t, promAddr, q)
-			if ok && (want == "" || v == want) {
+			v, ok := instantValue(t, promAddr, c.q)
+			if ok && (c.want == "" || v == c.want) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("query %s: got %q (present %v), want %q", q, v, ok, want)
+				_, targets := get(t, "http://"+promAddr+"/api/v1/targets")
+				t.Fatalf("query %s: got %q (present %v), want %q\ntargets: %s", c.q, v, ok, c.want, targets)
 			}
 			time.Sleep(500 * time.Millisecond)
+		}
+	}
+
+	// A collector whose hardware this machine lacks (bonding, hwmon, nvme,
+	// ...) reports success 0, as node_exporter's does: the set that
+	// failed must be node_exporter's on the same host, no more.
+	failed := func(job string) []string {
+		_, body := get(t, "http://"+promAddr+"/api/v1/query?query="+
+			url.QueryEscape(`node_scrape_collector_success{job="`+job+`"} == 0`))
+		var r struct {
+			Data struct {
+				Result []struct {
+					Metric map[string]string `json:"metric"`
+				} `json:"result"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil {
+			t.Fatalf("decode %s: %v", body, err)
+		}
+		var names []string
+		for _, s := range r.Data.Result {
+			names = append(names, s.Metric["collector"])
+		}
+		slices.Sort(names)
+		return names
+	}
+	ours, theirs := failed("panoptes"), failed("node-exporter")
+	if !slices.Equal(ours, theirs) {
+		t.Errorf("collectors with success 0: panoptes %v, node_exporter %v", ours, theirs)
+	}
+	for _, must := range []string{"cpu", "meminfo", "diskstats", "filesystem", "netdev", "textfile"} {
+		if slices.Contains(ours, must) {
+			t.Errorf("collector %s failed on this host", must)
 		}
 	}
 }

@@ -114,25 +114,42 @@ func (s *single) Collect(ch chan<- prometheus.Metric) {
 // the text exposition format, checked for consistency by a pedantic registry.
 func render(t *testing.T, name string, cfg Config) (string, error) {
 	t.Helper()
+	var buf bytes.Buffer
+	err := renderTo(&buf, name, cfg)
+	var setup *renderSetupError
+	if errors.As(err, &setup) {
+		t.Fatal(setup.err)
+	}
+	return buf.String(), err
+}
+
+// renderSetupError is a failure of renderTo itself, not of the collector.
+type renderSetupError struct{ err error }
+
+func (e *renderSetupError) Error() string { return e.err.Error() }
+
+// renderTo writes one collector's exposition to w and returns the
+// collector's error; it needs no *testing.T, so a child process (see
+// raplNonRootChild) can use it too.
+func renderTo(w io.Writer, name string, cfg Config) error {
 	cs, err := New([]string{name}, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
-		t.Fatalf("new %s: %v", name, err)
+		return &renderSetupError{fmt.Errorf("new %s: %w", name, err)}
 	}
 	s := &single{c: cs[0].Collector}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(s)
 	mfs, err := reg.Gather()
 	if err != nil {
-		t.Fatalf("gather %s: %v", name, err)
+		return &renderSetupError{fmt.Errorf("gather %s: %w", name, err)}
 	}
-	var buf bytes.Buffer
-	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
 	for _, mf := range mfs {
 		if err := enc.Encode(mf); err != nil {
-			t.Fatalf("encode: %v", err)
+			return &renderSetupError{fmt.Errorf("encode: %w", err)}
 		}
 	}
-	return buf.String(), s.err
+	return s.err
 }
 
 // TestGolden runs every registered collector against its fixture tree in
