@@ -126,7 +126,7 @@ func raplNonRootChild(root string) error {
 	var buf strings.Builder
 	err := renderTo(&buf, "rapl", cfg)
 	if !errors.Is(err, collector.ErrNoData) || !errors.Is(err, fs.ErrPermission) {
-		return fmt.Errorf("err = %v, want no data from a permission error", err)
+		return fmt.Errorf("want no data from a permission error, got: %w", err)
 	}
 	if out := strings.TrimSpace(buf.String()); out != "" {
 		return fmt.Errorf("samples without access to energy_uj:\n%s", out)
