@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +27,6 @@ import (
 	"github.com/prometheus/prometheus/storage/remote"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/util/compression"
-	"golang.org/x/net/netutil"
 
 	// The service discovery mechanisms a prometheus.yml may name. Each
 	// registers itself with the discovery package; the cloud providers'
@@ -36,6 +36,7 @@ import (
 	_ "github.com/prometheus/prometheus/discovery/http"
 	_ "github.com/prometheus/prometheus/discovery/kubernetes"
 
+	"github.com/panoptes-dev/panoptes/internal/connlimit"
 	builtinrules "github.com/panoptes-dev/panoptes/rules"
 )
 
@@ -80,6 +81,9 @@ type Server struct {
 	reloadMu sync.Mutex
 
 	birth time.Time
+
+	// conns is the listener's connection limit, once Run has listened.
+	conns atomic.Pointer[connlimit.Listener]
 }
 
 // New validates o, opens the storage, loads the config and builds the
@@ -188,6 +192,26 @@ func New(o *Options, logger *slog.Logger) (*Server, error) {
 
 	s.inProcess = newInProcessManager(s.appendable, opts.InProcess, s.logger.With("component", "in-process"))
 	s.reloadMetrics = newReloadMetrics(opts.Registerer)
+	opts.Registerer.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "panoptes_http_connections_open",
+			Help: "HTTP connections open now, at most --web.max-connections.",
+		}, func() float64 {
+			if l := s.conns.Load(); l != nil {
+				return float64(l.Open())
+			}
+			return 0
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "panoptes_http_connections_evicted_total",
+			Help: "HTTP connections closed to make room at --web.max-connections: ones with no request in progress (slow or idle clients).",
+		}, func() float64 {
+			if l := s.conns.Load(); l != nil {
+				return float64(l.Evicted())
+			}
+			return 0
+		}),
+	)
 
 	// Rules and notifications, wired as Prometheus's main wires them: the
 	// notifier has a discovery manager of its own ("notify"), the rule
@@ -298,16 +322,23 @@ func (s *Server) Run(ctx context.Context, onListen func(net.Addr)) error {
 	if onListen != nil {
 		onListen(ln.Addr())
 	}
-	if s.opts.MaxConnections > 0 {
-		// As Prometheus: connections past the limit wait in the kernel's
-		// backlog instead of each taking a goroutine and a buffer.
-		ln = netutil.LimitListener(ln, s.opts.MaxConnections)
-	}
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 30 * time.Second,
 		ReadTimeout:       s.opts.ReadTimeout,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelError),
+	}
+	if s.opts.MaxConnections > 0 {
+		// Prometheus's LimitListener stops accepting at the limit, so idle
+		// and slow clients can hold every slot and lock the UI out; this
+		// one closes the longest-waiting of those to make room, and only
+		// waits when every connection is serving a request.
+		limited := connlimit.NewListener(ln, s.opts.MaxConnections, connlimit.DefaultGrace)
+		s.conns.Store(limited)
+		ln = limited
+		srv.Handler = limited.Handler(srv.Handler)
+		srv.ConnState = limited.ConnState
+		srv.ConnContext = limited.ConnContext
 	}
 
 	var wg sync.WaitGroup
