@@ -28,16 +28,63 @@ type Dashboard struct {
 	Title       string     `yaml:"title" json:"title"`
 	Description string     `yaml:"description,omitempty" json:"description,omitempty"`
 	Nav         bool       `yaml:"nav,omitempty" json:"nav,omitempty"`
+	Tags        []string   `yaml:"tags,omitempty" json:"tags,omitempty"`
+	Links       []Link     `yaml:"links,omitempty" json:"links,omitempty"`
 	Variables   []Variable `yaml:"variables,omitempty" json:"variables,omitempty"`
 	Panels      []Panel    `yaml:"panels" json:"panels"`
+
+	// Folder is the file's directory under --web.dashboards-dir ("" at
+	// its top), set by the loader.
+	Folder string `yaml:"-" json:"folder,omitempty"`
+	// Import says what an import from another format (Grafana's JSON)
+	// kept and what it could not render; nil for Panoptes' own format.
+	Import *ImportSummary `yaml:"-" json:"import,omitempty"`
+}
+
+// Link is a link shown on a dashboard or a panel (Grafana's links[]).
+type Link struct {
+	Title string `yaml:"title,omitempty" json:"title,omitempty"`
+	URL   string `yaml:"url" json:"url"`
+}
+
+// ImportSummary is what an import of a foreign dashboard rendered.
+type ImportSummary struct {
+	Format       string            `json:"format"`   // "grafana"
+	Panels       int               `json:"panels"`   // panels in the file, rows excluded
+	Rendered     int               `json:"rendered"` // of them, drawn by a panel type of ours
+	Placeholders []PlaceholderNote `json:"placeholders,omitempty"`
+	Unresolved   []VariableNote    `json:"unresolvedVariables,omitempty"`
+	// Ignored names what was dropped on purpose (datasource variables,
+	// annotations, alert definitions), so nobody wonders where it went.
+	Ignored []string `json:"ignored,omitempty"`
+}
+
+// PlaceholderNote is one panel shown as a placeholder, by its type.
+type PlaceholderNote struct {
+	Panel string `json:"panel"`
+	Type  string `json:"type"`
+}
+
+// VariableNote is one variable that could not be resolved, and why.
+type VariableNote struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
 }
 
 // Variable is a dashboard variable, used as $name in expressions.
 type Variable struct {
-	Name       string   `yaml:"name" json:"name"`
-	Label      string   `yaml:"label,omitempty" json:"label,omitempty"`
-	Type       string   `yaml:"type,omitempty" json:"type,omitempty"` // query (default), custom, textbox, constant
-	Query      string   `yaml:"query,omitempty" json:"query,omitempty"`
+	Name  string `yaml:"name" json:"name"`
+	Label string `yaml:"label,omitempty" json:"label,omitempty"`
+	// Type is query (default), custom, textbox, constant or interval.
+	Type string `yaml:"type,omitempty" json:"type,omitempty"`
+	// Query (type query) is label_values([selector,] label),
+	// label_names(), metrics(regex) or query_result(expr), as Grafana's
+	// Prometheus data source has them.
+	Query string `yaml:"query,omitempty" json:"query,omitempty"`
+	// Regex keeps only the values it matches, and when it has a capture
+	// group the value is the first group (Grafana's variable regex).
+	Regex string `yaml:"regex,omitempty" json:"regex,omitempty"`
+	// Options are the choices of a custom or interval variable.
 	Options    []string `yaml:"options,omitempty" json:"options,omitempty"`
 	Default    *string  `yaml:"default,omitempty" json:"default,omitempty"`
 	Multi      bool     `yaml:"multi,omitempty" json:"multi,omitempty"`
@@ -46,7 +93,11 @@ type Variable struct {
 	Hide       bool     `yaml:"hide,omitempty" json:"hide,omitempty"`
 }
 
-// Panel is one chart, stat, table, text or row header.
+// PanelTypes are the panel types the UI draws; "placeholder" stands for a
+// type it does not (OriginalType names it).
+var PanelTypes = []string{"timeseries", "stat", "gauge", "bargauge", "table", "text", "row", "heatmap", "piechart", "placeholder"}
+
+// Panel is one chart, stat, gauge, table, text, row header or placeholder.
 type Panel struct {
 	Title         string   `yaml:"title" json:"title"`
 	Type          string   `yaml:"type,omitempty" json:"type"`
@@ -62,13 +113,55 @@ type Panel struct {
 	Targets       []Target `yaml:"targets,omitempty" json:"targets,omitempty"`
 	Labels        []string `yaml:"labels,omitempty" json:"labels,omitempty"`
 	Link          string   `yaml:"link,omitempty" json:"link,omitempty"`
+	Links         []Link   `yaml:"links,omitempty" json:"links,omitempty"`
 	Text          string   `yaml:"text,omitempty" json:"text,omitempty"`
+
+	// Thresholds colour stat, gauge and bargauge values.
+	Thresholds *Thresholds `yaml:"thresholds,omitempty" json:"thresholds,omitempty"`
+	// Reduce is how stat, gauge, bargauge and piechart turn a series into
+	// one value: lastNotNull (default), last, mean, max, min or sum.
+	Reduce string `yaml:"reduce,omitempty" json:"reduce,omitempty"`
+	// PieType is pie (default) or donut.
+	PieType string `yaml:"pieType,omitempty" json:"pieType,omitempty"`
+	// Orientation of a bargauge: horizontal (default) or vertical.
+	Orientation string `yaml:"orientation,omitempty" json:"orientation,omitempty"`
+
+	// Repeat names a variable: the panel (or row, with the panels under
+	// it) is drawn once per selected value, with $var set to it.
+	Repeat          string `yaml:"repeat,omitempty" json:"repeat,omitempty"`
+	RepeatDirection string `yaml:"repeatDirection,omitempty" json:"repeatDirection,omitempty"` // h (default) or v
+	MaxPerRow       int    `yaml:"maxPerRow,omitempty" json:"maxPerRow,omitempty"`
+
+	// Collapsed (rows) hides the row's panels, and they are not queried,
+	// until it is opened. The panels of a collapsed row are in Panels; an
+	// open row's follow it in the dashboard's list, as in Grafana.
+	Collapsed bool    `yaml:"collapsed,omitempty" json:"collapsed,omitempty"`
+	Panels    []Panel `yaml:"panels,omitempty" json:"panels,omitempty"`
+
+	// OriginalType is the imported type a placeholder stands for.
+	OriginalType string `yaml:"originalType,omitempty" json:"originalType,omitempty"`
 }
 
-// GridPos is the panel's size on the 24-column grid (h in rows of 30 px).
+// Thresholds are Grafana's: the colour of a value is the one of the last
+// step whose value it reaches; the first step has no value (the base).
+type Thresholds struct {
+	Mode  string          `yaml:"mode,omitempty" json:"mode,omitempty"` // absolute (default) or percentage (of min..max)
+	Steps []ThresholdStep `yaml:"steps" json:"steps"`
+}
+
+// ThresholdStep is one colour from a value on.
+type ThresholdStep struct {
+	Color string   `yaml:"color" json:"color"`
+	Value *float64 `yaml:"value" json:"value"`
+}
+
+// GridPos is the panel's place on the 24-column grid (h in rows of 30 px).
+// X and Y are optional: without them panels flow left to right in order.
 type GridPos struct {
-	W int `yaml:"w,omitempty" json:"w,omitempty"`
-	H int `yaml:"h,omitempty" json:"h,omitempty"`
+	X *int `yaml:"x,omitempty" json:"x,omitempty"`
+	Y *int `yaml:"y,omitempty" json:"y,omitempty"`
+	W int  `yaml:"w,omitempty" json:"w,omitempty"`
+	H int  `yaml:"h,omitempty" json:"h,omitempty"`
 }
 
 // Target is one PromQL query of a panel.
@@ -77,6 +170,13 @@ type Target struct {
 	LegendFormat string `yaml:"legendFormat,omitempty" json:"legendFormat,omitempty"`
 	Unit         string `yaml:"unit,omitempty" json:"unit,omitempty"`
 	RefID        string `yaml:"refId,omitempty" json:"refId,omitempty"`
+	// Format is time_series (default), table or heatmap (classic
+	// histogram buckets, one series per le).
+	Format string `yaml:"format,omitempty" json:"format,omitempty"`
+	// Instant asks for the value at the range's end only.
+	Instant bool `yaml:"instant,omitempty" json:"instant,omitempty"`
+	// Hide keeps the query out of the panel (another may refer to it).
+	Hide bool `yaml:"hide,omitempty" json:"hide,omitempty"`
 }
 
 // Units are the unit ids the UI formats (Grafana's, plus cores).
@@ -91,7 +191,12 @@ var (
 )
 
 // builtinVars are set by the UI from the time range and step.
-var builtinVars = map[string]string{"__rate_interval": "5m", "__interval": "15s", "__range": "1h"}
+// The values are placeholders of the right kind for checking expressions.
+var builtinVars = map[string]string{
+	"__rate_interval": "5m", "__interval": "15s", "__range": "1h",
+	"__rate_interval_ms": "300000", "__interval_ms": "15000", "__range_s": "3600", "__range_ms": "3600000",
+	"__from": "0", "__to": "0", "__dashboard": "placeholder",
+}
 
 // maxDashboardBytes caps a dashboard file: they are small; a huge one is a mistake.
 const maxDashboardBytes = 1 << 20
@@ -145,22 +250,30 @@ func (d *Dashboard) Validate() error {
 		}
 		switch v.Type {
 		case "", "query":
-			m := labelValuesRE.FindStringSubmatch(v.Query)
-			if m == nil {
-				return fmt.Errorf("%s: query must be label_values(label) or label_values(selector, label), got %q", where, v.Query)
-			}
-			if m[1] != "" {
-				if err := checkExpr(m[1], vars); err != nil {
-					return fmt.Errorf("%s: selector: %w", where, err)
-				}
+			if err := checkVariableQuery(v.Query, vars); err != nil {
+				return fmt.Errorf("%s: %w", where, err)
 			}
 		case "custom":
 			if len(v.Options) == 0 {
 				return fmt.Errorf("%s: a custom variable needs options", where)
 			}
+		case "interval":
+			if len(v.Options) == 0 {
+				return fmt.Errorf("%s: an interval variable needs options", where)
+			}
+			for _, o := range v.Options {
+				if o != "auto" && !durationRE.MatchString(o) {
+					return fmt.Errorf("%s: option %q is not a duration like 5m", where, o)
+				}
+			}
 		case "textbox", "constant":
 		default:
-			return fmt.Errorf("%s: type %q is not one of query, custom, textbox, constant", where, v.Type)
+			return fmt.Errorf("%s: type %q is not one of query, custom, interval, textbox, constant", where, v.Type)
+		}
+		if v.Regex != "" {
+			if _, err := regexp.Compile(strings.TrimSuffix(strings.TrimPrefix(v.Regex, "/"), "/")); err != nil {
+				return fmt.Errorf("%s: regex: %w", where, err)
+			}
 		}
 		vars[v.Name] = true
 	}
@@ -168,42 +281,127 @@ func (d *Dashboard) Validate() error {
 		return errors.New("panels: none")
 	}
 	for i := range d.Panels {
-		p := &d.Panels[i]
-		where := fmt.Sprintf("panels[%d] (%s)", i, p.Title)
-		if p.Type == "" {
-			p.Type = "timeseries"
-		}
-		switch p.Type {
-		case "timeseries", "stat", "table":
-			if len(p.Targets) == 0 {
-				return fmt.Errorf("%s: a %s panel needs targets", where, p.Type)
-			}
-		case "text", "row":
-		default:
-			return fmt.Errorf("%s: type %q is not one of timeseries, stat, table, text, row", where, p.Type)
-		}
-		if !validUnit(p.Unit) {
-			return fmt.Errorf("%s: unit %q is not one of %s", where, p.Unit, strings.Join(Units[1:], ", "))
-		}
-		if p.GridPos != nil && (p.GridPos.W < 0 || p.GridPos.W > 24 || p.GridPos.H < 0 || p.GridPos.H > 50) {
-			return fmt.Errorf("%s: gridPos w must be 1-24 and h 1-50", where)
-		}
-		if p.Interval != "" && !durationRE.MatchString(p.Interval) {
-			return fmt.Errorf("%s: interval %q is not a duration like 15s", where, p.Interval)
-		}
-		if p.MaxDataPoints < 0 || p.MaxDataPoints > 20000 {
-			return fmt.Errorf("%s: maxDataPoints must be 0-20000", where)
-		}
-		for j, t := range p.Targets {
-			if !validUnit(t.Unit) {
-				return fmt.Errorf("%s: targets[%d]: unit %q is not one of %s", where, j, t.Unit, strings.Join(Units[1:], ", "))
-			}
-			if err := checkExpr(t.Expr, vars); err != nil {
-				return fmt.Errorf("%s: targets[%d]: %w", where, j, err)
-			}
+		if err := validatePanel(&d.Panels[i], fmt.Sprintf("panels[%d]", i), vars, true); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// validatePanel checks one panel, and a row's panels; at names it in
+// errors (panels[3] or panels[3].panels[1]).
+func validatePanel(p *Panel, at string, vars map[string]bool, top bool) error {
+	where := fmt.Sprintf("%s (%s)", at, p.Title)
+	if p.Type == "" {
+		p.Type = "timeseries"
+	}
+	switch p.Type {
+	case "timeseries", "stat", "gauge", "bargauge", "table", "heatmap", "piechart":
+		if len(p.Targets) == 0 {
+			return fmt.Errorf("%s: a %s panel needs targets", where, p.Type)
+		}
+	case "text", "row", "placeholder":
+	default:
+		return fmt.Errorf("%s: type %q is not one of %s", where, p.Type, strings.Join(PanelTypes, ", "))
+	}
+	if len(p.Panels) > 0 && (p.Type != "row" || !top) {
+		return fmt.Errorf("%s: only a top-level row holds panels", where)
+	}
+	if !validUnit(p.Unit) {
+		return fmt.Errorf("%s: unit %q is not one of %s", where, p.Unit, strings.Join(Units[1:], ", "))
+	}
+	if g := p.GridPos; g != nil && (g.W < 0 || g.W > 24 || g.H < 0 || g.H > 50 ||
+		(g.X != nil && (*g.X < 0 || *g.X > 23)) || (g.Y != nil && *g.Y < 0)) {
+		return fmt.Errorf("%s: gridPos x must be 0-23, y at least 0, w 1-24 and h 1-50", where)
+	}
+	if p.Interval != "" && !durationRE.MatchString(p.Interval) && !varRefRE.MatchString(p.Interval) {
+		return fmt.Errorf("%s: interval %q is not a duration like 15s", where, p.Interval)
+	}
+	if p.MaxDataPoints < 0 || p.MaxDataPoints > 20000 {
+		return fmt.Errorf("%s: maxDataPoints must be 0-20000", where)
+	}
+	switch p.Reduce {
+	case "", "lastNotNull", "last", "mean", "max", "min", "sum":
+	default:
+		return fmt.Errorf("%s: reduce %q is not one of lastNotNull, last, mean, max, min, sum", where, p.Reduce)
+	}
+	if p.PieType != "" && p.PieType != "pie" && p.PieType != "donut" {
+		return fmt.Errorf("%s: pieType %q is not pie or donut", where, p.PieType)
+	}
+	if p.Orientation != "" && p.Orientation != "horizontal" && p.Orientation != "vertical" && p.Orientation != "auto" {
+		return fmt.Errorf("%s: orientation %q is not horizontal or vertical", where, p.Orientation)
+	}
+	if p.Repeat != "" && !vars[p.Repeat] {
+		return fmt.Errorf("%s: repeat names %q, which is not a variable of this dashboard", where, p.Repeat)
+	}
+	if p.RepeatDirection != "" && p.RepeatDirection != "h" && p.RepeatDirection != "v" {
+		return fmt.Errorf("%s: repeatDirection %q is not h or v", where, p.RepeatDirection)
+	}
+	if th := p.Thresholds; th != nil {
+		if th.Mode != "" && th.Mode != "absolute" && th.Mode != "percentage" {
+			return fmt.Errorf("%s: thresholds.mode %q is not absolute or percentage", where, th.Mode)
+		}
+		for j, st := range th.Steps {
+			if st.Color == "" {
+				return fmt.Errorf("%s: thresholds.steps[%d]: color missing", where, j)
+			}
+		}
+	}
+	for j, t := range p.Targets {
+		if !validUnit(t.Unit) {
+			return fmt.Errorf("%s: targets[%d]: unit %q is not one of %s", where, j, t.Unit, strings.Join(Units[1:], ", "))
+		}
+		switch t.Format {
+		case "", "time_series", "table", "heatmap":
+		default:
+			return fmt.Errorf("%s: targets[%d]: format %q is not time_series, table or heatmap", where, j, t.Format)
+		}
+		if err := checkExpr(t.Expr, vars); err != nil {
+			return fmt.Errorf("%s: targets[%d]: %w", where, j, err)
+		}
+	}
+	for j := range p.Panels {
+		if err := validatePanel(&p.Panels[j], fmt.Sprintf("%s.panels[%d]", at, j), vars, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var (
+	labelNamesRE  = regexp.MustCompile(`(?s)^\s*label_names\(\s*\)\s*$`)
+	metricsRE     = regexp.MustCompile(`(?s)^\s*metrics\(\s*(.*?)\s*\)\s*$`)
+	queryResultRE = regexp.MustCompile(`(?s)^\s*query_result\(\s*(.+)\s*\)\s*$`)
+)
+
+// checkVariableQuery accepts the queries of Grafana's Prometheus data
+// source: label_values([selector,] label), label_names(), metrics(regex)
+// and query_result(expr).
+func checkVariableQuery(q string, vars map[string]bool) error {
+	if m := labelValuesRE.FindStringSubmatch(q); m != nil {
+		if m[1] != "" {
+			if err := checkExpr(m[1], vars); err != nil {
+				return fmt.Errorf("selector: %w", err)
+			}
+		}
+		return nil
+	}
+	if labelNamesRE.MatchString(q) {
+		return nil
+	}
+	if m := metricsRE.FindStringSubmatch(q); m != nil {
+		if _, err := regexp.Compile(m[1]); err != nil {
+			return fmt.Errorf("metrics(): %w", err)
+		}
+		return nil
+	}
+	if m := queryResultRE.FindStringSubmatch(q); m != nil {
+		if err := checkExpr(m[1], vars); err != nil {
+			return fmt.Errorf("query_result(): %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("query must be label_values([selector,] label), label_names(), metrics(regex) or query_result(expr), got %q", q)
 }
 
 func validUnit(u string) bool {
