@@ -184,6 +184,9 @@ func (f *kubeletAuthFixture) startKubeletAgent(t *testing.T, bin, node string, p
 	_, metricsURL = startAgentBin(t, bin, append([]string{"--collector.disable-defaults", "--collector.container",
 		"--kubelet-address=" + kubeletAddr, "--tls-cert-file=" + serving.CertFile, "--tls-private-key-file=" + serving.KeyFile,
 		"--client-ca-file=" + f.ca.CertFile, "--kubeconfig=" + f.agentKubeconfig, "--node-name=" + node}, args...)...)
+	// The kubelet endpoint listens beside the metrics port, not before it:
+	// wait until it accepts, so that a first request is not refused.
+	waitTCP(t, kubeletAddr)
 	return metricsURL, "https://" + kubeletAddr
 }
 
