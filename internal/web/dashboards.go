@@ -423,24 +423,15 @@ func checkExpr(expr string, vars map[string]bool) error {
 		return errors.New("expr: empty")
 	}
 	var unknown string
-	sub := varRefRE.ReplaceAllStringFunc(expr, func(m string) string {
-		g := varRefRE.FindStringSubmatch(m)
-		name := g[1] + g[2] + g[3]
-		if v, ok := builtinVars[name]; ok {
-			return v
-		}
-		if vars[name] {
-			return "placeholder"
-		}
-		// $1 and the like are label_replace's references, not variables.
-		if name[0] >= '0' && name[0] <= '9' {
-			return m
-		}
-		if unknown == "" {
-			unknown = name
-		}
-		return m
-	})
+	var sb strings.Builder
+	last := 0
+	for _, ix := range varRefRE.FindAllStringSubmatchIndex(expr, -1) {
+		sb.WriteString(expr[last:ix[0]])
+		sb.WriteString(substituteVar(expr, ix, vars, &unknown))
+		last = ix[1]
+	}
+	sb.WriteString(expr[last:])
+	sub := sb.String()
 	if unknown != "" {
 		return fmt.Errorf("expr uses $%s, which is not a variable of this dashboard", unknown)
 	}
@@ -448,6 +439,37 @@ func checkExpr(expr string, vars map[string]bool) error {
 		return fmt.Errorf("expr %q: %w", expr, err)
 	}
 	return nil
+}
+
+// substituteVar is the placeholder for the variable reference at ix (a
+// match of varRefRE in expr): a duration where one goes ([$interval],
+// [5m:$step], offset $d), as interval variables are used, else a name.
+func substituteVar(expr string, ix []int, vars map[string]bool, unknown *string) string {
+	m := expr[ix[0]:ix[1]]
+	name := ""
+	for k := 2; k+1 < len(ix); k += 2 {
+		if ix[k] >= 0 {
+			name = expr[ix[k]:ix[k+1]]
+		}
+	}
+	if v, ok := builtinVars[name]; ok {
+		return v
+	}
+	if vars[name] {
+		before := strings.TrimRight(expr[:ix[0]], " ")
+		if strings.HasSuffix(before, "[") || strings.HasSuffix(before, ":") || strings.HasSuffix(before, "offset") {
+			return "5m"
+		}
+		return "placeholder"
+	}
+	// $1 and the like are label_replace's references, not variables.
+	if name[0] >= '0' && name[0] <= '9' {
+		return m
+	}
+	if *unknown == "" {
+		*unknown = name
+	}
+	return m
 }
 
 // Entry is one dashboard in the list the UI shows.

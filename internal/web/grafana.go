@@ -26,6 +26,9 @@ const maxGrafanaBytes = 8 << 20
 type gNum struct{ v *float64 }
 
 func (n *gNum) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		return nil
+	}
 	var f float64
 	if json.Unmarshal(b, &f) != nil {
 		var s string
@@ -176,6 +179,7 @@ type gRow struct {
 }
 
 type gVariable struct {
+	Datasource json.RawMessage `json:"datasource"`
 	Name       string          `json:"name"`
 	Label      string          `json:"label"`
 	Type       string          `json:"type"`
@@ -250,7 +254,7 @@ func jsonError(b []byte, err error) error {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		off = se.Offset
+		off = se.Offset - 1 // the offending byte's
 	case errors.As(err, &te):
 		off = te.Offset
 	}
@@ -466,6 +470,9 @@ func (c *gconv) variable(g *gVariable, i int) (Variable, bool) {
 		v.Type = "query"
 		v.Query = strings.TrimSpace(query)
 		v.Default = nonEmpty()
+		if ds := dsType(g.Datasource); ds != "" && ds != "prometheus" {
+			c.unresolved(&v, fmt.Sprintf("a query of data source type %q", ds))
+		}
 	case "custom":
 		for _, o := range g.Options {
 			if len(o.Value) > 0 && o.Value[0] != "$__all" {
