@@ -766,7 +766,7 @@ func (c *gconv) panel(g *gPanel, at string) Panel {
 				c.ignore("%s: no PromQL expr: dropped", tw)
 				continue
 			}
-			nt := Target{Expr: t.Expr, LegendFormat: t.LegendFormat, RefID: t.RefID, Instant: t.Instant, Hide: t.Hide}
+			nt := Target{Expr: c.exprCompat(t.Expr, tw), LegendFormat: t.LegendFormat, RefID: t.RefID, Instant: t.Instant, Hide: t.Hide}
 			if nt.RefID == "" {
 				nt.RefID = refID(len(p.Targets))
 			}
@@ -795,6 +795,24 @@ func (c *gconv) panel(g *gPanel, at string) Panel {
 		c.ignore("%s: panels inside a %s panel are dropped", where, g.Type)
 	}
 	return p
+}
+
+var (
+	varFormatRE    = regexp.MustCompile(`\$\{(\w+):(\w+)\}`)
+	autoIntervalRE = regexp.MustCompile(`\$__auto_interval_(\w+)`)
+)
+
+// exprCompat rewrites two of Grafana's variable forms the model does not
+// have: ${var:format} (regex, pipe, raw ...) becomes ${var}, which a
+// multi-value variable already expands as (a|b); $__auto_interval_x,
+// the auto value of interval variable x in old dashboards, becomes $x.
+func (c *gconv) exprCompat(expr, where string) string {
+	out := varFormatRE.ReplaceAllString(expr, "$${$1}")
+	out = autoIntervalRE.ReplaceAllString(out, "$${$1}")
+	if out != expr {
+		c.ignore("%s: variable formats ${var:format} and $__auto_interval_var read as ${var}", where)
+	}
+	return out
 }
 
 // overrides applies the per-query units of fieldConfig.overrides (by the

@@ -474,3 +474,23 @@ func FuzzParseGrafanaDashboard(f *testing.F) {
 		}
 	})
 }
+
+// TestGrafanaVariableForms: ${var:format} and $__auto_interval_var, which
+// the model does not have, import as ${var}, with a note.
+func TestGrafanaVariableForms(t *testing.T) {
+	t.Parallel()
+	body := `{"schemaVersion": 22, "title": "Forms", "templating": {"list": [
+  {"type": "interval", "name": "iv", "auto": true, "query": "1m,5m"},
+  {"type": "custom", "name": "inst", "multi": true, "query": "a,b"}]},
+  "panels": [{"type": "graph", "title": "G", "targets": [{"expr": "rate(up{instance=~\"${inst:pipe}\"}[$__auto_interval_iv])"}]}]}`
+	d, err := ParseGrafanaDashboard(strings.NewReader(body), "forms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Panels[0].Targets[0].Expr; got != `rate(up{instance=~"${inst}"}[${iv}])` {
+		t.Errorf("expr %q", got)
+	}
+	if len(d.Import.Ignored) != 1 || !strings.Contains(d.Import.Ignored[0], "${var:format}") {
+		t.Errorf("notes %q", d.Import.Ignored)
+	}
+}
