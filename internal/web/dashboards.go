@@ -672,6 +672,19 @@ func parseFile(p, id string) Entry {
 	if err != nil {
 		e := bad(err)
 		e.Format = format
+		if format == "grafana" {
+			// List it under the title people know it by.
+			var t struct {
+				Title     string `json:"title"`
+				Dashboard struct {
+					Title string `json:"title"`
+				} `json:"dashboard"`
+			}
+			_ = json.Unmarshal(b, &t)
+			if title := strings.TrimSpace(t.Title + t.Dashboard.Title); title != "" {
+				e.Title = title
+			}
+		}
 		return e
 	}
 	return Entry{ID: d.ID, Title: d.Title, Source: p, Nav: d.Nav, Tags: d.Tags, Format: format, Import: d.Import, dash: d}

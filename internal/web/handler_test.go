@@ -219,7 +219,7 @@ func TestGrafanaAPI(t *testing.T) {
 	if e := got["overview"]; e.Format != "panoptes" || e.Import != nil {
 		t.Errorf("overview: %+v", e)
 	}
-	if e := got["broken"]; e.Folder != "infra" || e.Format != "grafana" ||
+	if e := got["broken"]; e.Folder != "infra" || e.Format != "grafana" || e.Title != "Broken" ||
 		!strings.Contains(e.Error, filepath.Join(dir, "infra", "broken.json")+`: panels[1] (CPU): targets[0]: expr "rate(up[5m]"`) {
 		t.Errorf("broken: %+v", e)
 	}
