@@ -563,7 +563,27 @@ func loadDir(dir string, cache *parseCache) []Entry {
 	if dir == "" {
 		return nil
 	}
-	return loadFolder(dir, "", cache, 0)
+	out := loadFolder(dir, "", cache, 0)
+	// Two files with one id (the same file name in two folders, or one
+	// uid): the first keeps it, the other is listed with an error instead
+	// of one hiding the other.
+	first := map[string]string{}
+	for i, e := range out {
+		p, dup := first[e.ID]
+		if !dup {
+			first[e.ID] = e.Source
+			continue
+		}
+		n := 2
+		for first[fmt.Sprintf("%s~%d", e.ID, n)] != "" {
+			n++
+		}
+		id := fmt.Sprintf("%s~%d", e.ID, n)
+		first[id] = e.Source
+		out[i] = Entry{ID: id, Title: e.Title, Source: e.Source, Folder: e.Folder, Format: e.Format, Tags: e.Tags,
+			Error: fmt.Sprintf("%s: id %q is also the one of %s: give one of them another uid or file name", e.Source, e.ID, p)}
+	}
+	return out
 }
 
 func loadFolder(dir, folder string, cache *parseCache, depth int) []Entry {

@@ -372,10 +372,11 @@ func legacyRows(rows []gRow) []gPanel {
 		var ps []gPanel
 		for _, p := range r.Panels {
 			w := 2 * p.Span.intOr(6)
-			if ph := legacyHeight(p.Height); ph > 0 {
-				h = ph
+			ph := h
+			if n := legacyHeight(p.Height); n > 0 {
+				ph = n
 			}
-			hv := float64(h)
+			hv := float64(ph)
 			if hv == 0 {
 				hv = 8
 			}

@@ -199,6 +199,7 @@ func TestGrafanaAPI(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "infra", "notjson.json"), []byte("{\n  \"panels\": [1,,]\n}"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	copyFile("testdata/grafana/node-host.json", filepath.Join(dir, "infra", "node-copy.json"))
 	h := newTestHandler(t, dir)
 	var list struct {
 		Data []Entry `json:"data"`
@@ -222,6 +223,9 @@ func TestGrafanaAPI(t *testing.T) {
 	if e := got["broken"]; e.Folder != "infra" || e.Format != "grafana" || e.Title != "Broken" ||
 		!strings.Contains(e.Error, filepath.Join(dir, "infra", "broken.json")+`: panels[1] (CPU): targets[0]: expr "rate(up[5m]"`) {
 		t.Errorf("broken: %+v", e)
+	}
+	if e := got["node-host~2"]; e.Folder != "infra" || !strings.Contains(e.Error, `id "node-host" is also the one of `+filepath.Join(dir, "node-host.json")) {
+		t.Errorf("duplicate id: %+v", e)
 	}
 	if e := got["notjson"]; !strings.Contains(e.Error, "json: 2:16:") {
 		t.Errorf("notjson: %+v", e)
