@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -422,24 +423,15 @@ func checkExpr(expr string, vars map[string]bool) error {
 		return errors.New("expr: empty")
 	}
 	var unknown string
-	sub := varRefRE.ReplaceAllStringFunc(expr, func(m string) string {
-		g := varRefRE.FindStringSubmatch(m)
-		name := g[1] + g[2] + g[3]
-		if v, ok := builtinVars[name]; ok {
-			return v
-		}
-		if vars[name] {
-			return "placeholder"
-		}
-		// $1 and the like are label_replace's references, not variables.
-		if name[0] >= '0' && name[0] <= '9' {
-			return m
-		}
-		if unknown == "" {
-			unknown = name
-		}
-		return m
-	})
+	var sb strings.Builder
+	last := 0
+	for _, ix := range varRefRE.FindAllStringSubmatchIndex(expr, -1) {
+		sb.WriteString(expr[last:ix[0]])
+		sb.WriteString(substituteVar(expr, ix, vars, &unknown))
+		last = ix[1]
+	}
+	sb.WriteString(expr[last:])
+	sub := sb.String()
 	if unknown != "" {
 		return fmt.Errorf("expr uses $%s, which is not a variable of this dashboard", unknown)
 	}
@@ -449,6 +441,37 @@ func checkExpr(expr string, vars map[string]bool) error {
 	return nil
 }
 
+// substituteVar is the placeholder for the variable reference at ix (a
+// match of varRefRE in expr): a duration where one goes ([$interval],
+// [5m:$step], offset $d), as interval variables are used, else a name.
+func substituteVar(expr string, ix []int, vars map[string]bool, unknown *string) string {
+	m := expr[ix[0]:ix[1]]
+	name := ""
+	for k := 2; k+1 < len(ix); k += 2 {
+		if ix[k] >= 0 {
+			name = expr[ix[k]:ix[k+1]]
+		}
+	}
+	if v, ok := builtinVars[name]; ok {
+		return v
+	}
+	if vars[name] {
+		before := strings.TrimRight(expr[:ix[0]], " ")
+		if strings.HasSuffix(before, "[") || strings.HasSuffix(before, ":") || strings.HasSuffix(before, "offset") {
+			return "5m"
+		}
+		return "placeholder"
+	}
+	// $1 and the like are label_replace's references, not variables.
+	if name[0] >= '0' && name[0] <= '9' {
+		return m
+	}
+	if *unknown == "" {
+		*unknown = name
+	}
+	return m
+}
+
 // Entry is one dashboard in the list the UI shows.
 type Entry struct {
 	ID     string `json:"id"`
@@ -456,6 +479,12 @@ type Entry struct {
 	Source string `json:"source"` // "built-in" or the file's path
 	Nav    bool   `json:"nav,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// Folder is the file's directory under --web.dashboards-dir ("" at its top).
+	Folder string   `json:"folder,omitempty"`
+	Tags   []string `json:"tags,omitempty"`
+	// Format is the file's: "panoptes" (the YAML of this README) or "grafana".
+	Format string         `json:"format"`
+	Import *ImportSummary `json:"import,omitempty"`
 
 	dash *Dashboard
 }
@@ -519,31 +548,70 @@ func loadBuiltins(builtin fs.FS) ([]Entry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("BUG: built-in dashboard %s: %w", n, err)
 		}
-		out = append(out, Entry{ID: d.ID, Title: d.Title, Source: "built-in", Nav: d.Nav, dash: d})
+		out = append(out, Entry{ID: d.ID, Title: d.Title, Source: "built-in", Nav: d.Nav, Tags: d.Tags, Format: "panoptes", dash: d})
 	}
 	return out, nil
 }
 
-// loadDir reads the user's dashboards, in file name order; cache (may be
-// nil) skips files unchanged since they were last parsed.
+// maxFolderDepth bounds how deep loadDir looks under --web.dashboards-dir.
+const maxFolderDepth = 8
+
+// loadDir reads the user's dashboards: the directory's files in name
+// order, then its subdirectories' (their Folder is the relative path);
+// cache (may be nil) skips files unchanged since they were last parsed.
 func loadDir(dir string, cache *parseCache) []Entry {
 	if dir == "" {
 		return nil
 	}
-	ents, err := os.ReadDir(dir)
+	out := loadFolder(dir, "", cache, 0)
+	// Two files with one id (the same file name in two folders, or one
+	// uid): the first keeps it, the other is listed with an error instead
+	// of one hiding the other.
+	first := map[string]string{}
+	for i, e := range out {
+		p, dup := first[e.ID]
+		if !dup {
+			first[e.ID] = e.Source
+			continue
+		}
+		n := 2
+		for first[fmt.Sprintf("%s~%d", e.ID, n)] != "" {
+			n++
+		}
+		id := fmt.Sprintf("%s~%d", e.ID, n)
+		first[id] = e.Source
+		out[i] = Entry{ID: id, Title: e.Title, Source: e.Source, Folder: e.Folder, Format: e.Format, Tags: e.Tags,
+			Error: fmt.Sprintf("%s: id %q is also the one of %s: give one of them another uid or file name", e.Source, e.ID, p)}
+	}
+	return out
+}
+
+func loadFolder(dir, folder string, cache *parseCache, depth int) []Entry {
+	full := filepath.Join(dir, filepath.FromSlash(folder))
+	ents, err := os.ReadDir(full)
 	if err != nil {
 		// The directory went away or became unreadable after the start:
 		// keep the built-in dashboards and say why the others are missing.
-		return []Entry{{ID: "-", Title: dir, Source: dir, Error: fmt.Sprintf("--web.dashboards-dir: %v", err)}}
+		return []Entry{{ID: "-", Title: full, Source: full, Folder: folder, Error: fmt.Sprintf("--web.dashboards-dir: %v", err)}}
 	}
 	sort.Slice(ents, func(i, j int) bool { return ents[i].Name() < ents[j].Name() })
 	var out []Entry
+	var subdirs []string
 	for _, e := range ents {
-		ext := filepath.Ext(e.Name())
-		if e.IsDir() || (ext != ".yaml" && ext != ".yml" && ext != ".json") {
+		if strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		p := filepath.Join(dir, e.Name())
+		if e.IsDir() {
+			if depth < maxFolderDepth {
+				subdirs = append(subdirs, path.Join(folder, e.Name()))
+			}
+			continue
+		}
+		ext := filepath.Ext(e.Name())
+		if ext != ".yaml" && ext != ".yml" && ext != ".json" {
+			continue
+		}
+		p := filepath.Join(full, e.Name())
 		id := strings.TrimSuffix(e.Name(), ext)
 		var key fileKey
 		if cache != nil {
@@ -556,10 +624,17 @@ func loadDir(dir string, cache *parseCache) []Entry {
 			}
 		}
 		entry := parseFile(p, id)
+		entry.Folder = folder
+		if entry.dash != nil {
+			entry.dash.Folder = folder
+		}
 		if key.path != "" {
 			cache.put(key, entry)
 		}
 		out = append(out, entry)
+	}
+	for _, sd := range subdirs {
+		out = append(out, loadFolder(dir, sd, cache, depth+1)...)
 	}
 	return out
 }
@@ -583,16 +658,54 @@ func merge(builtins, user []Entry) []Entry {
 	return out
 }
 
-// parseFile reads one user dashboard, or says why it does not load.
+// parseFile reads one user dashboard, or says why it does not load. A
+// .json file that is a Grafana dashboard is imported (IsGrafanaJSON); one
+// that is not JSON at all is tried as YAML, and else its JSON error, with
+// line and column, is the one shown.
 func parseFile(p, id string) Entry {
+	bad := func(err error) Entry {
+		return Entry{ID: id, Title: id, Source: p, Error: fmt.Sprintf("%s: %v", p, err)}
+	}
 	f, err := os.Open(p)
 	if err != nil {
 		return Entry{ID: id, Title: id, Source: p, Error: err.Error()}
 	}
-	d, err := ParseDashboard(f, id)
+	b, err := io.ReadAll(io.LimitReader(f, maxGrafanaBytes+1))
 	_ = f.Close()
 	if err != nil {
-		return Entry{ID: id, Title: id, Source: p, Error: fmt.Sprintf("%s: %v", p, err)}
+		return bad(err)
 	}
-	return Entry{ID: d.ID, Title: d.Title, Source: p, Nav: d.Nav, dash: d}
+	format := "panoptes"
+	var d *Dashboard
+	switch {
+	case filepath.Ext(p) == ".json" && IsGrafanaJSON(b):
+		format = "grafana"
+		d, err = ParseGrafanaDashboard(bytes.NewReader(b), id)
+	case filepath.Ext(p) == ".json" && !json.Valid(b):
+		if d, err = ParseDashboard(bytes.NewReader(b), id); err != nil {
+			var v any
+			err = jsonError(b, json.Unmarshal(b, &v))
+		}
+	default:
+		d, err = ParseDashboard(bytes.NewReader(b), id)
+	}
+	if err != nil {
+		e := bad(err)
+		e.Format = format
+		if format == "grafana" {
+			// List it under the title people know it by.
+			var t struct {
+				Title     string `json:"title"`
+				Dashboard struct {
+					Title string `json:"title"`
+				} `json:"dashboard"`
+			}
+			_ = json.Unmarshal(b, &t)
+			if title := strings.TrimSpace(t.Title + t.Dashboard.Title); title != "" {
+				e.Title = title
+			}
+		}
+		return e
+	}
+	return Entry{ID: d.ID, Title: d.Title, Source: p, Nav: d.Nav, Tags: d.Tags, Format: format, Import: d.Import, dash: d}
 }

@@ -36,7 +36,8 @@ type asset struct {
 }
 
 // Handler serves the UI: "/" (the page), "/assets/app.js|app.css" and
-// "/api/ui/dashboards[/{id}]".
+// "/api/ui/dashboards[/{id}]" (?format=grafana: the dashboard as
+// Grafana JSON).
 type Handler struct {
 	opts   Options
 	assets map[string]*asset
@@ -199,7 +200,21 @@ func (h *Handler) getDashboard(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusUnprocessableEntity, "bad_data", "dashboard "+id+" does not load: "+e.Error)
 			return
 		}
-		apiData(w, e.dash)
+		switch r.URL.Query().Get("format") {
+		case "", "panoptes":
+			apiData(w, e.dash)
+		case "grafana":
+			// The bare dashboard, as Grafana's "Export > Save to file"
+			// writes it, so that the body imports into Grafana as it is.
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Content-Disposition", `attachment; filename="`+e.ID+`.json"`)
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(ExportGrafana(e.dash))
+		default:
+			apiError(w, http.StatusBadRequest, "bad_data", fmt.Sprintf("format %q: use grafana, or none for the dashboard itself", r.URL.Query().Get("format")))
+		}
 		return
 	}
 	apiError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no dashboard %q (built-in or in --web.dashboards-dir)", id))

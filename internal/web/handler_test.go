@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -166,5 +167,102 @@ func TestDashboardEditsShow(t *testing.T) {
 	}
 	if r := get(t, h, "/api/ui/dashboards/mine"); r.StatusCode != http.StatusNotFound {
 		t.Errorf("a removed dashboard answers %s", r.Status)
+	}
+}
+
+// TestGrafanaAPI: Grafana files of the directory and its subdirectories
+// are listed with folder, tags, format and import summary; one is served
+// as the model and exported as Grafana JSON that imports into the same
+// dashboard; a broken one names the file, the panel and the field.
+func TestGrafanaAPI(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	copyFile := func(src, dst string) {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile("testdata/grafana/node-host.json", filepath.Join(dir, "node-host.json"))
+	copyFile("testdata/grafana/prometheus-alertmanager.json", filepath.Join(dir, "infra", "monitoring", "self.json"))
+	broken := `{"schemaVersion": 39, "title": "Broken", "uid": "broken",
+  "panels": [{"type": "text", "title": "t"}, {"type": "timeseries", "title": "CPU", "targets": [{"expr": "rate(up[5m]"}]}]}`
+	if err := os.WriteFile(filepath.Join(dir, "infra", "broken.json"), []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "infra", "notjson.json"), []byte("{\n  \"panels\": [1,,]\n}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	copyFile("testdata/grafana/node-host.json", filepath.Join(dir, "infra", "node-copy.json"))
+	h := newTestHandler(t, dir)
+	var list struct {
+		Data []Entry `json:"data"`
+	}
+	if err := json.NewDecoder(get(t, h, "/api/ui/dashboards").Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Entry{}
+	for _, e := range list.Data {
+		got[e.ID] = e
+	}
+	if e := got["node-host"]; e.Format != "grafana" || e.Folder != "" || len(e.Tags) != 2 || e.Import == nil || e.Import.Rendered != 14 {
+		t.Errorf("node-host: %+v", e)
+	}
+	if e := got["prom-am-self"]; e.Folder != "infra/monitoring" || len(e.Import.Placeholders) != 7 || e.Error != "" {
+		t.Errorf("self: %+v", e)
+	}
+	if e := got["overview"]; e.Format != "panoptes" || e.Import != nil {
+		t.Errorf("overview: %+v", e)
+	}
+	if e := got["broken"]; e.Folder != "infra" || e.Format != "grafana" || e.Title != "Broken" ||
+		!strings.Contains(e.Error, filepath.Join(dir, "infra", "broken.json")+`: panels[1] (CPU): targets[0]: expr "rate(up[5m]"`) {
+		t.Errorf("broken: %+v", e)
+	}
+	if e := got["node-host~2"]; e.Folder != "infra" || !strings.Contains(e.Error, `id "node-host" is also the one of `+filepath.Join(dir, "node-host.json")) {
+		t.Errorf("duplicate id: %+v", e)
+	}
+	if e := got["notjson"]; !strings.Contains(e.Error, "json: 2:16:") {
+		t.Errorf("notjson: %+v", e)
+	}
+
+	var one struct {
+		Data Dashboard `json:"data"`
+	}
+	if err := json.NewDecoder(get(t, h, "/api/ui/dashboards/prom-am-self").Body).Decode(&one); err != nil {
+		t.Fatal(err)
+	}
+	if one.Data.Folder != "infra/monitoring" || one.Data.Import == nil || one.Data.Import.Panels != 12 || one.Data.Panels[2].OriginalType != "alertlist" {
+		t.Errorf("served: %+v", one.Data)
+	}
+
+	r := get(t, h, "/api/ui/dashboards/node-host?format=grafana")
+	body, _ := io.ReadAll(r.Body)
+	if r.StatusCode != 200 || !strings.Contains(r.Header.Get("Content-Disposition"), "node-host.json") {
+		t.Fatalf("export: %s %s", r.Status, body)
+	}
+	checkGrafanaSchema(t, body)
+	back, err := ParseGrafanaDashboard(strings.NewReader(string(body)), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := importFile(t, "testdata/grafana/node-host.json")
+	back.Import, want.Import = nil, nil
+	if !reflect.DeepEqual(back, want) {
+		t.Error("the export does not import into the same dashboard")
+	}
+	if r := get(t, h, "/api/ui/dashboards/overview?format=grafana"); r.StatusCode != 200 {
+		t.Errorf("built-in export: %s", r.Status)
+	}
+	if r := get(t, h, "/api/ui/dashboards/overview?format=svg"); r.StatusCode != 400 {
+		t.Errorf("unknown format: %s", r.Status)
+	}
+	if r := get(t, h, "/api/ui/dashboards/broken?format=grafana"); r.StatusCode != 422 {
+		t.Errorf("export of a broken one: %s", r.Status)
 	}
 }
