@@ -123,20 +123,8 @@ scrape_configs:
 	// ...) reports success 0, as node_exporter's does: the set that
 	// failed must be node_exporter's on the same host, no more.
 	failed := func(job string) []string {
-		_, body := get(t, "http://"+promAddr+"/api/v1/query?query="+
-			url.QueryEscape(`node_scrape_collector_success{job="`+job+`"} == 0`))
-		var r struct {
-			Data struct {
-				Result []struct {
-					Metric map[string]string `json:"metric"`
-				} `json:"result"`
-			} `json:"data"`
-		}
-		if err := json.Unmarshal(body, &r); err != nil {
-			t.Fatalf("decode %s: %v", body, err)
-		}
 		var names []string
-		for _, s := range r.Data.Result {
+		for _, s := range instantQuery(t, "http://"+promAddr, `node_scrape_collector_success{job="`+job+`"} == 0`) {
 			names = append(names, s.Metric["collector"])
 		}
 		slices.Sort(names)
