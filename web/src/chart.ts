@@ -59,6 +59,7 @@ declare global {
       renders: number;
       firstChartAt?: number;
       readyAt?: number;
+      firstPanelAt?: number;
       /** The dashboard queries sent since the page loaded, for the browser tests (lazy loading, folded rows). */
       sent?: string[];
     };

@@ -504,6 +504,8 @@ export class DashboardView {
       if (e?.name !== "AbortError") this.showError(r, String(e?.message || e));
     } finally {
       if (r.abort === abort) r.el.classList.remove("loading");
+      // For bench/ui.sh: when the page drew its first panel (ms since navigation).
+      if (window.__panoptes.firstPanelAt === undefined && r.state.state !== "loading") window.__panoptes.firstPanelAt = performance.now();
       this.pending--;
       this.settled();
     }
