@@ -58,10 +58,9 @@ panels:
     repeat: mode
     gridPos: {w: 12, h: 6}
     targets: [{expr: 'sum(rate(node_cpu_seconds_total{mode=~"$mode"}[$__rate_interval]))', legendFormat: '$mode'}]
-  - title: Samples in $win
+  - title: Window $win
     type: stat
     gridPos: {w: 12, h: 4}
-    interval: $win
     targets: [{expr: 'label_replace(min(up{job="node"}), "window", "$win", "", "")', legendFormat: '{{window}}'}]
   - title: Folded
     type: row
@@ -90,7 +89,7 @@ func TestGrafanaPanelKinds(t *testing.T) {
 	for _, p := range eval[[]panelState](b, `window.__panoptes.panels`) {
 		st[p.Title] = p
 	}
-	for _, title := range []string{"Targets up", "CPU busy gauge", "Load bars", "CPU by mode pie", "Buckets heatmap", "CPU idle", "CPU system", "Samples in 1m"} {
+	for _, title := range []string{"Targets up", "CPU busy gauge", "Load bars", "CPU by mode pie", "Buckets heatmap", "CPU idle", "CPU system", "Window 1m"} {
 		if p, ok := st[title]; !ok || p.State != "ok" {
 			t.Errorf("panel %q: %+v, want data (panels: %+v)", title, p, st)
 		}
@@ -125,7 +124,7 @@ func TestGrafanaPanelKinds(t *testing.T) {
 	// (An interval variable as a range, [$win], is what Grafana's dashboards
 	// do, but the dashboard validator does not take it yet; a label shows
 	// the substitution as well.)
-	if q := st["Samples in 1m"].Queries; len(q) != 1 || q[0] != `label_replace(min(up{job="node"}), "window", "1m", "", "")` {
+	if q := st["Window 1m"].Queries; len(q) != 1 || q[0] != `label_replace(min(up{job="node"}), "window", "1m", "", "")` {
 		t.Errorf("the interval variable: sent %q", q)
 	}
 	if n := eval[int](b, `document.querySelectorAll('section.panel[data-title="Load bars"] .panel-links a[href="#/explore"]').length + document.querySelectorAll('.dash-links a[href="#/d/overview"]').length`); n != 2 {
@@ -162,7 +161,7 @@ func TestGrafanaPanelKinds(t *testing.T) {
 	if strings.Join(titles, ",") != "CPU system" {
 		t.Errorf("with mode=system the repeated panels are %q", titles)
 	}
-	if q := eval[[]string](b, `window.__panoptes.panels.find(p => p.title === "Samples in 5m").queries`); len(q) != 1 || !strings.Contains(q[0], `"5m"`) {
+	if q := eval[[]string](b, `window.__panoptes.panels.find(p => p.title === "Window 5m").queries`); len(q) != 1 || !strings.Contains(q[0], `"5m"`) {
 		t.Errorf("win=5m: sent %q", q)
 	}
 	b.noPageErrors()

@@ -336,7 +336,7 @@ export class DashboardView {
     const titleEl = h("div.panel-title", { title: p.description || "" }, h("span", { text: title }), linkList(links, vars, "panel-links"));
     const el = h("section.panel", { "data-type": p.type, "data-title": title }, titleEl, body);
     if (ownLine) el.style.gridColumn = `1 / span ${w}`;
-    else if (p.gridPos?.x !== undefined && !p.repeat) el.style.gridColumn = `${p.gridPos.x + 1} / span ${w}`;
+    else if (p.gridPos?.x !== undefined && !p.repeat) el.style.gridColumn = `${Math.min(p.gridPos.x, 24 - w) + 1} / span ${w}`;
     else el.style.gridColumn = `span ${w}`;
     el.style.setProperty("--w", String(w));
     if (p.type === "text") body.innerHTML = "<p>" + esc(substitute(p.text || "", vars)).replace(/\n\n/g, "</p><p>") + "</p>";
