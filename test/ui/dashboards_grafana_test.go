@@ -22,6 +22,9 @@ links: [{title: Overview, url: "#/d/overview"}]
 variables:
   - {name: mode, type: custom, options: [idle, system], multi: true, includeAll: true}
   - {name: win, type: interval, options: [1m, 5m]}
+  - {name: job, query: 'query_result(up{job="node"})', regex: '/job="([^"]+)"/'}
+  - {name: lbl, query: 'label_names()', regex: '/^(cpu|mode)$/'}
+  - {name: metric, query: 'metrics(^node_load)', multi: true}
 panels:
   - title: Targets up
     type: stat
@@ -126,6 +129,13 @@ func TestGrafanaPanelKinds(t *testing.T) {
 	// the substitution as well.)
 	if q := st["Window 1m"].Queries; len(q) != 1 || q[0] != `label_replace(min(up{job="node"}), "window", "1m", "", "")` {
 		t.Errorf("the interval variable: sent %q", q)
+	}
+	// Variables from query_result (its text filtered by a regex's group),
+	// label_names() and metrics(regex).
+	for name, want := range map[string]string{"job": "node", "lbl": "cpu,mode", "metric": "node_load1,node_load15,node_load5"} {
+		if got := eval[string](b, `[...document.querySelectorAll('select[name="var-`+name+`"] option')].map(o => o.value).join(",")`); got != want {
+			t.Errorf("variable %s offers %q, want %q", name, got, want)
+		}
 	}
 	if n := eval[int](b, `document.querySelectorAll('section.panel[data-title="Load bars"] .panel-links a[href="#/explore"]').length + document.querySelectorAll('.dash-links a[href="#/d/overview"]').length`); n != 2 {
 		t.Errorf("%d of the panel's and the dashboard's links shown, want 2", n)

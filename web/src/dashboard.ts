@@ -204,6 +204,11 @@ function importSummary(s: ImportSummary): HTMLElement {
 
 // How far outside the viewport a panel is queried before it is scrolled to.
 const lookahead = "50% 0px 50% 0px";
+// A dashboard of at most this many panels that query loads them all at once
+// (a page that is whole when printed or shared; 24 queries are quick); a
+// larger one queries those in view and the others as they come into view.
+// Either way a collapsed row's panels wait until it is opened.
+const eagerPanels = 24;
 
 export class DashboardView {
   readonly el: HTMLElement;
@@ -340,6 +345,10 @@ export class DashboardView {
     else el.style.gridColumn = `span ${w}`;
     el.style.setProperty("--w", String(w));
     if (p.type === "text") body.innerHTML = "<p>" + esc(substitute(p.text || "", vars)).replace(/\n\n/g, "</p><p>") + "</p>";
+    // The panel holds its grid height before its data comes, so that what
+    // is in view is known before anything is drawn.
+    if (queries(p) && p.gridPos?.h) body.style.minHeight = Math.max(40, p.gridPos.h * 30 - 40) + "px";
+    else if (queries(p) && ["timeseries", "heatmap"].includes(p.type)) body.style.minHeight = "200px";
     if (p.type === "placeholder") {
       body.append(h("div.placeholder", { text: `Panel type ${p.originalType || "unknown"} is not supported` }));
       if (p.gridPos?.h) body.style.minHeight = Math.max(60, p.gridPos.h * 30 - 40) + "px";
@@ -375,9 +384,10 @@ export class DashboardView {
     }
     this.varsDone = true;
     const loads: Promise<void>[] = [];
+    const eager = this.panels.filter((r) => queries(r.panel)).length <= eagerPanels;
     for (const r of this.panels) {
       r.fresh = false;
-      if (queries(r.panel) && this.inView(r.el)) loads.push(this.load(r, w));
+      if (queries(r.panel) && (eager ? !r.el.hidden : this.inView(r.el))) loads.push(this.load(r, w));
     }
     this.settled();
     await Promise.all(loads);
