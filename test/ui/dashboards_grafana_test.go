@@ -65,6 +65,13 @@ panels:
     type: stat
     gridPos: {w: 12, h: 4}
     targets: [{expr: 'label_replace(min(up{job="node"}), "window", "$win", "", "")', legendFormat: '{{window}}'}]
+  - title: Per $mode
+    type: row
+    repeat: mode
+  - title: Load for $mode
+    type: stat
+    gridPos: {w: 12, h: 4}
+    targets: [{expr: 'count(node_cpu_seconds_total{mode="$mode"})'}]
   - title: Folded
     type: row
     collapsed: true
@@ -127,6 +134,15 @@ func TestGrafanaPanelKinds(t *testing.T) {
 	// (An interval variable as a range, [$win], is what Grafana's dashboards
 	// do, but the dashboard validator does not take it yet; a label shows
 	// the substitution as well.)
+	// The repeated row: a header and its panel per value.
+	if rows := eval[string](b, `[...document.querySelectorAll('h2.row-title')].map(e => e.dataset.title).join(",")`); rows != "Per idle,Per system,Folded" {
+		t.Errorf("row headers %q, want Per idle,Per system,Folded", rows)
+	}
+	for _, m := range []string{"idle", "system"} {
+		if p := st["Load for "+m]; p.State != "ok" || len(p.Queries) != 1 || !strings.Contains(p.Queries[0], `mode="`+m+`"`) {
+			t.Errorf("the repeated row's panel for %s: %+v", m, p)
+		}
+	}
 	if q := st["Window 1m"].Queries; len(q) != 1 || q[0] != `label_replace(min(up{job="node"}), "window", "1m", "", "")` {
 		t.Errorf("the interval variable: sent %q", q)
 	}
@@ -205,6 +221,21 @@ func TestLazyPanels(t *testing.T) {
 	}
 	b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('section.panel[data-title="P39"]').scrollIntoView()`))
 	b.poll(`window.__panoptes.panels[39].state === "ok"`, time.Minute)
+
+	// Back at the top, a refresh queries the panels in view only; the last
+	// one is queried again when it is scrolled to.
+	sentFor := func(i int) int {
+		return eval[int](b, fmt.Sprintf(`window.__panoptes.sent.filter(q => q === "node_load1 + %d").length`, i))
+	}
+	b.do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+	first, last := sentFor(0), sentFor(39)
+	b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('button[title="Refresh now"]').click()`))
+	b.poll(fmt.Sprintf(`window.__panoptes.sent.filter(q => q === "node_load1 + 0").length > %d && window.__panoptes.ready`, first), time.Minute)
+	if n := sentFor(39); n != last {
+		t.Errorf("a refresh at the top queried the last panel (%d queries, was %d)", n, last)
+	}
+	b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('section.panel[data-title="P39"]').scrollIntoView()`))
+	b.poll(fmt.Sprintf(`window.__panoptes.sent.filter(q => q === "node_load1 + 39").length > %d`, last), time.Minute)
 	b.noPageErrors()
 }
 
