@@ -276,5 +276,32 @@ func TestDashboardsSearch(t *testing.T) {
 	b.screenshot("dashboards-search")
 	b.do(chromedp.SetValue(chromedp.CSS(`input.search`), "no such thing"), chromedp.Evaluate[chromedp.Void](`document.querySelector('input.search').dispatchEvent(new Event("input"))`))
 	b.poll(`document.querySelectorAll('table.dlist tbody tr').length === 0 && document.querySelector('.dashboards-list .nodata') !== null`, 10*time.Second)
+
+	// A dashboard imported from Grafana carries an import summary, which
+	// the page shows under its title. (The importer is tested with the
+	// server; here the page is given one, to check how it is shown.)
+	b.do(chromedp.Evaluate[chromedp.Void](`(() => {
+	  const orig = window.fetch;
+	  window.fetch = async (u, o) => {
+	    const r = await orig(u, o);
+	    if (!String(u).endsWith("api/ui/dashboards/alpha")) return r;
+	    const d = await r.json();
+	    (d.data || d).import = {format: "grafana", panels: 42, rendered: 40, placeholders: [{panel: "Feed", type: "news"}, {panel: "List", type: "dashlist"}], unresolvedVariables: [{name: "x", reason: "no such label"}]};
+	    return new Response(JSON.stringify(d), {headers: {"Content-Type": "application/json"}});
+	  };
+	  window.__panoptes.ready = false;
+	  location.hash = "#/d/alpha";
+	})()`))
+	b.waitReady()
+	want := "Imported from Grafana: 42 panels, 40 drawn, 2 placeholders (news, dashlist); unresolved variables: x"
+	b.poll(`document.querySelector('details.import-summary') !== null || document.querySelector('main .error') !== null`, 10*time.Second)
+	if got := eval[string](b, `(document.querySelector('details.import-summary summary') || document.querySelector('main')).textContent`); got != want {
+		t.Errorf("import summary %q, want %q", got, want)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`details.import-summary summary`)))
+	if got := eval[string](b, `document.querySelector('details.import-summary').innerText`); !strings.Contains(got, "Feed") || !strings.Contains(got, "no such label") {
+		t.Errorf("the summary's details say %q", got)
+	}
+	b.screenshot("import-summary")
 	b.noPageErrors()
 }
