@@ -2,7 +2,9 @@
 # Benchmark of the web UI in headless chromium against the all-in-one
 # binary on this machine: time to the first chart of the host overview (target
 # under 1 s), a dashboard of 20 charts x 5 series over 24 h at a 15 s step
-# (5,761 points per series; target under 1 s), zoom redraws, and the bundle's
+# (5,761 points per series; target under 1 s), a 100-panel dashboard (time to
+# the first panel and to every visible panel drawn; the others are queried when
+# scrolled to or their row opened), zoom redraws, and the bundle's
 # gzipped size (target under 300 KB). See bench/ui/main.go.
 #
 # Usage: bench/ui.sh   Env: RUNS (5), PANOPTES_BIN (default: builds bin/panoptes),

@@ -89,6 +89,7 @@ func run(base string, runs int, chromium string) error {
 	}
 	fmt.Printf("bench dashboard: %s\n", shape)
 	report("20x5x5761 dashboard: load to every chart drawn (ms)", ready)
+
 	net, err := eval[string](ctx, `(() => {
 	  const q = performance.getEntriesByType("resource").filter(e => e.name.includes("/api/v1/query"));
 	  const last = Math.max(...q.map(e => e.responseEnd)), first = Math.min(...q.map(e => e.startTime));
@@ -190,6 +191,31 @@ func run(base string, runs int, chromium string) error {
 		}
 	}
 	report("drag-zoom to 2.4 h: queries + redraw of 20 charts (ms)", trip)
+
+	// 100 panels (Grafana-sized): the panels in view are queried, the rest
+	// when scrolled to, and a collapsed row's when it is opened.
+	var firstPanel, visible []float64
+	for i := 0; i < runs; i++ {
+		if err := chromedp.Do(ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(base+"/#/d/bench100?range=1h")); err != nil {
+			return err
+		}
+		a, err := eval[float64](ctx, readyJS, chromedp.EvalAwaitPromise)
+		if err != nil {
+			return fmt.Errorf("bench100: %w", err)
+		}
+		f, err := eval[float64](ctx, `window.__panoptes.firstPanelAt || -1`)
+		if err != nil {
+			return err
+		}
+		firstPanel, visible = append(firstPanel, f), append(visible, a)
+	}
+	counts, err := eval[string](ctx, `(() => { const ps = window.__panoptes.panels; return ps.length + " panels, " + ps.filter(p => p.state !== "idle").length + " queried on load (the rest out of view or in a collapsed row)"; })()`)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("100-panel dashboard: %s\n", counts)
+	report("100-panel dashboard: time to the first panel drawn (ms)", firstPanel)
+	report("100-panel dashboard: time to every visible panel drawn (ms)", visible)
 
 	js, css, err := bundleSizes(base)
 	if err != nil {
@@ -327,5 +353,48 @@ func writeDashboard(dir string) error {
 			fmt.Fprintf(&b, "      - {expr: 'sin(vector(time()) / %d + %d) * %d + %d', legendFormat: 's%d'}\n", 600+37*c+11*s, s, 10+s, 100*(s+1), s)
 		}
 	}
-	return os.WriteFile(filepath.Join(dir, "bench.yaml"), []byte(b.String()), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "bench.yaml"), []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "bench100.yaml"), []byte(dashboard100()), 0o644)
+}
+
+// dashboard100 is 100 panels as a large Grafana dashboard has them: rows of
+// stats, gauges and charts of the host's series, the last rows collapsed.
+func dashboard100() string {
+	var b strings.Builder
+	b.WriteString("title: Bench (100 panels)\npanels:\n")
+	n := 0
+	for row := 0; n < 100; row++ {
+		collapsed := row >= 6
+		fmt.Fprintf(&b, "  - {title: row %d, type: row, collapsed: %t", row, collapsed)
+		if collapsed {
+			b.WriteString(", panels: [")
+		} else {
+			b.WriteString("}\n")
+		}
+		for i := 0; i < 10 && n < 100; i, n = i+1, n+1 {
+			var p string
+			switch i % 5 {
+			case 0:
+				p = fmt.Sprintf("{title: 'stat %d', type: stat, gridPos: {w: 4, h: 4}, thresholds: {steps: [{color: green, value: null}, {color: red, value: 4}]}, targets: [{expr: 'node_load1 + %d'}]}", n, n)
+			case 1:
+				p = fmt.Sprintf("{title: 'gauge %d', type: gauge, unit: percent, gridPos: {w: 4, h: 4}, targets: [{expr: '100 * (1 - avg(rate(node_cpu_seconds_total{mode=\"idle\"}[$__rate_interval]))) + %d * 0'}]}", n, n)
+			default:
+				p = fmt.Sprintf("{title: 'chart %d', gridPos: {w: 8, h: 7}, targets: [{expr: 'rate(node_cpu_seconds_total{mode=\"user\"}[$__rate_interval]) + %d * 0', legendFormat: '{{cpu}}'}]}", n, n)
+			}
+			if collapsed {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(p)
+			} else {
+				b.WriteString("  - " + p + "\n")
+			}
+		}
+		if collapsed {
+			b.WriteString("]}\n")
+		}
+	}
+	return b.String()
 }

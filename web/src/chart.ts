@@ -59,6 +59,9 @@ declare global {
       renders: number;
       firstChartAt?: number;
       readyAt?: number;
+      firstPanelAt?: number;
+      /** The dashboard queries sent since the page loaded, for the browser tests (lazy loading, folded rows). */
+      sent?: string[];
     };
   }
 }
@@ -66,7 +69,8 @@ declare global {
 export interface PanelState {
   title: string;
   kind: string;
-  state: "loading" | "ok" | "nodata" | "error";
+  /** idle: not queried yet, out of view or in a closed row. */
+  state: "idle" | "loading" | "ok" | "nodata" | "error";
   error?: string;
   rows?: number;
   series?: number;

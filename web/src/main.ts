@@ -28,6 +28,12 @@ interface DashboardInfo {
   nav?: boolean;
   requires?: string;
   error?: string;
+  /** The file's directory under --web.dashboards-dir ("" at its top). */
+  folder?: string;
+  tags?: string[];
+  /** panoptes (YAML) or grafana (JSON). */
+  format?: string;
+  import?: { panels: number; rendered: number; placeholders?: unknown[] };
 }
 
 const main = h("main");
@@ -148,21 +154,57 @@ function navLinks(): void {
 
 class DashboardList {
   readonly el = h("div.dashboards-list", null, h("div.page-head", null, h("h1", { text: "Dashboards" })));
+  private search = h("input.search", { type: "search", placeholder: "Search by title, tag or folder", "aria-label": "Search dashboards" }) as HTMLInputElement;
+  private body = h("div");
   constructor() {
+    this.search.value = currentRoute().params.get("q") || "";
+    this.search.addEventListener("input", () => {
+      updateParams((p) => (this.search.value ? p.set("q", this.search.value) : p.delete("q")));
+      this.show();
+    });
+    this.el.append(this.search, this.body);
     void this.refresh();
   }
   async refresh(): Promise<void> {
     window.__panoptes.ready = false;
     try {
       dashboards = await api<DashboardInfo[]>("api/ui/dashboards");
-      this.el.querySelector("ul")?.remove();
-      this.el.append(h("ul.dlist", null, ...dashboards.map((d) => h("li", null,
-        h("a", { href: "#/d/" + d.id, text: d.title || d.id }), " ", h("small", { text: d.source }),
-        d.error ? h("div.error", { text: d.error }) : null))));
+      this.show();
     } catch (e: any) {
-      this.el.append(h("div.error", { text: String(e?.message || e) }));
+      this.body.replaceChildren(h("div.error", { text: String(e?.message || e) }));
     }
     window.__panoptes.ready = true;
+  }
+  /** show lists the dashboards that match the search, by folder then title; one that failed to load shows why. */
+  private show(): void {
+    const q = this.search.value.trim().toLowerCase();
+    const words = q.split(/\s+/).filter(Boolean);
+    const match = (d: DashboardInfo) => {
+      const hay = [d.title, d.id, d.folder || "", ...(d.tags || [])].join("\n").toLowerCase();
+      return words.every((w) => hay.includes(w));
+    };
+    const list = dashboards.filter(match).sort((a, b) => (a.folder || "").localeCompare(b.folder || "") || (a.title || a.id).localeCompare(b.title || b.id));
+    const table = h("table.data.dlist") as HTMLTableElement;
+    const head = table.createTHead().insertRow();
+    for (const c of ["Title", "Folder", "Tags", "File"]) head.append(h("th", { text: c }));
+    const tb = table.createTBody();
+    for (const d of list) {
+      const tr = tb.insertRow();
+      tr.dataset.id = d.id;
+      if (d.error) tr.className = "failed";
+      const title = tr.insertCell();
+      title.append(d.error && !d.title ? h("span", { text: d.id }) : h("a", { href: "#/d/" + d.id, text: d.title || d.id }));
+      if (d.format === "grafana") title.append(" ", h("small.format", { text: "Grafana" }));
+      if (d.error) title.append(h("div.error", { text: d.error }));
+      tr.insertCell().textContent = d.folder || "";
+      const tags = tr.insertCell();
+      for (const t of d.tags || []) tags.append(h("button.tag", { text: t, title: "Show dashboards tagged " + t, onclick: () => {
+        this.search.value = t;
+        this.search.dispatchEvent(new Event("input"));
+      } }));
+      tr.insertCell().append(h("small", { text: d.source }));
+    }
+    this.body.replaceChildren(list.length ? table : h("div.nodata", { text: q ? `No dashboard matches “${this.search.value}”` : "No dashboards" }));
   }
 }
 
