@@ -65,6 +65,13 @@ panels:
     type: stat
     gridPos: {w: 12, h: 4}
     targets: [{expr: 'label_replace(min(up{job="node"}), "window", "$win", "", "")', legendFormat: '{{window}}'}]
+  - title: Per $mode
+    type: row
+    repeat: mode
+  - title: Load for $mode
+    type: stat
+    gridPos: {w: 12, h: 4}
+    targets: [{expr: 'count(node_cpu_seconds_total{mode="$mode"})'}]
   - title: Folded
     type: row
     collapsed: true
@@ -127,6 +134,15 @@ func TestGrafanaPanelKinds(t *testing.T) {
 	// (An interval variable as a range, [$win], is what Grafana's dashboards
 	// do, but the dashboard validator does not take it yet; a label shows
 	// the substitution as well.)
+	// The repeated row: a header and its panel per value.
+	if rows := eval[string](b, `[...document.querySelectorAll('h2.row-title')].map(e => e.dataset.title).join(",")`); rows != "Per idle,Per system,Folded" {
+		t.Errorf("row headers %q, want Per idle,Per system,Folded", rows)
+	}
+	for _, m := range []string{"idle", "system"} {
+		if p := st["Load for "+m]; p.State != "ok" || len(p.Queries) != 1 || !strings.Contains(p.Queries[0], `mode="`+m+`"`) {
+			t.Errorf("the repeated row's panel for %s: %+v", m, p)
+		}
+	}
 	if q := st["Window 1m"].Queries; len(q) != 1 || q[0] != `label_replace(min(up{job="node"}), "window", "1m", "", "")` {
 		t.Errorf("the interval variable: sent %q", q)
 	}
@@ -205,6 +221,21 @@ func TestLazyPanels(t *testing.T) {
 	}
 	b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('section.panel[data-title="P39"]').scrollIntoView()`))
 	b.poll(`window.__panoptes.panels[39].state === "ok"`, time.Minute)
+
+	// Back at the top, a refresh queries the panels in view only; the last
+	// one is queried again when it is scrolled to.
+	sentFor := func(i int) int {
+		return eval[int](b, fmt.Sprintf(`window.__panoptes.sent.filter(q => q === "node_load1 + %d").length`, i))
+	}
+	b.do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+	first, last := sentFor(0), sentFor(39)
+	b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('button[title="Refresh now"]').click()`))
+	b.poll(fmt.Sprintf(`window.__panoptes.sent.filter(q => q === "node_load1 + 0").length > %d && window.__panoptes.ready`, first), time.Minute)
+	if n := sentFor(39); n != last {
+		t.Errorf("a refresh at the top queried the last panel (%d queries, was %d)", n, last)
+	}
+	b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('section.panel[data-title="P39"]').scrollIntoView()`))
+	b.poll(fmt.Sprintf(`window.__panoptes.sent.filter(q => q === "node_load1 + 39").length > %d`, last), time.Minute)
 	b.noPageErrors()
 }
 
@@ -245,5 +276,32 @@ func TestDashboardsSearch(t *testing.T) {
 	b.screenshot("dashboards-search")
 	b.do(chromedp.SetValue(chromedp.CSS(`input.search`), "no such thing"), chromedp.Evaluate[chromedp.Void](`document.querySelector('input.search').dispatchEvent(new Event("input"))`))
 	b.poll(`document.querySelectorAll('table.dlist tbody tr').length === 0 && document.querySelector('.dashboards-list .nodata') !== null`, 10*time.Second)
+
+	// A dashboard imported from Grafana carries an import summary, which
+	// the page shows under its title. (The importer is tested with the
+	// server; here the page is given one, to check how it is shown.)
+	b.do(chromedp.Evaluate[chromedp.Void](`(() => {
+	  const orig = window.fetch;
+	  window.fetch = async (u, o) => {
+	    const r = await orig(u, o);
+	    if (!String(u).endsWith("api/ui/dashboards/alpha")) return r;
+	    const d = await r.json();
+	    (d.data || d).import = {format: "grafana", panels: 42, rendered: 40, placeholders: [{panel: "Feed", type: "news"}, {panel: "List", type: "dashlist"}], unresolvedVariables: [{name: "x", reason: "no such label"}]};
+	    return new Response(JSON.stringify(d), {headers: {"Content-Type": "application/json"}});
+	  };
+	  window.__panoptes.ready = false;
+	  location.hash = "#/d/alpha";
+	})()`))
+	b.waitReady()
+	want := "Imported from Grafana: 42 panels, 40 drawn, 2 placeholders (news, dashlist); unresolved variables: x"
+	b.poll(`document.querySelector('details.import-summary') !== null || document.querySelector('main .error') !== null`, 10*time.Second)
+	if got := eval[string](b, `(document.querySelector('details.import-summary summary') || document.querySelector('main')).textContent`); got != want {
+		t.Errorf("import summary %q, want %q", got, want)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`details.import-summary summary`)))
+	if got := eval[string](b, `document.querySelector('details.import-summary').innerText`); !strings.Contains(got, "Feed") || !strings.Contains(got, "no such label") {
+		t.Errorf("the summary's details say %q", got)
+	}
+	b.screenshot("import-summary")
 	b.noPageErrors()
 }
