@@ -44,7 +44,7 @@ var grafanaNoData = map[string]map[string]string{
 	"cadvisor": {
 		"Container CPU":                    `container_cpu_usage_seconds_total{image!=""}: no container runtime here, so no container has an image`,
 		"Container memory":                 `container_memory_working_set_bytes{image!=""}: as above`,
-		"Network I/O":                      "container_network_*_bytes_total: not collected for cgroups without a runtime's network namespace",
+		"Network I/O":                      "container_network_*_bytes_total: only for a container in its own network namespace, which this machine may not have",
 		"Filesystem writes":                "container_fs_writes_bytes_total: no container runtime here",
 		"Request latency (histogram)":      "prometheus_http_request_duration_seconds_bucket: not exported by Panoptes",
 		"Scrape duration (legacy heatmap)": "prometheus_target_interval_length_seconds_bucket: not exported by Panoptes",
