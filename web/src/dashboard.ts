@@ -11,7 +11,7 @@ import { api, APIError, metricNames, queryInstant, queryRange, type RangeResult,
 import { TimeChart, sparkline, type PanelState, type Series } from "./chart";
 import { parseLe, renderBarGauge, renderGauge, renderHeatmap, renderPie, seriesItems, thresholdColor, type Bucket, type Thresholds } from "./panels";
 import { align, countPoints, legendName, labelKey, num, regexEscape, stepGrid, substitute } from "./query";
-import { autoStep, currentRoute, esc, h, loadScrapeInterval, onTimeChange, rateInterval, timeWindow, updateParams, zoomTo, type Window } from "./state";
+import { autoStep, currentRoute, scrapeInterval, esc, h, loadScrapeInterval, onTimeChange, rateInterval, timeWindow, updateParams, zoomTo, type Window } from "./state";
 import { fmt, parseDuration, promDuration } from "./units";
 
 export interface Target {
@@ -422,7 +422,11 @@ export class DashboardView {
       // series with it (a shared link to an older range, a pod gone since).
       for (const c of params.getAll("var-" + v.name)) if (c !== "$__all" && !choices.includes(c) && v.type !== "textbox") choices.push(c);
       const wanted = params.getAll("var-" + v.name);
-      let chosen: string[] = wanted.length ? wanted : v.default !== undefined ? [v.default] : v.includeAll ? ["$__all"] : choices.slice(0, 1);
+      // As Grafana: a query variable's saved value that its refreshed
+      // choices no longer hold (an exported dashboard's host) falls back to
+      // the first choice; custom, interval and constant ones keep theirs.
+      const stale = (v.type === undefined || v.type === "query") && v.default !== undefined && choices.length > 0 && !choices.includes(v.default);
+      let chosen: string[] = wanted.length ? wanted : v.default !== undefined && !stale ? [v.default] : v.includeAll ? ["$__all"] : choices.slice(0, 1);
       if (v.type === "textbox") chosen = wanted.length ? wanted : [v.default || ""];
       const isAll = chosen.includes("$__all");
       let value: string;
@@ -471,9 +475,12 @@ export class DashboardView {
   private builtins(w: Window, step: number): Record<string, string> {
     const ri = rateInterval(step);
     const span = Math.max(1, Math.round(w.end - w.start));
+    // As Grafana: $__interval is never below the scrape interval (the data
+    // source's), or rate(x[$__interval]) over a short range has no two samples.
+    const iv = Math.max(step, scrapeInterval());
     return {
       __rate_interval: promDuration(ri), __rate_interval_ms: String(ri * 1000),
-      __interval: promDuration(step), __interval_ms: String(Math.round(step * 1000)),
+      __interval: promDuration(iv), __interval_ms: String(Math.round(iv * 1000)),
       __range: promDuration(span), __range_s: String(span), __range_ms: String(span * 1000),
       __from: String(Math.round(w.start * 1000)), __to: String(Math.round(w.end * 1000)),
       __dashboard: this.d.title,

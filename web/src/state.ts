@@ -87,6 +87,11 @@ export function loadScrapeInterval(): Promise<void> {
   return scrapeKnown;
 }
 
+/** scrapeInterval is the shortest scrape interval loadScrapeInterval found (15 s until it has). */
+export function scrapeInterval(): number {
+  return scrapeSeconds;
+}
+
 /** rateInterval is Grafana's $__rate_interval: four scrape intervals, or the step and one more. */
 export function rateInterval(step: number): number {
   return Math.max(4 * scrapeSeconds, step + scrapeSeconds);
