@@ -395,15 +395,22 @@ export class TimeChart {
   }
 }
 
-/** sparkline draws values on a small canvas (a table row's trend). */
-export function sparkline(values: (number | null)[], width = 100, height = 22, color = palette[0]): HTMLCanvasElement {
+/** hiDPICanvas is a canvas of width x height CSS pixels at the screen's pixel density. */
+export function hiDPICanvas(width: number, height: number, className: string): HTMLCanvasElement {
   const c = document.createElement("canvas");
   const dpr = window.devicePixelRatio || 1;
   c.width = width * dpr;
   c.height = height * dpr;
   c.style.width = width + "px";
   c.style.height = height + "px";
-  c.className = "spark";
+  c.className = className;
+  return c;
+}
+
+/** sparkline draws values on a small canvas (a table row's trend). */
+export function sparkline(values: (number | null)[], width = 100, height = 22, color = palette[0]): HTMLCanvasElement {
+  const c = hiDPICanvas(width, height, "spark");
+  const dpr = window.devicePixelRatio || 1;
   const ctx = c.getContext("2d");
   if (!ctx) return c;
   ctx.scale(dpr, dpr);

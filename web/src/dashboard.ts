@@ -555,15 +555,22 @@ export class DashboardView {
     return samples.map((s) => ({ metric: s.metric, values: s.value ? [[last, s.value[1]]] : [] }));
   }
 
-  private async loadSeries(r: Rendered, w: Window, signal: AbortSignal): Promise<void> {
-    const p = r.panel;
+  /** queryTargets runs a panel's visible targets on one step grid; null when aborted. */
+  private async queryTargets(r: Rendered, w: Window, signal: AbortSignal) {
     const step = this.stepFor(r, w, r.el.clientWidth);
-    const targets = (p.targets || []).filter((t) => !t.hide);
+    const targets = (r.panel.targets || []).filter((t) => !t.hide);
     const g = stepGrid(w.start, w.end, step);
     r.state.queries = targets.map((t) => this.exprFor(r, t, step, w));
     const results = await Promise.all(targets.map((t) => this.query(r, t, g, step, w, signal)));
-    if (signal.aborted) return;
-    const xs = g.xs;
+    return signal.aborted ? null : { g, targets, results };
+  }
+
+  private async loadSeries(r: Rendered, w: Window, signal: AbortSignal): Promise<void> {
+    const p = r.panel;
+    const q = await this.queryTargets(r, w, signal);
+    if (!q) return;
+    const { targets, results } = q;
+    const xs = q.g.xs;
     const series = results.flatMap((res, i) => align(xs, res, targets[i].legendFormat ? substitute(targets[i].legendFormat!, this.scopeVars(r.scope)) : undefined));
     const points = countPoints(series);
     if (points === 0) return this.showNoData(r);
@@ -594,12 +601,9 @@ export class DashboardView {
   /** loadHeatmap draws classic histogram buckets: the series of each le summed, de-cumulated, one cell per step and bucket. */
   private async loadHeatmap(r: Rendered, w: Window, signal: AbortSignal): Promise<void> {
     const p = r.panel;
-    const step = this.stepFor(r, w, r.el.clientWidth);
-    const targets = (p.targets || []).filter((t) => !t.hide);
-    const g = stepGrid(w.start, w.end, step);
-    r.state.queries = targets.map((t) => this.exprFor(r, t, step, w));
-    const results = await Promise.all(targets.map((t) => this.query(r, t, g, step, w, signal)));
-    if (signal.aborted) return;
+    const q = await this.queryTargets(r, w, signal);
+    if (!q) return;
+    const { g, results } = q;
     const byLe = new Map<string, Bucket>();
     for (const res of results) {
       for (const s of res) {

@@ -3,7 +3,7 @@
 // or CSS ones) and reducers (lastNotNull, last, mean, max, min, sum).
 
 import type { Series } from "./chart";
-import { palette } from "./chart";
+import { hiDPICanvas, palette } from "./chart";
 import { h } from "./state";
 import { fmt } from "./units";
 
@@ -227,13 +227,8 @@ export function renderHeatmap(body: HTMLElement, xs: number[], buckets: Bucket[]
   const rows = decumulate(buckets);
   const width = Math.max(150, Math.floor(body.clientWidth || 600));
   const labelW = 56;
-  const c = document.createElement("canvas");
+  const c = hiDPICanvas(width, height, "heatmap");
   const dpr = window.devicePixelRatio || 1;
-  c.width = width * dpr;
-  c.height = height * dpr;
-  c.style.width = width + "px";
-  c.style.height = height + "px";
-  c.className = "heatmap";
   const ctx = c.getContext("2d");
   let cells = 0;
   let max = 0;
