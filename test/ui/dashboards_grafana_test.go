@@ -95,10 +95,7 @@ func TestGrafanaPanelKinds(t *testing.T) {
 	b := newBrowser(t, 1400, 1400)
 	b.open(s.url("/#/d/kinds?range=5m"))
 
-	st := map[string]panelState{}
-	for _, p := range eval[[]panelState](b, `window.__panoptes.panels`) {
-		st[p.Title] = p
-	}
+	st := panelsByTitle(b)
 	for _, title := range []string{"Targets up", "CPU busy gauge", "Load bars", "CPU by mode pie", "Buckets heatmap", "CPU idle", "CPU system", "Window 1m"} {
 		if p, ok := st[title]; !ok || p.State != "ok" {
 			t.Errorf("panel %q: %+v, want data (panels: %+v)", title, p, st)

@@ -31,6 +31,15 @@ type panelState struct {
 	Queries []string `json:"queries"`
 }
 
+// panelsByTitle is the UI's account of the page's panels, by title.
+func panelsByTitle(b *browser) map[string]panelState {
+	st := map[string]panelState{}
+	for _, p := range eval[[]panelState](b, `window.__panoptes.panels`) {
+		st[p.Title] = p
+	}
+	return st
+}
+
 // chartInfo is read from the uPlot instances themselves: what is drawn.
 type chartInfo struct {
 	Title  string `json:"title"`
@@ -395,10 +404,7 @@ panels:
 	settle(t, s)
 	b := newBrowser(t, 1300, 900)
 	b.open(s.url("/#/d/mine?range=5m"))
-	st := map[string]panelState{}
-	for _, p := range eval[[]panelState](b, `window.__panoptes.panels`) {
-		st[p.Title] = p
-	}
+	st := panelsByTitle(b)
 	if st["Load"].State != "ok" || st["Load"].Points < 1 {
 		t.Errorf("Load panel: %+v", st["Load"])
 	}
