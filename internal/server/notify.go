@@ -6,10 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/discovery"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
 )
 
 // LocalAlertmanagerPrefix is where the in-process Alertmanager
@@ -73,4 +75,78 @@ func notifyDiscoveryConfigs(cfg *config.Config) map[string]discovery.Configs {
 		c[k] = v.ServiceDiscoveryConfigs
 	}
 	return c
+}
+
+// notifierTargets is what the notifier runs on: the notify discovery
+// manager's updates, preceded by the in-process Alertmanager's target when
+// one runs. The discovery manager sends its first update only after its
+// throttle (5 s), and the notifier drops every alert sent to a set with no
+// Alertmanager yet; an alert that fired at the first evaluation would then
+// wait for --rules.alert.resend-delay (1 m). The in-process Alertmanager is
+// known from the start, so it is handed over at once; the discovery
+// manager's later update for the same set holds the same target.
+// The channel is fed until ctx is done.
+func (s *Server) notifierTargets(ctx context.Context) <-chan map[string][]*targetgroup.Group {
+	out := make(chan map[string][]*targetgroup.Group)
+	first := s.localAlertmanagerSet()
+	go func() {
+		if first != nil {
+			select {
+			case out <- first:
+			case <-ctx.Done():
+				return
+			}
+		}
+		in := s.notifyDiscovery.SyncCh()
+		for {
+			select {
+			case tsets := <-in:
+				select {
+				case out <- tsets:
+				case <-ctx.Done():
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// localAlertmanagerSet returns the in-process Alertmanager's target group
+// under the notifier's name for its set ("config-N"), or nil when none runs.
+func (s *Server) localAlertmanagerSet() map[string][]*targetgroup.Group {
+	if s.opts.LocalAlertmanager == nil {
+		return nil
+	}
+	for name, am := range s.withLocalAlertmanager(s.currentConfig()).AlertingConfig.AlertmanagerConfigs.ToMap() {
+		if am.PathPrefix != LocalAlertmanagerPrefix || len(am.ServiceDiscoveryConfigs) != 1 {
+			continue
+		}
+		if sc, ok := am.ServiceDiscoveryConfigs[0].(discovery.StaticConfig); ok && len(sc) == 1 && len(sc[0].Targets) == 1 &&
+			sc[0].Targets[0][model.AddressLabel] == localAlertmanagerHost {
+			return map[string][]*targetgroup.Group{name: {sc[0]}}
+		}
+	}
+	return nil
+}
+
+// waitLocalAlertmanager waits (at most a few seconds) until the notifier
+// knows the in-process Alertmanager, so that the rules' first alerts reach
+// it.
+func (s *Server) waitLocalAlertmanager(ctx context.Context) {
+	if s.opts.LocalAlertmanager == nil {
+		return
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		for _, u := range s.notifier.Alertmanagers() {
+			if u.Host == localAlertmanagerHost {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.logger.Warn("the notifier did not take the in-process Alertmanager in 5 s; the rules start anyway")
 }

@@ -264,3 +264,34 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestFirstAlertReachesLocalAlertmanager: an alert that fires at the first
+// evaluation after start reaches the in-process Alertmanager at once. The
+// notify discovery manager's first update comes after its 5 s throttle, and
+// the notifier drops alerts for a set with no Alertmanager yet; with the
+// resend delay at an hour, only the first send can deliver it.
+func TestFirstAlertReachesLocalAlertmanager(t *testing.T) {
+	t.Parallel()
+	cfg := writeRules(t, map[string]string{"a.yaml": "groups:\n- name: g\n  rules:\n  - alert: AtOnce\n    expr: vector(1)\n"})
+	got := make(chan string, 16)
+	s := newTestServer(t, func(o *Options) {
+		o.ConfigFile = cfg
+		o.RulesAlertResendDelay = time.Hour
+		o.LocalAlertmanager = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			select {
+			case got <- r.Method + " " + r.URL.Path + " " + string(b):
+			default:
+			}
+		})
+	})
+	runServer(t, s)
+	select {
+	case req := <-got:
+		if !strings.HasPrefix(req, "POST /alertmanager/api/v2/alerts ") || !strings.Contains(req, `"alertname":"AtOnce"`) {
+			t.Errorf("the in-process Alertmanager got %q, want AtOnce posted to /alertmanager/api/v2/alerts", req)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the alert that fired at the first evaluation never reached the in-process Alertmanager (sent before the notifier knew it, and not resent for an hour)")
+	}
+}

@@ -369,13 +369,14 @@ func (s *Server) Run(ctx context.Context, onListen func(net.Addr)) error {
 	notifyDone := make(chan struct{})
 	go func() {
 		defer close(notifyDone)
-		s.notifier.Run(s.notifyDiscovery.SyncCh())
+		s.notifier.Run(s.notifierTargets(s.discoveryCtx))
 	}()
 	wg.Go(func() {
 		if err := s.notifyDiscovery.Run(); err != nil && !errors.Is(err, context.Canceled) {
 			s.logger.Error("notify discovery manager stopped", "err", err)
 		}
 	})
+	s.waitLocalAlertmanager(ctx)
 	s.startRules()
 	hupCtx, hupCancel := context.WithCancel(ctx)
 	hupDone := make(chan struct{})
