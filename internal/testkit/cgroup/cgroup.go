@@ -5,6 +5,8 @@
 package cgroup
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -52,13 +54,22 @@ func RequireV1(t testing.TB) []string {
 func Make(t testing.TB, path string) []string {
 	t.Helper()
 	mounts := RequireV1(t)
+	var made []string
+	parts := strings.Split(path, "/")
+	for i := range parts {
+		if _, err := os.Stat(filepath.Join(mounts[0], filepath.Join(parts[:i+1]...))); err != nil {
+			made = append(made, "/"+filepath.Join(parts[:i+1]...))
+		}
+	}
+	if err := record(made); err != nil {
+		t.Fatalf("record the test's cgroups: %v", err)
+	}
 	for _, m := range mounts {
 		if err := os.MkdirAll(filepath.Join(m, path), 0o755); err != nil {
 			t.Fatalf("create cgroup %s: %v", filepath.Join(m, path), err)
 		}
 	}
 	t.Cleanup(func() {
-		parts := strings.Split(path, "/")
 		for i := len(parts); i > 0; i-- {
 			for _, m := range mounts {
 				_ = os.Remove(filepath.Join(m, filepath.Join(parts[:i]...)))
@@ -76,4 +87,48 @@ func Join(t testing.TB, mounts []string, path string, pid int) {
 			t.Fatalf("move %d into %s: %v", pid, filepath.Join(m, path), err)
 		}
 	}
+}
+
+// madeLog is where Make writes down, before creating them, the cgroups it
+// creates (as the container collector's id label has them, one a line), so
+// that a test watching the whole host tells the cgroups the tests made —
+// limited, throttled and filled on purpose, from any test binary — from the
+// host's own. It only grows, so that a cgroup gone before the watcher looked
+// is still known.
+func madeLog() string { return filepath.Join(os.TempDir(), "panoptes-test-cgroups.log") }
+
+func record(paths []string) error {
+	if len(paths) == 0 {
+		return nil
+	}
+	f, err := os.OpenFile(madeLog(), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o666)
+	if err != nil {
+		return err
+	}
+	// One write of a few lines: O_APPEND keeps the writers of several
+	// test binaries from interleaving within it.
+	if _, err := f.WriteString(strings.Join(paths, "\n") + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// MadeByTests returns the cgroups (as /kubepods/...) that Make created on this
+// host, in this test run or an earlier one.
+func MadeByTests() (map[string]bool, error) {
+	b, err := os.ReadFile(madeLog())
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]bool{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if l != "" {
+			out[l] = true
+		}
+	}
+	return out, nil
 }
