@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,4 +160,132 @@ func atoiT(t *testing.T, s string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestServerScrapesKubeletAndAPIServer: deploy/server's kubelet-metrics and
+// apiserver jobs, run as in the pod (the ServiceAccount's token and CA
+// files, the RBAC of deploy/server), scrape the real kube-apiserver's
+// /metrics and a node's kubelet with kube-prometheus' labels. The kubelet
+// is played by a TLS server that authorizes as the kubelet does: a
+// TokenReview of the bearer token, then a SubjectAccessReview for get on
+// nodes/metrics.
+func TestServerScrapesKubeletAndAPIServer(t *testing.T) {
+	env := k8s.Start(t)
+	kubeconfig := serverKubeconfig(t, env)
+	saDir := env.ServiceAccountDir(t, "monitoring", "panoptes-server")
+
+	node := "kubelet-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	var mu sync.Mutex
+	var refusals []string
+	kubelet := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if why := kubeletAuthorize(r, env, node); why != "" {
+			mu.Lock()
+			refusals = append(refusals, why)
+			mu.Unlock()
+			http.Error(w, why, http.StatusForbidden)
+			return
+		}
+		fmt.Fprintln(w, "# TYPE kubelet_running_pods gauge\nkubelet_running_pods 3")
+	}))
+	t.Cleanup(kubelet.Close)
+	_, kport, err := net.SplitHostPort(strings.TrimPrefix(kubelet.URL, "https://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Call(t, 201, "POST", "/api/v1/nodes", "", map[string]any{"metadata": map[string]any{"name": node}})
+	t.Cleanup(func() { env.Call(t, 200, "DELETE", "/api/v1/nodes/"+node, "", nil) })
+	env.Call(t, 200, "PATCH", "/api/v1/nodes/"+node+"/status", "application/merge-patch+json", map[string]any{
+		"status": map[string]any{
+			"addresses":       []any{map[string]any{"type": "InternalIP", "address": "127.0.0.1"}},
+			"daemonEndpoints": map[string]any{"kubeletEndpoint": map[string]any{"Port": atoiT(t, kport)}},
+		},
+	})
+
+	// default/kubernetes, as the API server's endpoint reconciler (off
+	// here) keeps it: the API refuses loopback endpoint addresses, so it
+	// holds a documentation address (RFC 5737) that the test maps to the
+	// API server's own.
+	env.Ensure(t, "/api/v1/namespaces/default/services", map[string]any{
+		"metadata": map[string]any{"name": "kubernetes"},
+		"spec":     map[string]any{"ports": []any{map[string]any{"name": "https", "port": 443, "targetPort": 6443}}},
+	})
+	env.Ensure(t, "/api/v1/namespaces/default/endpoints", map[string]any{
+		"metadata": map[string]any{"name": "kubernetes"},
+		"subsets": []any{map[string]any{
+			"addresses": []any{map[string]any{"ip": "192.0.2.1"}},
+			"ports":     []any{map[string]any{"name": "https", "port": 6443}},
+		}},
+	})
+	apiHost := strings.TrimPrefix(env.URL, "https://")
+
+	b, err := os.ReadFile("../../deploy/server/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(b)
+	cfg = strings.ReplaceAll(cfg, "      - role: ", "      - kubeconfig_file: "+kubeconfig+"\n        role: ")
+	cfg = strings.ReplaceAll(cfg, "/var/run/secrets/kubernetes.io/serviceaccount", saDir)
+	cfg = strings.Replace(cfg, "scrape_interval: 15s", "scrape_interval: 1s", 1)
+	cfg = strings.Replace(cfg, "scrape_timeout: 10s", "scrape_timeout: 1s", 1)
+	const endpointRule = "      - source_labels: [__meta_kubernetes_endpoint_port_name]\n        target_label: endpoint\n"
+	if n := strings.Count(cfg, endpointRule); n != 1 {
+		t.Fatalf("deploy/server/prometheus.yml has %d endpoint rules, want the apiserver job's one", n)
+	}
+	cfg = strings.Replace(cfg, endpointRule, endpointRule+
+		"      - source_labels: [__address__]\n        regex: '192\\.0\\.2\\.1:6443'\n        target_label: __address__\n        replacement: "+apiHost+"\n", 1)
+	path := filepath.Join(t.TempDir(), "prometheus.yml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, base := startServer(t, "--config.file="+path)
+
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if t.Failed() && len(refusals) > 0 {
+			t.Logf("the kubelet refused %d scrape(s), the first: %s", len(refusals), refusals[0])
+		}
+	})
+	waitQuery(t, base, `kubelet_running_pods{job="kubelet", metrics_path="/metrics", node="`+node+`", instance="127.0.0.1:`+kport+`"} == 3`, 60*time.Second, nil)
+	waitQuery(t, base, `apiserver_request_total{job="apiserver", namespace="default", service="kubernetes", endpoint="https", instance="`+apiHost+`"}`, 60*time.Second, nil)
+}
+
+// kubeletAuthorize authorizes a request to a kubelet's /metrics as the
+// kubelet's webhook mode does, and returns why it refuses ("" to serve).
+func kubeletAuthorize(r *http.Request, env *k8s.Env, node string) string {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || r.URL.Path != "/metrics" {
+		return fmt.Sprintf("%s without a bearer token or not /metrics", r.URL.Path)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	body, _ := json.Marshal(map[string]any{"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": map[string]any{"token": token}})
+	code, resp, err := env.Do(ctx, "POST", "/apis/authentication.k8s.io/v1/tokenreviews", "", body)
+	var tr struct {
+		Status struct {
+			Authenticated bool `json:"authenticated"`
+			User          struct {
+				Username string   `json:"username"`
+				Groups   []string `json:"groups"`
+				UID      string   `json:"uid"`
+			} `json:"user"`
+		} `json:"status"`
+	}
+	if err != nil || code != http.StatusCreated || json.Unmarshal(resp, &tr) != nil || !tr.Status.Authenticated {
+		return fmt.Sprintf("TokenReview: %d %v %s", code, err, resp)
+	}
+	body, _ = json.Marshal(map[string]any{"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": map[string]any{
+		"user": tr.Status.User.Username, "groups": tr.Status.User.Groups, "uid": tr.Status.User.UID,
+		"resourceAttributes": map[string]any{"verb": "get", "resource": "nodes", "subresource": "metrics", "name": node},
+	}})
+	code, resp, err = env.Do(ctx, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", "", body)
+	var sar struct {
+		Status struct {
+			Allowed bool `json:"allowed"`
+		} `json:"status"`
+	}
+	if err != nil || code != http.StatusCreated || json.Unmarshal(resp, &sar) != nil || !sar.Status.Allowed {
+		return fmt.Sprintf("%s may not get nodes/metrics: %d %v %s", tr.Status.User.Username, code, err, resp)
+	}
+	return ""
 }

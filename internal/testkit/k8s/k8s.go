@@ -500,6 +500,29 @@ func (e *Env) ServiceAccountToken(t testing.TB, ns, name string) string {
 func (e *Env) ServiceAccountKubeconfig(t testing.TB, ns, name string) string {
 	t.Helper()
 	token := e.ServiceAccountToken(t, ns, name)
+	ca := e.caPEM(t)
+	out, err := yaml.Marshal(map[string]any{
+		"apiVersion":      "v1",
+		"kind":            "Config",
+		"clusters":        []any{map[string]any{"name": "test", "cluster": map[string]any{"server": e.URL, "certificate-authority-data": base64.StdEncoding.EncodeToString(ca)}}},
+		"users":           []any{map[string]any{"name": name, "user": map[string]any{"token": token}}},
+		"contexts":        []any{map[string]any{"name": "test", "context": map[string]any{"cluster": "test", "user": name}}},
+		"current-context": "test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), ns+"-"+name+".kubeconfig")
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// caPEM returns the cluster CA's certificates (PEM), from the admin
+// kubeconfig.
+func (e *Env) caPEM(t testing.TB) []byte {
+	t.Helper()
 	cfg, err := readKubeconfig(e.Kubeconfig)
 	if err != nil {
 		t.Fatalf("admin kubeconfig %s: %v", e.Kubeconfig, err)
@@ -519,20 +542,25 @@ func (e *Env) ServiceAccountKubeconfig(t testing.TB, ns, name string) string {
 	if len(ca) == 0 {
 		t.Fatalf("admin kubeconfig %s: no certificate authority for cluster %q", e.Kubeconfig, clusterName)
 	}
-	out, err := yaml.Marshal(map[string]any{
-		"apiVersion":      "v1",
-		"kind":            "Config",
-		"clusters":        []any{map[string]any{"name": "test", "cluster": map[string]any{"server": e.URL, "certificate-authority-data": base64.StdEncoding.EncodeToString(ca)}}},
-		"users":           []any{map[string]any{"name": name, "user": map[string]any{"token": token}}},
-		"contexts":        []any{map[string]any{"name": "test", "context": map[string]any{"cluster": "test", "user": name}}},
-		"current-context": "test",
-	})
-	if err != nil {
-		t.Fatal(err)
+	return ca
+}
+
+// ServiceAccountDir writes what a pod of the existing ServiceAccount ns/name
+// finds mounted at /var/run/secrets/kubernetes.io/serviceaccount — token,
+// ca.crt and namespace — into a temporary directory of the test, and
+// returns it: a config that reads those files (authorization's
+// credentials_file, tls_config's ca_file) runs here as in the pod.
+func (e *Env) ServiceAccountDir(t testing.TB, ns, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for f, b := range map[string][]byte{
+		"token":     []byte(e.ServiceAccountToken(t, ns, name)),
+		"ca.crt":    e.caPEM(t),
+		"namespace": []byte(ns),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	path := filepath.Join(t.TempDir(), ns+"-"+name+".kubeconfig")
-	if err := os.WriteFile(path, out, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return dir
 }
