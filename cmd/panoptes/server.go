@@ -89,6 +89,16 @@ func bindServerFlags(fs *pflag.FlagSet, o *server.Options, prefix string, names 
 	fs.StringVar(&o.Kubernetes.NamespaceSelector, "rules.kubernetes.namespace-selector", o.Kubernetes.NamespaceSelector, "Label selector on namespaces, as ruleNamespaceSelector: only objects in matching namespaces load; empty means every namespace.")
 	fs.StringSliceVar(&o.Kubernetes.Namespaces, "rules.kubernetes.namespaces", o.Kubernetes.Namespaces, "Watch only these namespaces (comma-separated; RBAC in them suffices); empty watches all.")
 	fs.StringVar(&o.Kubernetes.Kubeconfig, "rules.kubernetes.kubeconfig", o.Kubernetes.Kubeconfig, "Kubeconfig for --rules.kubernetes; empty uses the pod's ServiceAccount (in cluster).")
+	fs.BoolVar(&o.KubernetesMonitors, "kubernetes.monitors", o.KubernetesMonitors, "Also scrape what the cluster's ServiceMonitor, PodMonitor and Probe (static targets) objects declare (monitoring.coreos.com/v1), as the jobs prometheus-operator generates (serviceMonitor/<ns>/<name>/<i>, podMonitor/..., probe/<ns>/<name>) appended to the config file's scrape_configs, following their changes. An object that does not convert is logged and left out. Without a CRD (deploy/crds: kubectl apply -k deploy/crds) that kind is off, logged once and looked for again every minute. Needs list/watch on servicemonitors, podmonitors, probes, get on the Secrets and ConfigMaps they name, and the discovery's own RBAC (endpointslices, services, pods).")
+	fs.StringVar(&o.Monitors.ServiceMonitorSelector, "kubernetes.monitors.service-monitor-selector", o.Monitors.ServiceMonitorSelector, "Label selector on ServiceMonitors, as a Prometheus resource's serviceMonitorSelector (e.g. release=prod); empty selects all of them.")
+	fs.StringVar(&o.Monitors.ServiceMonitorNamespaceSelector, "kubernetes.monitors.service-monitor-namespace-selector", o.Monitors.ServiceMonitorNamespaceSelector, "Label selector on namespaces, as serviceMonitorNamespaceSelector: only ServiceMonitors in matching namespaces apply; empty means every namespace.")
+	fs.StringVar(&o.Monitors.PodMonitorSelector, "kubernetes.monitors.pod-monitor-selector", o.Monitors.PodMonitorSelector, "Label selector on PodMonitors, as podMonitorSelector; empty selects all of them.")
+	fs.StringVar(&o.Monitors.PodMonitorNamespaceSelector, "kubernetes.monitors.pod-monitor-namespace-selector", o.Monitors.PodMonitorNamespaceSelector, "Label selector on the PodMonitors' namespaces, as podMonitorNamespaceSelector; empty means every namespace.")
+	fs.StringVar(&o.Monitors.ProbeSelector, "kubernetes.monitors.probe-selector", o.Monitors.ProbeSelector, "Label selector on Probes, as probeSelector; empty selects all of them.")
+	fs.StringVar(&o.Monitors.ProbeNamespaceSelector, "kubernetes.monitors.probe-namespace-selector", o.Monitors.ProbeNamespaceSelector, "Label selector on the Probes' namespaces, as probeNamespaceSelector; empty means every namespace.")
+	fs.StringSliceVar(&o.Monitors.Namespaces, "kubernetes.monitors.namespaces", o.Monitors.Namespaces, "Watch the objects of these namespaces only (comma-separated; RBAC in them suffices for the watch); empty watches all. Where the jobs discover targets is each object's namespaceSelector.")
+	fs.StringVar(&o.Monitors.Role, "kubernetes.monitors.role", o.Monitors.Role, "Kubernetes discovery role of the ServiceMonitors' jobs: endpointslice (discovery.k8s.io/v1; __meta_kubernetes_endpointslice_* labels) or endpoints (the deprecated v1 Endpoints, prometheus-operator's default).")
+	fs.StringVar(&o.Monitors.Kubeconfig, "kubernetes.monitors.kubeconfig", o.Monitors.Kubeconfig, "Kubeconfig for --kubernetes.monitors, used by the watch and by the generated jobs' discovery; empty uses the pod's ServiceAccount (in cluster).")
 	fs.IntVar(&o.NotificationQueueCapacity, "alertmanager.notification-queue-capacity", o.NotificationQueueCapacity, "Capacity of the queue of alerts waiting for the Alertmanagers; alerts beyond it are dropped and counted in prometheus_notifications_dropped_total, and evaluation never waits.")
 	fs.IntVar(&o.NotificationBatchSize, "alertmanager.notification-batch-size", o.NotificationBatchSize, "Most alerts sent to an Alertmanager in one request.")
 	fs.BoolVar(&o.NotificationDrainOnShutdown, "alertmanager.drain-notification-queue-on-shutdown", o.NotificationDrainOnShutdown, "Send the queued alerts before exiting; if false they are dropped.")
@@ -102,16 +112,25 @@ func bindServerFlags(fs *pflag.FlagSet, o *server.Options, prefix string, names 
 		"GOGC": "runtime.gogc", "BuiltinRules": "rules.builtin",
 		"RemoteWriteMaxConcurrentRequests": "web.remote-write-receiver.max-concurrent-requests",
 		"ReadTimeout":                      "web.read-timeout", "MaxConnections": "web.max-connections",
-		"RulesAlertForOutageTolerance": "rules.alert.for-outage-tolerance",
-		"RulesAlertForGracePeriod":     "rules.alert.for-grace-period",
-		"RulesAlertResendDelay":        "rules.alert.resend-delay",
-		"RulesMaxConcurrentEvals":      "rules.max-concurrent-evals",
-		"NotificationQueueCapacity":    "alertmanager.notification-queue-capacity",
-		"NotificationBatchSize":        "alertmanager.notification-batch-size",
-		"Kubernetes.LabelSelector":     "rules.kubernetes.selector",
-		"Kubernetes.NamespaceSelector": "rules.kubernetes.namespace-selector",
-		"Kubernetes.Namespaces":        "rules.kubernetes.namespaces",
-		"Kubernetes.Kubeconfig":        "rules.kubernetes.kubeconfig",
+		"RulesAlertForOutageTolerance":             "rules.alert.for-outage-tolerance",
+		"RulesAlertForGracePeriod":                 "rules.alert.for-grace-period",
+		"RulesAlertResendDelay":                    "rules.alert.resend-delay",
+		"RulesMaxConcurrentEvals":                  "rules.max-concurrent-evals",
+		"NotificationQueueCapacity":                "alertmanager.notification-queue-capacity",
+		"NotificationBatchSize":                    "alertmanager.notification-batch-size",
+		"Kubernetes.LabelSelector":                 "rules.kubernetes.selector",
+		"Kubernetes.NamespaceSelector":             "rules.kubernetes.namespace-selector",
+		"Kubernetes.Namespaces":                    "rules.kubernetes.namespaces",
+		"Kubernetes.Kubeconfig":                    "rules.kubernetes.kubeconfig",
+		"Monitors.ServiceMonitorSelector":          "kubernetes.monitors.service-monitor-selector",
+		"Monitors.ServiceMonitorNamespaceSelector": "kubernetes.monitors.service-monitor-namespace-selector",
+		"Monitors.PodMonitorSelector":              "kubernetes.monitors.pod-monitor-selector",
+		"Monitors.PodMonitorNamespaceSelector":     "kubernetes.monitors.pod-monitor-namespace-selector",
+		"Monitors.ProbeSelector":                   "kubernetes.monitors.probe-selector",
+		"Monitors.ProbeNamespaceSelector":          "kubernetes.monitors.probe-namespace-selector",
+		"Monitors.Namespaces":                      "kubernetes.monitors.namespaces",
+		"Monitors.Role":                            "kubernetes.monitors.role",
+		"Monitors.Kubeconfig":                      "kubernetes.monitors.kubeconfig",
 	} {
 		names[prefix+field] = flag
 	}

@@ -37,11 +37,16 @@ func newReloadMetrics(reg prometheus.Registerer) *reloadMetrics {
 }
 
 // loadConfig reads and validates the config file (the default config when
-// none is given).
+// none is given), and appends the scrape sources' jobs.
 func (s *Server) loadConfig() (*config.Config, error) {
 	if s.opts.ConfigFile == "" {
 		// An empty document is Prometheus's defaults, marked as loaded.
-		return config.Load("", s.logger)
+		cfg, err := config.Load("", s.logger)
+		if err != nil {
+			return nil, err
+		}
+		s.withSourceJobs(cfg)
+		return cfg, nil
 	}
 	cfg, err := config.LoadFile(s.opts.ConfigFile, false, s.logger)
 	if err != nil {
@@ -52,6 +57,8 @@ func (s *Server) loadConfig() (*config.Config, error) {
 	if _, err := cfg.GetScrapeConfigs(); err != nil {
 		return nil, fmt.Errorf("load config --config.file=%s: %w", absPath(s.opts.ConfigFile), err)
 	}
+	// The jobs of ServiceMonitor objects, ..., after the file's.
+	s.withSourceJobs(cfg)
 	return cfg, nil
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/panoptes-dev/panoptes/internal/option"
 	"github.com/panoptes-dev/panoptes/internal/server/kuberules"
+	"github.com/panoptes-dev/panoptes/internal/server/monitors"
 )
 
 // Options configure a Server. NewOptions holds their defaults, Prometheus's
@@ -110,6 +111,13 @@ type Options struct {
 	KubernetesRules bool
 	// Kubernetes selects the PrometheusRule objects.
 	Kubernetes kuberules.Options
+	// KubernetesMonitors also scrapes what the cluster's
+	// monitoring.coreos.com/v1 ServiceMonitor, PodMonitor and Probe
+	// objects declare, as jobs that prometheus-operator would generate,
+	// appended to the config file's scrape_configs.
+	KubernetesMonitors bool
+	// Monitors selects those objects.
+	Monitors monitors.Options
 	// NotificationQueueCapacity is how many alerts wait for the
 	// Alertmanagers; more are dropped (prometheus_notifications_dropped_total).
 	NotificationQueueCapacity int
@@ -144,6 +152,9 @@ type Options struct {
 	// RuleSources add rule files that are not on disk (PrometheusRule
 	// objects); they are read again on every reload.
 	RuleSources []RuleSource
+	// ScrapeSources add scrape jobs that are not in the config file
+	// (ServiceMonitor objects, ...); they are read again on every reload.
+	ScrapeSources []ScrapeSource
 	// Flags are the command line flags, shown by /api/v1/status/flags.
 	Flags map[string]string
 	// Registerer and Gatherer hold the server's own metrics; the
@@ -182,6 +193,7 @@ func NewOptions() *Options {
 		NotificationBatchSize:        256,
 		NotificationDrainOnShutdown:  true,
 		Kubernetes:                   *kuberules.NewOptions(),
+		Monitors:                     *monitors.NewOptions(),
 	}
 }
 
@@ -254,6 +266,9 @@ func (o *Options) Validate() error {
 	}
 	if o.KubernetesRules {
 		errs = append(errs, option.Rename(o.Kubernetes.Validate(), func(f string) (string, bool) { return "Kubernetes." + f, true }, nil))
+	}
+	if o.KubernetesMonitors {
+		errs = append(errs, option.Rename(o.Monitors.Validate(), func(f string) (string, bool) { return "Monitors." + f, true }, nil))
 	}
 	if o.NotificationQueueCapacity <= 0 {
 		errs = append(errs, option.Invalid("NotificationQueueCapacity", "%d: must be positive", o.NotificationQueueCapacity))

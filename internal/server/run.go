@@ -15,12 +15,14 @@ import (
 	"github.com/panoptes-dev/panoptes/internal/gogc"
 	"github.com/panoptes-dev/panoptes/internal/option"
 	"github.com/panoptes-dev/panoptes/internal/server/kuberules"
+	"github.com/panoptes-dev/panoptes/internal/server/monitors"
 	"github.com/panoptes-dev/panoptes/internal/version"
 	"github.com/panoptes-dev/panoptes/internal/web"
 )
 
 // kubernetesRulesSyncWait is how long the server waits for the first list
-// of PrometheusRule objects before it starts without them.
+// of PrometheusRule objects (and of the monitors) before it starts without
+// them.
 const kubernetesRulesSyncWait = 30 * time.Second
 
 // Run is the server role: it validates o, sets GOGC, serves the API with
@@ -89,6 +91,32 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger, onListen func(net
 			logger.Warn("PrometheusRule objects not listed yet; starting without them, they load when listed", "waited", kubernetesRulesSyncWait)
 		}
 		opts.RuleSources = append(opts.RuleSources, w)
+	}
+	// ServiceMonitor, PodMonitor and Probe objects: the same, for the
+	// scrape jobs.
+	if opts.KubernetesMonitors {
+		w, err := monitors.New(&opts.Monitors, logger.With("component", "monitors"), opts.Registerer)
+		if err != nil {
+			return option.Rename(err, func(f string) (string, bool) { return "Monitors." + f, true }, nil)
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			_ = w.Run(wctx, func() {
+				select {
+				case changed <- struct{}{}:
+				default:
+				}
+			})
+		}()
+		deadline := time.Now().Add(kubernetesRulesSyncWait)
+		for !w.Synced() && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !w.Synced() {
+			logger.Warn("ServiceMonitor, PodMonitor and Probe objects not listed yet; starting without their jobs, they apply when listed", "waited", kubernetesRulesSyncWait)
+		}
+		opts.ScrapeSources = append(opts.ScrapeSources, w)
 	}
 	s, err := New(&opts, logger)
 	if err != nil {
