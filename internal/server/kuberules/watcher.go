@@ -3,7 +3,6 @@ package kuberules
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -14,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/promql/parser"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -24,14 +22,11 @@ import (
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/panoptes-dev/panoptes/internal/option"
+	"github.com/panoptes-dev/panoptes/internal/server/kubewatch"
 )
 
 // IdentifierPrefix starts the identifier of every rule file a Watcher
@@ -100,7 +95,7 @@ func New(o *Options, logger *slog.Logger, reg prometheus.Registerer) (*Watcher, 
 	if err != nil {
 		return nil, option.Invalid("NamespaceSelector", "%q is not a label selector: %w", o.NamespaceSelector, err)
 	}
-	cfg, err := restConfig(o.Kubeconfig)
+	cfg, err := kubewatch.RestConfig(o.Kubeconfig)
 	if err != nil {
 		return nil, err
 	}
@@ -153,23 +148,6 @@ func New(o *Options, logger *slog.Logger, reg prometheus.Registerer) (*Watcher, 
 	return w, nil
 }
 
-// restConfig is the kubeconfig's client config, or the pod's in-cluster
-// one when kubeconfig is empty.
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		cfg, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, option.Invalid("Kubeconfig", "not running in a pod (%w): give a kubeconfig file", err)
-		}
-		return cfg, nil
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, option.Invalid("Kubeconfig", "%w", err)
-	}
-	return cfg, nil
-}
-
 // Files returns the current rule files: identifier
 // ("prometheusrule/<namespace>/<name>") -> content of a Prometheus rule
 // file. The map is the caller's; the contents must not be modified.
@@ -197,11 +175,11 @@ func (w *Watcher) Run(ctx context.Context, onChange func()) error {
 	if onChange == nil {
 		onChange = func() {}
 	}
-	recorder, stop := w.newRecorder(ctx)
+	recorder, stop := kubewatch.NewRecorder(ctx, w.kube)
 	defer stop()
 	absentLogged := false
 	for {
-		served, err := w.served(ctx)
+		served, err := kubewatch.Served(ctx, w.kube, w.gvr)
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -245,33 +223,6 @@ func (w *Watcher) Run(ctx context.Context, onChange func()) error {
 	}
 }
 
-// served asks the API server's discovery whether it serves the resource.
-// Discovery is open to every authenticated identity (system:discovery), so
-// this needs no RBAC on CRDs.
-func (w *Watcher) served(ctx context.Context) (bool, error) {
-	gv := w.gvr.GroupVersion().String()
-	// The discovery client's own call takes no context; this one ends
-	// with Run's, so that Run returns promptly when the API server hangs.
-	raw, err := w.kube.Discovery().RESTClient().Get().AbsPath("/apis", gv).
-		SetHeader("Accept", "application/json").Do(ctx).Raw()
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("discovery of %s: %w", gv, err)
-	}
-	var list metav1.APIResourceList
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return false, fmt.Errorf("discovery of %s: %w", gv, err)
-	}
-	for _, r := range list.APIResources {
-		if r.Name == w.gvr.Resource {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 // watch runs the informers while the resource is served, recomputing the
 // files (debounced) on every change, and returns when ctx is done or the
 // resource is no longer served.
@@ -305,7 +256,7 @@ func (w *Watcher) watch(ctx context.Context, recorder record.EventRecorder, onCh
 		f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(w.dyn, 0, ns, selectRules)
 		inf := f.ForResource(w.gvr).Informer()
 		// managedFields are most of a small object's bytes and are never read.
-		_ = inf.SetTransform(dropManagedFields)
+		_ = inf.SetTransform(kubewatch.DropManagedFields)
 		if _, err := inf.AddEventHandler(handler); err != nil {
 			w.logger.Error("BUG: PrometheusRule informer rejected its handler", "err", err)
 		}
@@ -321,7 +272,7 @@ func (w *Watcher) watch(ctx context.Context, recorder record.EventRecorder, onCh
 		f := informers.NewSharedInformerFactoryWithOptions(w.kube, 0,
 			informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = w.nsSel.String() }))
 		inf := f.Core().V1().Namespaces().Informer()
-		_ = inf.SetTransform(dropManagedFields)
+		_ = inf.SetTransform(kubewatch.DropManagedFields)
 		if _, err := inf.AddEventHandler(handler); err != nil {
 			w.logger.Error("BUG: namespace informer rejected its handler", "err", err)
 		}
@@ -385,7 +336,7 @@ func (w *Watcher) watch(ctx context.Context, recorder record.EventRecorder, onCh
 				onChange()
 			}
 		case <-check.C:
-			if served, err := w.served(ctx); err == nil && !served {
+			if served, err := kubewatch.Served(ctx, w.kube, w.gvr); err == nil && !served {
 				return
 			}
 		}
@@ -455,14 +406,14 @@ func (w *Watcher) convert(key string, u *unstructured.Unstructured, recorder rec
 	c.content, c.err = ruleFile(u.Object["spec"], w.parser, w.logger)
 	if c.err != nil {
 		w.logger.Warn("PrometheusRule is not a valid rule file; left out, the other rules still load",
-			"namespace", u.GetNamespace(), "name", u.GetName(), "err", oneLine(c.err))
+			"namespace", u.GetNamespace(), "name", u.GetName(), "err", kubewatch.OneLine(c.err))
 		if u.GetAPIVersion() == "" || u.GetKind() == "" {
 			u = u.DeepCopy()
 			u.SetAPIVersion(w.gvr.GroupVersion().String())
 			u.SetKind("PrometheusRule")
 		}
 		recorder.Eventf(u, corev1.EventTypeWarning, "InvalidConfiguration",
-			"PrometheusRule %s was rejected: not a valid Prometheus rule file: %s", u.GetName(), oneLine(c.err))
+			"PrometheusRule %s was rejected: not a valid Prometheus rule file: %s", u.GetName(), kubewatch.OneLine(c.err))
 	}
 	w.mu.Lock()
 	w.cache[key] = c
@@ -491,27 +442,4 @@ func (w *Watcher) setFiles(files map[string][]byte) bool {
 	}
 	w.files = files
 	return true
-}
-
-// newRecorder returns an event recorder that writes Events through the API
-// server, and the function that stops it. An identity without the right
-// to create Events gets a log line from client-go per event, and the rules
-// work the same.
-func (w *Watcher) newRecorder(ctx context.Context) (record.EventRecorder, func()) {
-	b := record.NewBroadcaster(record.WithContext(ctx))
-	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: w.kube.CoreV1().Events("")})
-	return b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "panoptes-server"}), b.Shutdown
-}
-
-// dropManagedFields is the informers' transform.
-func dropManagedFields(obj any) (any, error) {
-	if m, ok := obj.(metav1.Object); ok {
-		m.SetManagedFields(nil)
-	}
-	return obj, nil
-}
-
-// oneLine joins a multi-error's lines for a log line or an Event.
-func oneLine(err error) string {
-	return strings.ReplaceAll(err.Error(), "\n", "; ")
 }

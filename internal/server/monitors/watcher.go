@@ -3,7 +3,6 @@ package monitors
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -24,14 +22,11 @@ import (
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/panoptes-dev/panoptes/internal/option"
+	"github.com/panoptes-dev/panoptes/internal/server/kubewatch"
 )
 
 // The resources watched.
@@ -95,7 +90,7 @@ func New(o *Options, logger *slog.Logger, reg prometheus.Registerer) (*Watcher, 
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	cfg, err := restConfig(o.Kubeconfig)
+	cfg, err := kubewatch.RestConfig(o.Kubeconfig)
 	if err != nil {
 		return nil, err
 	}
@@ -163,23 +158,6 @@ func New(o *Options, logger *slog.Logger, reg prometheus.Registerer) (*Watcher, 
 	return w, nil
 }
 
-// restConfig is the kubeconfig's client config, or the pod's in-cluster
-// one when kubeconfig is empty.
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		cfg, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, option.Invalid("Kubeconfig", "not running in a pod (%w): give a kubeconfig file", err)
-		}
-		return cfg, nil
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, option.Invalid("Kubeconfig", "%w", err)
-	}
-	return cfg, nil
-}
-
 // ScrapeConfigs returns the current jobs: identifier
 // ("serviceMonitor/<namespace>/<name>", "podMonitor/...", "probe/...") ->
 // a YAML list of scrape configs (ParseScrapeConfigs reads it). The map is
@@ -207,7 +185,7 @@ func (w *Watcher) Run(ctx context.Context, onChange func()) error {
 	if onChange == nil {
 		onChange = func() {}
 	}
-	recorder, stop := w.newRecorder(ctx)
+	recorder, stop := kubewatch.NewRecorder(ctx, w.kube)
 	defer stop()
 	var wg sync.WaitGroup
 	for _, k := range w.kinds {
@@ -221,7 +199,7 @@ func (w *Watcher) Run(ctx context.Context, onChange func()) error {
 func (w *Watcher) runKind(ctx context.Context, k *kind, recorder record.EventRecorder, onChange func()) {
 	absentLogged := false
 	for {
-		served, err := w.served(ctx, k.gvr)
+		served, err := kubewatch.Served(ctx, w.kube, k.gvr)
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -266,31 +244,6 @@ func (w *Watcher) runKind(ctx context.Context, k *kind, recorder record.EventRec
 	}
 }
 
-// served asks the API server's discovery whether it serves the resource.
-// Discovery is open to every authenticated identity (system:discovery), so
-// this needs no RBAC on CRDs.
-func (w *Watcher) served(ctx context.Context, gvr schema.GroupVersionResource) (bool, error) {
-	gv := gvr.GroupVersion().String()
-	raw, err := w.kube.Discovery().RESTClient().Get().AbsPath("/apis", gv).
-		SetHeader("Accept", "application/json").Do(ctx).Raw()
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("discovery of %s: %w", gv, err)
-	}
-	var list metav1.APIResourceList
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return false, fmt.Errorf("discovery of %s: %w", gv, err)
-	}
-	for _, r := range list.APIResources {
-		if r.Name == gvr.Resource {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 // watch runs one kind's informers while the resource is served,
 // recomputing its jobs (debounced) on every change, and returns when ctx
 // is done or the resource is no longer served.
@@ -323,7 +276,7 @@ func (w *Watcher) watch(ctx context.Context, k *kind, recorder record.EventRecor
 	for _, ns := range namespaces {
 		f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(w.dyn, 0, ns, selectObjects)
 		inf := f.ForResource(k.gvr).Informer()
-		_ = inf.SetTransform(dropManagedFields)
+		_ = inf.SetTransform(kubewatch.DropManagedFields)
 		if _, err := inf.AddEventHandler(handler); err != nil {
 			w.logger.Error("BUG: "+k.name+" informer rejected its handler", "err", err)
 		}
@@ -339,7 +292,7 @@ func (w *Watcher) watch(ctx context.Context, k *kind, recorder record.EventRecor
 		f := informers.NewSharedInformerFactoryWithOptions(w.kube, 0,
 			informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = k.nsSel.String() }))
 		inf := f.Core().V1().Namespaces().Informer()
-		_ = inf.SetTransform(dropManagedFields)
+		_ = inf.SetTransform(kubewatch.DropManagedFields)
 		if _, err := inf.AddEventHandler(handler); err != nil {
 			w.logger.Error("BUG: namespace informer rejected its handler", "err", err)
 		}
@@ -401,7 +354,7 @@ func (w *Watcher) watch(ctx context.Context, k *kind, recorder record.EventRecor
 				onChange()
 			}
 		case <-check.C:
-			if served, err := w.served(ctx, k.gvr); err == nil && !served {
+			if served, err := kubewatch.Served(ctx, w.kube, k.gvr); err == nil && !served {
 				return
 			}
 		}
@@ -471,14 +424,14 @@ func (w *Watcher) report(k *kind, u *unstructured.Unstructured, id string, err e
 		return
 	}
 	w.logger.Warn(k.name+" cannot be converted to scrape jobs; left out, the other objects still apply",
-		"kind", k.name, "namespace", u.GetNamespace(), "name", u.GetName(), "err", oneLine(err))
+		"kind", k.name, "namespace", u.GetNamespace(), "name", u.GetName(), "err", kubewatch.OneLine(err))
 	if u.GetAPIVersion() == "" || u.GetKind() == "" {
 		u = u.DeepCopy()
 		u.SetAPIVersion(k.gvr.GroupVersion().String())
 		u.SetKind(k.name)
 	}
 	recorder.Eventf(u, corev1.EventTypeWarning, "InvalidConfiguration",
-		"%s %s was rejected: it does not convert to a Prometheus scrape config: %s", k.name, u.GetName(), oneLine(err))
+		"%s %s was rejected: it does not convert to a Prometheus scrape config: %s", k.name, u.GetName(), kubewatch.OneLine(err))
 }
 
 // setJobs replaces the kind's jobs and marks the kind synced; it reports
@@ -511,16 +464,6 @@ func SortedIDs(jobs map[string][]byte) []string {
 	}
 	sort.Strings(ids)
 	return ids
-}
-
-// newRecorder returns an event recorder that writes Events through the API
-// server, and the function that stops it. An identity without the right
-// to create Events gets a log line from client-go per event, and the jobs
-// work the same.
-func (w *Watcher) newRecorder(ctx context.Context) (record.EventRecorder, func()) {
-	b := record.NewBroadcaster(record.WithContext(ctx))
-	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: w.kube.CoreV1().Events("")})
-	return b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "panoptes-server"}), b.Shutdown
 }
 
 // apiRefs reads Secrets and ConfigMaps through the API server.
@@ -563,17 +506,4 @@ func (r *apiRefs) ConfigMapKey(ns string, sel ConfigMapKeySelector) (string, err
 		return "", fmt.Errorf("configmap %s/%s has no key %q", ns, sel.Name, sel.Key)
 	}
 	return v, nil
-}
-
-// dropManagedFields is the informers' transform.
-func dropManagedFields(obj any) (any, error) {
-	if m, ok := obj.(metav1.Object); ok {
-		m.SetManagedFields(nil)
-	}
-	return obj, nil
-}
-
-// oneLine joins a multi-error's lines for a log line or an Event.
-func oneLine(err error) string {
-	return strings.ReplaceAll(err.Error(), "\n", "; ")
 }
