@@ -64,59 +64,41 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger, onListen func(net
 		})
 	}
 
-	// PrometheusRule objects: the first list is waited for (a while), so
-	// that the first rule load has them and their alerts' state is
-	// restored; every change afterwards reloads the rules.
+	// PrometheusRule objects, and ServiceMonitor, PodMonitor and Probe
+	// objects: the first lists are waited for (a while, together), so that
+	// the first rule load has the rules, and their alerts' state is
+	// restored, and the first scrape config has the jobs; every change
+	// afterwards reloads.
 	changed := make(chan struct{}, 1)
+	wctx, cancelWatchers := context.WithCancel(ctx)
+	defer cancelWatchers()
+	var waiting []syncWait
 	if opts.KubernetesRules {
 		w, err := kuberules.New(&opts.Kubernetes, logger.With("component", "prometheusrule"), opts.Registerer)
 		if err != nil {
 			return option.Rename(err, func(f string) (string, bool) { return "Kubernetes." + f, true }, nil)
 		}
-		wctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		go func() {
-			_ = w.Run(wctx, func() {
-				select {
-				case changed <- struct{}{}:
-				default:
-				}
-			})
-		}()
-		deadline := time.Now().Add(kubernetesRulesSyncWait)
-		for !w.Synced() && time.Now().Before(deadline) && ctx.Err() == nil {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if !w.Synced() {
-			logger.Warn("PrometheusRule objects not listed yet; starting without them, they load when listed", "waited", kubernetesRulesSyncWait)
-		}
+		runWatcher(wctx, w, changed)
+		waiting = append(waiting, syncWait{w, "PrometheusRule objects not listed yet; starting without them, they load when listed"})
 		opts.RuleSources = append(opts.RuleSources, w)
 	}
-	// ServiceMonitor, PodMonitor and Probe objects: the same, for the
-	// scrape jobs.
 	if opts.KubernetesMonitors {
 		w, err := monitors.New(&opts.Monitors, logger.With("component", "monitors"), opts.Registerer)
 		if err != nil {
 			return option.Rename(err, func(f string) (string, bool) { return "Monitors." + f, true }, nil)
 		}
-		wctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		go func() {
-			_ = w.Run(wctx, func() {
-				select {
-				case changed <- struct{}{}:
-				default:
-				}
-			})
-		}()
-		deadline := time.Now().Add(kubernetesRulesSyncWait)
-		for !w.Synced() && time.Now().Before(deadline) && ctx.Err() == nil {
+		runWatcher(wctx, w, changed)
+		waiting = append(waiting, syncWait{w, "ServiceMonitor, PodMonitor and Probe objects not listed yet; starting without their jobs, they apply when listed"})
+		opts.ScrapeSources = append(opts.ScrapeSources, w)
+	}
+	deadline := time.Now().Add(kubernetesRulesSyncWait)
+	for _, sw := range waiting {
+		for !sw.w.Synced() && time.Now().Before(deadline) && ctx.Err() == nil {
 			time.Sleep(100 * time.Millisecond)
 		}
-		if !w.Synced() {
-			logger.Warn("ServiceMonitor, PodMonitor and Probe objects not listed yet; starting without their jobs, they apply when listed", "waited", kubernetesRulesSyncWait)
+		if !sw.w.Synced() {
+			logger.Warn(sw.notListed, "waited", kubernetesRulesSyncWait)
 		}
-		opts.ScrapeSources = append(opts.ScrapeSources, w)
 	}
 	s, err := New(&opts, logger)
 	if err != nil {
@@ -138,4 +120,30 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger, onListen func(net
 			onListen(addr)
 		}
 	})
+}
+
+// kubeWatcher is a watcher of the cluster's objects (kuberules, monitors).
+type kubeWatcher interface {
+	Run(ctx context.Context, onChange func()) error
+	Synced() bool
+}
+
+// syncWait is a watcher whose first list Run waits for, and what it logs
+// when the list is not in by then.
+type syncWait struct {
+	w         kubeWatcher
+	notListed string
+}
+
+// runWatcher runs w until ctx is done, signalling changed (without
+// blocking) on every change.
+func runWatcher(ctx context.Context, w kubeWatcher, changed chan<- struct{}) {
+	go func() {
+		_ = w.Run(ctx, func() {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		})
+	}()
 }
