@@ -109,11 +109,19 @@ type blockingSystem struct {
 	block   string
 	release chan struct{}
 	calls   atomic.Int32
+	// entered is closed once that Statfs has been called (newBlockingSystem).
+	entered     chan struct{}
+	enteredOnce sync.Once
+}
+
+func newBlockingSystem(block string) *blockingSystem {
+	return &blockingSystem{block: block, release: make(chan struct{}), entered: make(chan struct{})}
 }
 
 func (s *blockingSystem) Statfs(path string) (Statfs, error) {
 	if filepath.Base(path) == s.block {
 		s.calls.Add(1)
+		s.enteredOnce.Do(func() { close(s.entered) })
 		<-s.release
 		return Statfs{Blocks: 7, BlockSize: 1}, nil
 	}
@@ -123,17 +131,21 @@ func (s *blockingSystem) Statfs(path string) (Statfs, error) {
 // TestFilesystemStuckMount checks the stuck-mount protection: a statfs that
 // does not return within MountTimeout gives device_error 1; later scrapes
 // skip the mount without a new statfs until the pending call returns. The
-// test says when the timeout expires (filesystemCollector.expired), so that
-// no real timer races the fast mount's statfs.
+// test says when the timeout expires (filesystemCollector.expired): once
+// the stuck statfs has been called, so that no real timer races either
+// mount's statfs.
 func TestFilesystemStuckMount(t *testing.T) {
-	sys := &blockingSystem{block: "nfs", release: make(chan struct{})}
+	sys := newBlockingSystem("nfs")
 	var once sync.Once
 	release := func() { once.Do(func() { close(sys.release) }) }
 	defer release()
 	c := newStuckMountCollector(t, "/dev/vda / ext4 rw 0 0\nsrv:/x /nfs nfs4 rw 0 0\n", sys, time.Hour)
 	var expireNFS atomic.Bool
 	timedOut := make(chan time.Time)
-	close(timedOut)
+	go func() {
+		<-sys.entered
+		close(timedOut)
+	}()
 	c.expired = func(mp string) <-chan time.Time {
 		if mp == "/nfs" && expireNFS.Load() {
 			return timedOut
@@ -184,7 +196,7 @@ func TestFilesystemStuckMount(t *testing.T) {
 // TestFilesystemMountTimeout checks the real MountTimeout timer: a scrape of
 // a mount whose statfs never returns ends, and reports device_error 1.
 func TestFilesystemMountTimeout(t *testing.T) {
-	sys := &blockingSystem{block: "nfs", release: make(chan struct{})}
+	sys := newBlockingSystem("nfs")
 	defer close(sys.release)
 	c := newStuckMountCollector(t, "srv:/x /nfs nfs4 rw 0 0\n", sys, time.Millisecond)
 	got := scrapeFilesystem(t, c, "scrape")

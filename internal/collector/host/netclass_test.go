@@ -1,10 +1,14 @@
 package host
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/procfs/sysfs"
 )
 
 // TestNetclassInvalidSpeed: a speed of -1 is reported as -125000 bytes/s by
@@ -66,4 +70,58 @@ func TestNetclassVanishedDevice(t *testing.T) {
 	if strings.Contains(out, "veth0") || !strings.Contains(out, `node_network_mtu_bytes{device="eth0"} 1500`) {
 		t.Errorf("output:\n%s", out)
 	}
+}
+
+// TestNetclassReaderMatchesProcfs: the collector's own reader of
+// /sys/class/net/<dev> gives every exported attribute exactly as procfs'
+// parser (node_exporter's) does, on this machine's interfaces and on the
+// fixture tree.
+func TestNetclassReaderMatchesProcfs(t *testing.T) {
+	t.Parallel()
+	for _, root := range []string{"/sys", filepath.Join("testdata", "netclass", "sys")} {
+		sfs, err := sysfs.NewFS(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		devices, err := sfs.NetClassDevices()
+		if err != nil {
+			t.Fatalf("%s: %v", root, err)
+		}
+		if len(devices) == 0 {
+			t.Fatalf("%s: no network device", root)
+		}
+		buf := make([]byte, netclassBufSize)
+		for _, dev := range devices {
+			want, err := sfs.NetClassByIface(dev)
+			if err != nil {
+				t.Fatalf("%s %s: procfs: %v", root, dev, err)
+			}
+			// Fields the collector does not export are left out of the
+			// comparison.
+			want.AddrLen, want.PhysPortID, want.PhysPortName, want.PhysSwitchID = nil, "", "", ""
+			got, err := readNetclassIface(filepath.Join(root, "class", "net"), dev, buf)
+			if err != nil {
+				t.Fatalf("%s %s: %v", root, dev, err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s %s:\n got %s\nwant %s", root, dev, netclassString(got), netclassString(want))
+			}
+		}
+	}
+}
+
+func netclassString(i *sysfs.NetClassIface) string {
+	v := reflect.ValueOf(*i)
+	var b strings.Builder
+	for f := range v.NumField() {
+		x := v.Field(f)
+		if x.Kind() == reflect.Pointer {
+			if x.IsNil() {
+				continue
+			}
+			x = x.Elem()
+		}
+		fmt.Fprintf(&b, "%s=%v ", v.Type().Field(f).Name, x)
+	}
+	return b.String()
 }
