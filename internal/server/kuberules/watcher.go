@@ -13,16 +13,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/promql/parser"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/panoptes-dev/panoptes/internal/option"
@@ -42,8 +38,6 @@ var PrometheusRules = schema.GroupVersionResource{Group: "monitoring.coreos.com"
 const (
 	defaultCRDRetry = time.Minute
 	defaultDebounce = time.Second
-	// slowSync is how long the first list may take before a warning.
-	slowSync = 30 * time.Second
 )
 
 // Watcher keeps the rule files of the selected PrometheusRule objects. Its
@@ -177,203 +171,49 @@ func (w *Watcher) Run(ctx context.Context, onChange func()) error {
 	}
 	recorder, stop := kubewatch.NewRecorder(ctx, w.kube)
 	defer stop()
-	absentLogged := false
-	for {
-		served, err := kubewatch.Served(ctx, w.kube, w.gvr)
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case err != nil:
-			w.logger.Warn("cannot tell whether the API server serves PrometheusRule objects; retrying",
-				"resource", w.gvr.String(), "retry", w.crdRetry, "err", err)
-		case !served:
-			w.crdPresent.Set(0)
-			if !absentLogged {
-				w.logger.Info("PrometheusRule CRD not found; no rules from PrometheusRule objects until it is installed (looked for again every "+w.crdRetry.String()+")",
-					"resource", w.gvr.String())
-				absentLogged = true
+	r := &kubewatch.Resource{
+		Kind: "PrometheusRule", GVR: w.gvr, Gives: "rules",
+		Selector: w.ruleSel, NamespaceSelector: w.nsSel, Namespaces: w.opts.Namespaces,
+		Dyn: w.dyn, Kube: w.kube, Logger: w.logger,
+		Retry: w.crdRetry, Debounce: w.debounce,
+		SetServed: func(served bool) {
+			if served {
+				w.crdPresent.Set(1)
+			} else {
+				w.crdPresent.Set(0)
 			}
-			if w.setFiles(map[string][]byte{}) {
-				onChange()
+		},
+		Update: func(_ context.Context, objs []*unstructured.Unstructured) bool {
+			return w.recompute(objs, recorder)
+		},
+		Clear: func(removed bool) bool {
+			if removed {
+				w.forget()
 			}
-		default:
-			w.crdPresent.Set(1)
-			if absentLogged {
-				w.logger.Info("PrometheusRule CRD found; watching PrometheusRule objects", "resource", w.gvr.String())
-			}
-			w.watch(ctx, recorder, onChange)
-			if ctx.Err() != nil {
-				return nil
-			}
-			// The CRD went away: its objects with it.
-			w.crdPresent.Set(0)
-			w.logger.Info("PrometheusRule CRD removed; rules from PrometheusRule objects unloaded", "resource", w.gvr.String())
-			absentLogged = true
-			w.forget()
-			if w.setFiles(map[string][]byte{}) {
-				onChange()
-			}
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(w.crdRetry):
-		}
+			return w.setFiles(map[string][]byte{})
+		},
 	}
+	r.Run(ctx, onChange)
+	return nil
 }
 
-// watch runs the informers while the resource is served, recomputing the
-// files (debounced) on every change, and returns when ctx is done or the
-// resource is no longer served.
-func (w *Watcher) watch(ctx context.Context, recorder record.EventRecorder, onChange func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	changed := make(chan struct{}, 1)
-	kick := func() {
-		select {
-		case changed <- struct{}{}:
-		default:
-		}
-	}
-	handler := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { kick() },
-		UpdateFunc: func(any, any) { kick() },
-		DeleteFunc: func(any) { kick() },
-	}
-	selectRules := func(lo *metav1.ListOptions) { lo.LabelSelector = w.ruleSel.String() }
-	namespaces := w.opts.Namespaces
-	if len(namespaces) == 0 {
-		namespaces = []string{metav1.NamespaceAll}
-	}
-	var (
-		stores    []cache.Store
-		hasSynced []cache.InformerSynced
-		shutdowns []func()
-	)
-	for _, ns := range namespaces {
-		f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(w.dyn, 0, ns, selectRules)
-		inf := f.ForResource(w.gvr).Informer()
-		// managedFields are most of a small object's bytes and are never read.
-		_ = inf.SetTransform(kubewatch.DropManagedFields)
-		if _, err := inf.AddEventHandler(handler); err != nil {
-			w.logger.Error("BUG: PrometheusRule informer rejected its handler", "err", err)
-		}
-		stores = append(stores, inf.GetStore())
-		hasSynced = append(hasSynced, inf.HasSynced)
-		f.Start(ctx.Done())
-		shutdowns = append(shutdowns, f.Shutdown)
-	}
-	var nsStore cache.Store
-	if !w.nsSel.Empty() {
-		// The server filters namespaces by the selector: the store holds
-		// the selected namespaces only.
-		f := informers.NewSharedInformerFactoryWithOptions(w.kube, 0,
-			informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = w.nsSel.String() }))
-		inf := f.Core().V1().Namespaces().Informer()
-		_ = inf.SetTransform(kubewatch.DropManagedFields)
-		if _, err := inf.AddEventHandler(handler); err != nil {
-			w.logger.Error("BUG: namespace informer rejected its handler", "err", err)
-		}
-		nsStore = inf.GetStore()
-		hasSynced = append(hasSynced, inf.HasSynced)
-		f.Start(ctx.Done())
-		shutdowns = append(shutdowns, f.Shutdown)
-	}
-	defer func() {
-		cancel()
-		for _, s := range shutdowns {
-			s()
-		}
-	}()
-
-	synced := make(chan struct{})
-	go func() {
-		if cache.WaitForCacheSync(ctx.Done(), hasSynced...) {
-			close(synced)
-		}
-	}()
-
-	check := time.NewTicker(w.crdRetry)
-	defer check.Stop()
-	// A list that does not complete is most often RBAC: client-go logs
-	// each failed attempt through klog; this says what to grant, once.
-	slow := time.NewTimer(slowSync)
-	defer slow.Stop()
-	var (
-		debounce  <-chan time.Time
-		isSynced  bool
-		syncStart = time.Now()
-	)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-slow.C:
-			if !isSynced {
-				need := "list and watch " + w.gvr.GroupResource().String()
-				if !w.nsSel.Empty() {
-					need += ", and list and watch namespaces"
-				}
-				w.logger.Warn("PrometheusRule objects not listed yet; check that this identity may "+need+" (in the namespaces watched)",
-					"waited", slowSync, "namespaces", strings.Join(w.opts.Namespaces, ","))
-			}
-		case <-synced:
-			synced = nil
-			isSynced = true
-			w.logger.Info("PrometheusRule objects listed", "took", time.Since(syncStart).Round(time.Millisecond))
-			if w.recompute(stores, nsStore, recorder) {
-				onChange()
-			}
-		case <-changed:
-			if isSynced && debounce == nil {
-				debounce = time.After(w.debounce)
-			}
-		case <-debounce:
-			debounce = nil
-			if w.recompute(stores, nsStore, recorder) {
-				onChange()
-			}
-		case <-check.C:
-			if served, err := kubewatch.Served(ctx, w.kube, w.gvr); err == nil && !served {
-				return
-			}
-		}
-	}
-}
-
-// recompute builds the rule files from the informers' stores and reports
+// recompute builds the rule files from the selected objects and reports
 // whether they differ from the current ones.
-func (w *Watcher) recompute(stores []cache.Store, nsStore cache.Store, recorder record.EventRecorder) bool {
+func (w *Watcher) recompute(objs []*unstructured.Unstructured, recorder record.EventRecorder) bool {
 	files := map[string][]byte{}
 	seen := map[string]bool{}
 	invalid := map[string]bool{}
-	for _, s := range stores {
-		for _, item := range s.List() {
-			u, ok := item.(*unstructured.Unstructured)
-			if !ok {
-				continue
-			}
-			ns, name := u.GetNamespace(), u.GetName()
-			if !w.ruleSel.Matches(labels.Set(u.GetLabels())) {
-				continue
-			}
-			if nsStore != nil {
-				if _, exists, _ := nsStore.GetByKey(ns); !exists {
-					continue
-				}
-			}
-			key := ns + "/" + name
-			seen[key] = true
-			c := w.convert(key, u, recorder)
-			if c.err != nil {
-				w.invalidGauge.WithLabelValues(ns, name).Set(1)
-				invalid[key] = true
-				continue
-			}
-			files[IdentifierPrefix+key] = c.content
+	for _, u := range objs {
+		ns, name := u.GetNamespace(), u.GetName()
+		key := ns + "/" + name
+		seen[key] = true
+		c := w.convert(key, u, recorder)
+		if c.err != nil {
+			w.invalidGauge.WithLabelValues(ns, name).Set(1)
+			invalid[key] = true
+			continue
 		}
+		files[IdentifierPrefix+key] = c.content
 	}
 	for key := range w.invalid {
 		if !invalid[key] {

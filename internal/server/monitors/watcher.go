@@ -19,10 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/panoptes-dev/panoptes/internal/option"
@@ -40,8 +37,6 @@ var (
 const (
 	defaultCRDRetry = time.Minute
 	defaultDebounce = time.Second
-	// slowSync is how long the first list may take before a warning.
-	slowSync = 30 * time.Second
 	// refTimeout bounds one read of a Secret or ConfigMap.
 	refTimeout = 10 * time.Second
 )
@@ -197,201 +192,49 @@ func (w *Watcher) Run(ctx context.Context, onChange func()) error {
 
 // runKind is Run for one kind.
 func (w *Watcher) runKind(ctx context.Context, k *kind, recorder record.EventRecorder, onChange func()) {
-	absentLogged := false
-	for {
-		served, err := kubewatch.Served(ctx, w.kube, k.gvr)
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			w.logger.Warn("cannot tell whether the API server serves "+k.name+" objects; retrying",
-				"resource", k.gvr.String(), "retry", w.crdRetry, "err", err)
-		case !served:
-			w.crdPresent.WithLabelValues(k.name).Set(0)
-			if !absentLogged {
-				w.logger.Info(k.name+" CRD not found; no scrape jobs from "+k.name+" objects until it is installed (looked for again every "+w.crdRetry.String()+")",
-					"resource", k.gvr.String())
-				absentLogged = true
+	r := &kubewatch.Resource{
+		Kind: k.name, GVR: k.gvr, Gives: "scrape jobs",
+		Selector: k.sel, NamespaceSelector: k.nsSel, Namespaces: w.opts.Namespaces,
+		Dyn: w.dyn, Kube: w.kube, Logger: w.logger,
+		Retry: w.crdRetry, Debounce: w.debounce,
+		SetServed: func(served bool) {
+			if served {
+				w.crdPresent.WithLabelValues(k.name).Set(1)
+			} else {
+				w.crdPresent.WithLabelValues(k.name).Set(0)
 			}
-			if w.setJobs(k, map[string][]byte{}) {
-				onChange()
+		},
+		Update: func(ctx context.Context, objs []*unstructured.Unstructured) bool {
+			return w.recompute(ctx, k, objs, recorder)
+		},
+		Clear: func(removed bool) bool {
+			if removed {
+				w.invalidGauge.DeletePartialMatch(prometheus.Labels{"kind": k.name})
+				w.jobsGauge.WithLabelValues(k.name).Set(0)
 			}
-		default:
-			w.crdPresent.WithLabelValues(k.name).Set(1)
-			if absentLogged {
-				w.logger.Info(k.name+" CRD found; watching "+k.name+" objects", "resource", k.gvr.String())
-			}
-			w.watch(ctx, k, recorder, onChange)
-			if ctx.Err() != nil {
-				return
-			}
-			// The CRD went away: its objects with it.
-			w.crdPresent.WithLabelValues(k.name).Set(0)
-			w.logger.Info(k.name+" CRD removed; its scrape jobs are dropped", "resource", k.gvr.String())
-			absentLogged = true
-			w.invalidGauge.DeletePartialMatch(prometheus.Labels{"kind": k.name})
-			w.jobsGauge.WithLabelValues(k.name).Set(0)
-			if w.setJobs(k, map[string][]byte{}) {
-				onChange()
-			}
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(w.crdRetry):
-		}
+			return w.setJobs(k, map[string][]byte{})
+		},
 	}
+	r.Run(ctx, onChange)
 }
 
-// watch runs one kind's informers while the resource is served,
-// recomputing its jobs (debounced) on every change, and returns when ctx
-// is done or the resource is no longer served.
-func (w *Watcher) watch(ctx context.Context, k *kind, recorder record.EventRecorder, onChange func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	changed := make(chan struct{}, 1)
-	kick := func() {
-		select {
-		case changed <- struct{}{}:
-		default:
-		}
-	}
-	handler := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { kick() },
-		UpdateFunc: func(any, any) { kick() },
-		DeleteFunc: func(any) { kick() },
-	}
-	selectObjects := func(lo *metav1.ListOptions) { lo.LabelSelector = k.sel.String() }
-	namespaces := w.opts.Namespaces
-	if len(namespaces) == 0 {
-		namespaces = []string{metav1.NamespaceAll}
-	}
-	var (
-		stores    []cache.Store
-		hasSynced []cache.InformerSynced
-		shutdowns []func()
-	)
-	for _, ns := range namespaces {
-		f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(w.dyn, 0, ns, selectObjects)
-		inf := f.ForResource(k.gvr).Informer()
-		_ = inf.SetTransform(kubewatch.DropManagedFields)
-		if _, err := inf.AddEventHandler(handler); err != nil {
-			w.logger.Error("BUG: "+k.name+" informer rejected its handler", "err", err)
-		}
-		stores = append(stores, inf.GetStore())
-		hasSynced = append(hasSynced, inf.HasSynced)
-		f.Start(ctx.Done())
-		shutdowns = append(shutdowns, f.Shutdown)
-	}
-	var nsStore cache.Store
-	if !k.nsSel.Empty() {
-		// The server filters namespaces by the selector: the store holds
-		// the selected namespaces only.
-		f := informers.NewSharedInformerFactoryWithOptions(w.kube, 0,
-			informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = k.nsSel.String() }))
-		inf := f.Core().V1().Namespaces().Informer()
-		_ = inf.SetTransform(kubewatch.DropManagedFields)
-		if _, err := inf.AddEventHandler(handler); err != nil {
-			w.logger.Error("BUG: namespace informer rejected its handler", "err", err)
-		}
-		nsStore = inf.GetStore()
-		hasSynced = append(hasSynced, inf.HasSynced)
-		f.Start(ctx.Done())
-		shutdowns = append(shutdowns, f.Shutdown)
-	}
-	defer func() {
-		cancel()
-		for _, s := range shutdowns {
-			s()
-		}
-	}()
-
-	synced := make(chan struct{})
-	go func() {
-		if cache.WaitForCacheSync(ctx.Done(), hasSynced...) {
-			close(synced)
-		}
-	}()
-
-	check := time.NewTicker(w.crdRetry)
-	defer check.Stop()
-	slow := time.NewTimer(slowSync)
-	defer slow.Stop()
-	var (
-		debounce  <-chan time.Time
-		isSynced  bool
-		syncStart = time.Now()
-	)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-slow.C:
-			if !isSynced {
-				need := "list and watch " + k.gvr.GroupResource().String()
-				if !k.nsSel.Empty() {
-					need += ", and list and watch namespaces"
-				}
-				w.logger.Warn(k.name+" objects not listed yet; check that this identity may "+need+" (in the namespaces watched)",
-					"waited", slowSync, "namespaces", strings.Join(w.opts.Namespaces, ","))
-			}
-		case <-synced:
-			synced = nil
-			isSynced = true
-			w.logger.Info(k.name+" objects listed", "took", time.Since(syncStart).Round(time.Millisecond))
-			if w.recompute(ctx, k, stores, nsStore, recorder) {
-				onChange()
-			}
-		case <-changed:
-			if isSynced && debounce == nil {
-				debounce = time.After(w.debounce)
-			}
-		case <-debounce:
-			debounce = nil
-			if w.recompute(ctx, k, stores, nsStore, recorder) {
-				onChange()
-			}
-		case <-check.C:
-			if served, err := kubewatch.Served(ctx, w.kube, k.gvr); err == nil && !served {
-				return
-			}
-		}
-	}
-}
-
-// recompute converts the kind's objects from the informers' stores and
+// recompute converts the kind's selected objects and
 // reports whether its jobs differ from the current ones.
-func (w *Watcher) recompute(ctx context.Context, k *kind, stores []cache.Store, nsStore cache.Store, recorder record.EventRecorder) bool {
+func (w *Watcher) recompute(ctx context.Context, k *kind, objs []*unstructured.Unstructured, recorder record.EventRecorder) bool {
 	jobs := map[string][]byte{}
 	invalid := map[string]string{}
-	for _, s := range stores {
-		for _, obj := range s.List() {
-			u, ok := obj.(*unstructured.Unstructured)
-			if !ok {
-				continue
-			}
-			ns, name := u.GetNamespace(), u.GetName()
-			if !k.sel.Matches(labels.Set(u.GetLabels())) {
-				continue
-			}
-			if nsStore != nil {
-				if _, exists, _ := nsStore.GetByKey(ns); !exists {
-					continue
-				}
-			}
-			id := k.prefix + ns + "/" + name
-			b, err := w.convert(ctx, k, u)
-			if err != nil {
-				invalid[id] = u.GetResourceVersion()
-				w.invalidGauge.WithLabelValues(k.name, ns, name).Set(1)
-				w.report(k, u, id, err, recorder)
-				continue
-			}
-			w.invalidGauge.DeleteLabelValues(k.name, ns, name)
-			jobs[id] = b
+	for _, u := range objs {
+		ns, name := u.GetNamespace(), u.GetName()
+		id := k.prefix + ns + "/" + name
+		b, err := w.convert(ctx, k, u)
+		if err != nil {
+			invalid[id] = u.GetResourceVersion()
+			w.invalidGauge.WithLabelValues(k.name, ns, name).Set(1)
+			w.report(k, u, id, err, recorder)
+			continue
 		}
+		w.invalidGauge.DeleteLabelValues(k.name, ns, name)
+		jobs[id] = b
 	}
 	w.mu.Lock()
 	for id := range w.reported {
