@@ -222,17 +222,9 @@ func TestServerScrapesKubeletAndAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := string(b)
-	cfg = strings.ReplaceAll(cfg, "      - role: ", "      - kubeconfig_file: "+kubeconfig+"\n        role: ")
-	cfg = strings.ReplaceAll(cfg, "/var/run/secrets/kubernetes.io/serviceaccount", saDir)
+	cfg := inClusterServerConfig(t, string(b), kubeconfig, saDir, "", apiHost)
 	cfg = strings.Replace(cfg, "scrape_interval: 15s", "scrape_interval: 1s", 1)
 	cfg = strings.Replace(cfg, "scrape_timeout: 10s", "scrape_timeout: 1s", 1)
-	const endpointRule = "      - source_labels: [__meta_kubernetes_endpoint_port_name]\n        target_label: endpoint\n"
-	if n := strings.Count(cfg, endpointRule); n != 1 {
-		t.Fatalf("deploy/server/prometheus.yml has %d endpoint rules, want the apiserver job's one", n)
-	}
-	cfg = strings.Replace(cfg, endpointRule, endpointRule+
-		"      - source_labels: [__address__]\n        regex: '192\\.0\\.2\\.1:6443'\n        target_label: __address__\n        replacement: "+apiHost+"\n", 1)
 	path := filepath.Join(t.TempDir(), "prometheus.yml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -288,4 +280,60 @@ func kubeletAuthorize(r *http.Request, env *k8s.Env, node string) string {
 		return fmt.Sprintf("%s may not get nodes/metrics: %d %v %s", tr.Status.User.Username, code, err, resp)
 	}
 	return ""
+}
+
+// inClusterServerConfig is deploy/server's prometheus.yml (config) run here
+// as in its pod: each Kubernetes discovery config authenticates with kubeconfig
+// (the ServiceAccount's), the ServiceAccount's files are read from saDir,
+// the server scrapes itself at self (when not empty), and each Kubernetes-discovered job
+// first scrapes a target's pod IP where that is a loopback address (which
+// Endpoints cannot hold) and the API server for default/kubernetes'
+// documentation address.
+func inClusterServerConfig(t *testing.T, config, kubeconfig, saDir, self, apiHost string) string {
+	t.Helper()
+	config = strings.ReplaceAll(config, "/var/run/secrets/kubernetes.io/serviceaccount", saDir)
+	var cfg map[string]any
+	if err := yaml.Unmarshal([]byte(config), &cfg); err != nil {
+		t.Fatalf("prometheus.yml: %v", err)
+	}
+	podIP := map[string]any{"source_labels": []any{"__meta_kubernetes_pod_ip", "__address__"},
+		"regex": `(127\.[0-9.]+);.*:([0-9]+)`, "replacement": "$1:$2", "target_label": "__address__"}
+	apiserver := map[string]any{"source_labels": []any{"__address__"},
+		"regex": `192\.0\.2\.1:6443`, "replacement": apiHost, "target_label": "__address__"}
+	jobs, _ := cfg["scrape_configs"].([]any)
+	for _, j := range jobs {
+		job := j.(map[string]any)
+		for _, s := range asMaps(job["static_configs"]) {
+			for i, tg := range wsStrings(s["targets"]) {
+				if tg == "localhost:9090" && self != "" {
+					s["targets"].([]any)[i] = self
+				}
+			}
+		}
+		sds := asMaps(job["kubernetes_sd_configs"])
+		if len(sds) == 0 {
+			continue
+		}
+		for _, sd := range sds {
+			sd["kubeconfig_file"] = kubeconfig
+		}
+		rules, _ := job["relabel_configs"].([]any)
+		job["relabel_configs"] = append([]any{podIP, apiserver}, rules...)
+	}
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+func asMaps(v any) []map[string]any {
+	var out []map[string]any
+	l, _ := v.([]any)
+	for _, x := range l {
+		if m, ok := x.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
 }
