@@ -57,7 +57,7 @@ var hpaCPUDecisions = []int{5, 7, 1}
 // one (other APIServices). It logs both CPU decision tables.
 func TestHPA(t *testing.T) {
 	env := k8s.Start(t)
-	k8s.ControllerManager(t)
+	// Both CPU runs or neither: the point is the comparison.
 	cachedPeer(t, "metrics-server-v0.8.0/metrics-server")
 	env.StartControllerManager(t, k8s.HPAControllers, k8s.HPAFlags...)
 
@@ -113,6 +113,9 @@ func hpaCPUScenario(t *testing.T, env *k8s.Env, serve func(c *metricsCluster) in
 		return s.CurrentReplicas == 7 && s.DesiredReplicas == 7 && s.utilization() == 50
 	})
 	st.checkConditions(t, "True/ValidMetricFound", "False/DesiredWithinRange")
+	if got := st.cpuMilli(); got != hpaHighLoad/7 {
+		t.Errorf("currentMetrics: %dm per pod, want %dm", got, hpaHighLoad/7)
+	}
 	if !w.saw(func(tr hpaTransition) bool { return tr.Desired == 5 && tr.Limited == "True/ScaleUpLimit" }) {
 		t.Errorf("never saw 1 -> 5 limited by the scale-up policy (ScalingLimited True/ScaleUpLimit):\n%s", hpaTable("", w.log))
 	}
@@ -125,6 +128,9 @@ func hpaCPUScenario(t *testing.T, env *k8s.Env, serve func(c *metricsCluster) in
 		return s.CurrentReplicas == 1 && s.DesiredReplicas == 1 && s.utilization() == hpaLowLoad
 	})
 	st.checkConditions(t, "True/ValidMetricFound", "False/DesiredWithinRange")
+	if got := st.cpuMilli(); got != hpaLowLoad {
+		t.Errorf("currentMetrics: %dm per pod, want %dm", got, hpaLowLoad)
+	}
 	if !w.saw(func(tr hpaTransition) bool { return tr.Desired == 7 && tr.Able == "True/ScaleDownStabilized" }) {
 		t.Errorf("the scale-down was not held by the stabilization window (AbleToScale True/ScaleDownStabilized):\n%s", hpaTable("", w.log))
 	}
@@ -571,6 +577,19 @@ func (s hpaState) utilization() int {
 	for _, m := range s.CurrentMetrics {
 		if m.Resource != nil && m.Resource.Current.AverageUtilization != nil {
 			return *m.Resource.Current.AverageUtilization
+		}
+	}
+	return -1
+}
+
+// cpuMilli is the CPU per pod (averageValue) the HPA last computed, in
+// millicores, or -1.
+func (s hpaState) cpuMilli() int64 {
+	for _, m := range s.CurrentMetrics {
+		if m.Resource != nil {
+			if q, err := resource.ParseQuantity(m.Resource.Current.AverageValue); err == nil {
+				return q.MilliValue()
+			}
 		}
 	}
 	return -1
