@@ -32,14 +32,15 @@ import (
 // report usage for exactly the pods that run.
 //
 // The CPU scenario, with the upstream formula desired = ceil(current ×
-// utilisation / target) and its default scaling policies: each pod requests
-// 100m, the target is 50 % and the pods share a load (fake kubelet CPU
-// usage) of 350m, so that the recommendation is ceil(350 / 50) = 7 whatever
-// the replica count. From 1 replica the HPA may add at most 4 pods per 15 s
-// (ScalingLimited ScaleUpLimit): 1 -> 5, then 5 -> 7 (50 % each). When the
+// utilisation / target) and its limits for an HPA without spec.behavior:
+// each pod requests 100m, the target is 50 % and the pods share a load (fake
+// kubelet CPU usage) of 350m, so that the recommendation is ceil(350 / 50) =
+// 7 whatever the replica count (pods without usage yet count as 0 on a
+// scale-up). One step may at most double the replicas, or go to 4
+// (ScalingLimited ScaleUpLimit): 1 -> 4, then 4 -> 7 (50 % each). When the
 // load falls to 42m the recommendation is ceil(42 / 50) = 1, held for the
 // downscale stabilization window (AbleToScale ScaleDownStabilized), then 7 ->
-// 1 (42 %). So the decisions are 5, 7, 1, with `panoptes metrics-api` and
+// 1 (42 %). So the decisions are 4, 7, 1, with `panoptes metrics-api` and
 // with metrics-server v0.8.0 alike.
 const (
 	hpaRequestMilli  = 100
@@ -49,7 +50,7 @@ const (
 )
 
 // hpaCPUDecisions is what the formula gives for the load above.
-var hpaCPUDecisions = []int{5, 7, 1}
+var hpaCPUDecisions = []int{4, 7, 1}
 
 // TestHPA runs the scenarios with one kube-controller-manager: the CPU one
 // with panoptes metrics-api, then with metrics-server (one metrics.k8s.io
@@ -97,9 +98,10 @@ func hpaCPUScenario(t *testing.T, env *k8s.Env, serve func(c *metricsCluster) in
 	c := newMetricsCluster(t, env, 1)
 	d := startPodDriver(t, c, nil)
 	d.setLoad("cpu", hpaHighLoad)
-	createHPADeployment(t, env, c.ns, "cpu")
-
+	// Registered first, so that the cleanups delete the HPA before the
+	// APIService it reads.
 	registerMetricsAPIService(t, env, serve(c))
+	createHPADeployment(t, env, c.ns, "cpu")
 	// The HPA starts once its pod has usage, so that its first decision is
 	// made on the load and not on missing metrics.
 	waitPodCPU(t, env, c.ns, "app=cpu", hpaHighLoad)
@@ -116,8 +118,8 @@ func hpaCPUScenario(t *testing.T, env *k8s.Env, serve func(c *metricsCluster) in
 	if got := st.cpuMilli(); got != hpaHighLoad/7 {
 		t.Errorf("currentMetrics: %dm per pod, want %dm", got, hpaHighLoad/7)
 	}
-	if !w.saw(func(tr hpaTransition) bool { return tr.Desired == 5 && tr.Limited == "True/ScaleUpLimit" }) {
-		t.Errorf("never saw 1 -> 5 limited by the scale-up policy (ScalingLimited True/ScaleUpLimit):\n%s", hpaTable("", w.log))
+	if !w.saw(func(tr hpaTransition) bool { return tr.Desired == 4 && tr.Limited == "True/ScaleUpLimit" }) {
+		t.Errorf("never saw 1 -> 4 limited by the scale-up limit (ScalingLimited True/ScaleUpLimit):\n%s", hpaTable("", w.log))
 	}
 	if got := deploymentReplicas(t, env, c.ns, "cpu"); got != 7 {
 		t.Errorf("Deployment spec.replicas %d, want 7", got)
