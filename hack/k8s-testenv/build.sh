@@ -85,7 +85,7 @@ build_k8s_cmd() {
 		echo ")"
 	} >go.mod
 
-	log "building $name $K8S_VERSION (staging modules at $STAGING_VERSION; kube-apiserver 10-18 min cold, kubectl 3-5 min, once per version)"
+	log "building $name $K8S_VERSION (staging modules at $STAGING_VERSION; kube-apiserver 10-18 min cold, kubectl 3-5 min, kube-controller-manager about 10 min after kube-apiserver, once per version)"
 	local major minor
 	major="${K8S_VERSION#v}"
 	major="${major%%.*}"
