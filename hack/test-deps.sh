@@ -179,13 +179,15 @@ if [ ! -x "$metricsserver/metrics-server" ]; then
 fi
 
 # A real Kubernetes control plane for the tests of the Kubernetes parts
-# (internal/testkit/k8s): kube-apiserver built from k8s.io/kubernetes and etcd
-# from go.etcd.io/etcd/server/v3, cached under $CACHE/k8s-testenv/bin with a
-# version stamp (0.2 s when built). Cold: 13 min wall on 2 shared cores
-# (etcd 1 min, kube-apiserver 12 min; 1180 CPU-s) with the Go modules already
-# downloaded; allow about 18 min with an empty module cache too.
+# (internal/testkit/k8s): kube-apiserver, kubectl and kube-controller-manager
+# (the HPA tests' controllers) built from k8s.io/kubernetes and etcd from
+# go.etcd.io/etcd/server/v3, cached under $CACHE/k8s-testenv/bin with version
+# stamps (0.2 s when built). Cold: 13 min wall on 2 shared cores (etcd 1 min,
+# kube-apiserver 12 min; 1180 CPU-s) with the Go modules already downloaded,
+# then kubectl and kube-controller-manager (see hack/k8s-testenv/README.md);
+# allow about 18 min more with an empty module cache.
 if ! PANOPTES_CACHE="$CACHE" "$HERE/hack/k8s-testenv/build.sh" >/dev/null; then
-	echo "test-deps: building the k8s-testenv control plane (kube-apiserver, etcd) failed, see above" >&2
+	echo "test-deps: building the k8s-testenv control plane (etcd, kube-apiserver, kubectl, kube-controller-manager) failed, see above" >&2
 	exit 1
 fi
 

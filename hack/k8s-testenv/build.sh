@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# build.sh - build a real kube-apiserver, kubectl and etcd from the Go module proxy, for
-# the tests that need a Kubernetes control plane (see README.md here).
+# build.sh - build a real kube-apiserver, kube-controller-manager, kubectl and etcd from
+# the Go module proxy, for the tests that need a Kubernetes control plane (see
+# README.md here).
 #
-# Output: $K8S_TESTENV_DIR/bin/{kube-apiserver,kubectl,etcd} (+ <bin>.version stamps);
+# Output: $K8S_TESTENV_DIR/bin/{kube-apiserver,kube-controller-manager,kubectl,etcd}
+# (+ <bin>.version stamps);
 # prints that bin directory on stdout, everything else on stderr.
 # Idempotent: a binary whose stamp matches the requested version is not
 # rebuilt (about 0.2 s); each binary is built in a scratch directory and moved
@@ -83,7 +85,7 @@ build_k8s_cmd() {
 		echo ")"
 	} >go.mod
 
-	log "building $name $K8S_VERSION (staging modules at $STAGING_VERSION; kube-apiserver 10-18 min cold, kubectl 3-5 min, once per version)"
+	log "building $name $K8S_VERSION (staging modules at $STAGING_VERSION; kube-apiserver 10-18 min cold, kubectl 3-5 min, kube-controller-manager about 10 min after kube-apiserver, once per version)"
 	local major minor
 	major="${K8S_VERSION#v}"
 	major="${major%%.*}"
@@ -139,5 +141,9 @@ build_etcd
 build_k8s_cmd kube-apiserver
 # The real kubectl: `kubectl apply --dry-run=server` of deploy/ and `kubectl top`.
 build_k8s_cmd kubectl
+# The Deployment, ReplicaSet and HorizontalPodAutoscaler controllers, for the
+# HPA's end-to-end tests (internal/testkit/k8s StartControllerManager); built
+# last, as it reuses most of kube-apiserver's compiled packages.
+build_k8s_cmd kube-controller-manager
 log "ready: $("$BIN/kube-apiserver" --version 2>&1), etcd $("$BIN/etcd" --version 2>&1 | head -1 | sed 's/^etcd Version: //')"
 echo "$BIN"

@@ -109,24 +109,34 @@ func readMetrics(t *testing.T, client *http.Client, base, nodeSelector, ns strin
 	return out, shape
 }
 
+// startMetricsServer runs metrics-server v0.8.0, the peer of `panoptes
+// metrics-api`, with the same flags as startMetricsAPI (the cluster's
+// nodes, kubelet CA, resolution) on a free loopback port, and returns it with
+// its base URL once it is ready.
+func startMetricsServer(t *testing.T, c *metricsCluster) (*process, string) {
+	t.Helper()
+	peer := cachedPeer(t, "metrics-server-v0.8.0/metrics-server")
+	port := freeTCPPort(t)
+	ms := start(t, peer, "--kubeconfig="+c.env.Kubeconfig, "--authentication-kubeconfig="+c.env.Kubeconfig, "--authorization-kubeconfig="+c.env.Kubeconfig,
+		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port), "--cert-dir="+t.TempDir(),
+		"--kubelet-certificate-authority="+c.caFile, "--kubelet-use-node-status-port", "--kubelet-preferred-address-types=InternalIP",
+		"--metric-resolution=10s", "--kubelet-request-timeout=5s", "--node-selector="+c.selector)
+	base := "https://127.0.0.1:" + strconv.Itoa(port)
+	waitReady(t, ms, base+"/readyz", 90*time.Second)
+	return ms, base
+}
+
 // TestMetricsAPIMatchesMetricsServer points metrics-server v0.8.0 and
 // panoptes metrics-api at the same fake kubelets and checks that both APIs
 // return the same usage for every node and pod (CPU within 2 nanocores: the
 // two scrape at different moments and metrics-server divides in floating
 // point) and documents of the same shape.
 func TestMetricsAPIMatchesMetricsServer(t *testing.T) {
-	peer := cachedPeer(t, "metrics-server-v0.8.0/metrics-server")
+	cachedPeer(t, "metrics-server-v0.8.0/metrics-server")
 	env := k8s.Start(t)
 	c := newMetricsCluster(t, env, 3)
 	_, ours := startMetricsAPI(t, c)
-
-	port := freeTCPPort(t)
-	ms := start(t, peer, "--kubeconfig="+env.Kubeconfig, "--authentication-kubeconfig="+env.Kubeconfig, "--authorization-kubeconfig="+env.Kubeconfig,
-		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port), "--cert-dir="+t.TempDir(),
-		"--kubelet-certificate-authority="+c.caFile, "--kubelet-use-node-status-port", "--kubelet-preferred-address-types=InternalIP",
-		"--metric-resolution=10s", "--kubelet-request-timeout=5s", "--node-selector="+c.selector)
-	theirs := "https://127.0.0.1:" + strconv.Itoa(port)
-	waitReady(t, ms, theirs+"/readyz", 90*time.Second)
+	_, theirs := startMetricsServer(t, c)
 
 	client := adminDirect(t, env)
 	want := 3 + 6

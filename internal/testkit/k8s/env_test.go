@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -177,4 +178,48 @@ func TestControlPlane(t *testing.T) {
 			t.Errorf("requestheader-allowed-names %q, want front-proxy-client", v)
 		}
 	})
+}
+
+// TestControllerManager starts the kube-controller-manager that build.sh
+// builds from the apiserver's Kubernetes version, with the Deployment and
+// ReplicaSet controllers: a Deployment gets a ReplicaSet, and that its pods.
+func TestControllerManager(t *testing.T) {
+	env := Start(t)
+	out, err := exec.Command(ControllerManager(t), "--version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kube-controller-manager --version: %v: %s", err, out)
+	}
+	v := call(t, env, http.StatusOK, "GET", "/version", "", nil)
+	if got := strings.TrimSpace(string(out)); got != "Kubernetes "+fmt.Sprint(v["gitVersion"]) && env.RunDir != "" {
+		t.Errorf("kube-controller-manager --version says %q, the apiserver %v", got, v["gitVersion"])
+	}
+	env.StartControllerManager(t, HPAControllers, HPAFlags...)
+
+	ns := fmt.Sprintf("kcm-%d", time.Now().UnixNano())
+	call(t, env, http.StatusCreated, "POST", "/api/v1/namespaces", "", map[string]any{
+		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns},
+	})
+	labels := map[string]any{"app": "smoke"}
+	call(t, env, http.StatusCreated, "POST", "/apis/apps/v1/namespaces/"+ns+"/deployments", "", map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{"name": "smoke"},
+		"spec": map[string]any{"replicas": 2, "selector": map[string]any{"matchLabels": labels},
+			"template": map[string]any{"metadata": map[string]any{"labels": labels},
+				"spec": map[string]any{"containers": []any{map[string]any{"name": "c", "image": "busybox"}}}}},
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	var pods map[string]any
+	for time.Now().Before(deadline) {
+		pods = call(t, env, http.StatusOK, "GET", "/api/v1/namespaces/"+ns+"/pods", "", nil)
+		if items, _ := pods["items"].([]any); len(items) == 2 {
+			for _, it := range items {
+				owner, _ := field(it.(map[string]any), "metadata", "ownerReferences").([]any)
+				if len(owner) != 1 || field(owner[0].(map[string]any), "kind") != "ReplicaSet" {
+					t.Errorf("pod %v: owners %v, want its ReplicaSet", field(it.(map[string]any), "metadata", "name"), owner)
+				}
+			}
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("the Deployment never got 2 pods: %v", pods)
 }

@@ -4,7 +4,11 @@
 // certificate per address signed by a test CA. Usage is synthetic and
 // exact: each node and container uses a constant number of millicores, so
 // its cumulative CPU grows linearly and any two scrapes give that rate back,
-// whoever scrapes and whenever; memory is constant.
+// whoever scrapes and whenever; memory is constant. A test that changes
+// the usage over time (the HPA's) stages the node's new pods with Stage:
+// they take effect at the node's next scrape, with every container's
+// cumulative CPU continuing from its value then, so that each interval
+// between two scrapes has one usage and its rate is that usage exactly.
 //
 // It is test support: it imports only the standard library, and Panoptes'
 // binary never imports it.
@@ -36,6 +40,20 @@ type Container struct {
 	MilliCPU int64
 	// Memory is its working set in bytes.
 	Memory int64
+
+	// base is the cumulative CPU in core-nanoseconds at since, when Stage
+	// changed the usage; with since zero the usage is constant from the
+	// node's Start.
+	base  int64
+	since time.Time
+}
+
+// cpu is the container's cumulative CPU at now.
+func (c *Container) cpu(start, now time.Time) int64 {
+	if c.since.IsZero() {
+		return cumulative(c.MilliCPU, start, now)
+	}
+	return c.base + cumulative(c.MilliCPU, c.since, now)
 }
 
 // Pod is a pod and its containers.
@@ -89,7 +107,7 @@ func (n *Node) Render(b []byte, now time.Time) []byte {
 		for j := range p.Containers {
 			c := &p.Containers[j]
 			b = series(b, "container_cpu_usage_seconds_total", c, p)
-			b = appendSeconds(b, cumulative(c.MilliCPU, n.Start, now))
+			b = appendSeconds(b, c.cpu(n.Start, now))
 			b = append(b, ' ')
 			b = append(b, ts...)
 			b = append(b, '\n')
@@ -146,9 +164,12 @@ type Server struct {
 
 	mu    sync.Mutex
 	certs map[string]*tls.Certificate
-	bufs  sync.Pool
-	lns   []net.Listener
-	srv   *http.Server
+	// nodesMu guards the nodes' pods against Stage.
+	nodesMu sync.Mutex
+	staged  map[string][]Pod
+	bufs    sync.Pool
+	lns     []net.Listener
+	srv     *http.Server
 }
 
 // New returns a server with a fresh test CA.
@@ -268,6 +289,44 @@ func (s *Server) Close() {
 	}
 }
 
+// Stage sets the pods (and their usage) that the node at ip reports from
+// its next scrape on: a pod or container that it reports now keeps its
+// cumulative CPU and grows at the new rate from that scrape, a new one starts
+// as if it had used its rate since the node's Start. Changing the usage at a
+// scrape, not between two, gives every scraper a rate that is one of the
+// staged usages, never a blend of two.
+func (s *Server) Stage(ip string, pods []Pod) {
+	s.nodesMu.Lock()
+	defer s.nodesMu.Unlock()
+	if s.staged == nil {
+		s.staged = map[string][]Pod{}
+	}
+	s.staged[ip] = pods
+}
+
+// apply replaces the node's pods with pods at now, each container's
+// cumulative CPU continuing from the one it replaces.
+func (n *Node) apply(pods []Pod, now time.Time) {
+	old := map[[3]string]*Container{}
+	for i := range n.Pods {
+		p := &n.Pods[i]
+		for j := range p.Containers {
+			old[[3]string{p.Namespace, p.Name, p.Containers[j].Name}] = &p.Containers[j]
+		}
+	}
+	next := make([]Pod, len(pods))
+	for i, p := range pods {
+		next[i] = Pod{Namespace: p.Namespace, Name: p.Name, Containers: append([]Container(nil), p.Containers...)}
+		for j := range next[i].Containers {
+			c := &next[i].Containers[j]
+			if o := old[[3]string{p.Namespace, p.Name, c.Name}]; o != nil {
+				c.base, c.since = o.cpu(n.Start, now), now
+			}
+		}
+	}
+	n.Pods = next
+}
+
 // ServeHTTP answers /metrics/resource for the node of the address the
 // request came in on.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -295,7 +354,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if bp == nil {
 		bp = new([]byte)
 	}
-	b := n.Render((*bp)[:0], time.Now())
+	now := time.Now().Truncate(time.Millisecond)
+	s.nodesMu.Lock()
+	if pods, ok := s.staged[host]; ok {
+		n.apply(pods, now)
+		delete(s.staged, host)
+	}
+	b := n.Render((*bp)[:0], now)
+	s.nodesMu.Unlock()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_, _ = w.Write(b)
 	*bp = b
