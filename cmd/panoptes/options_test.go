@@ -38,7 +38,7 @@ func TestOptionErrorsNameFlags(t *testing.T) {
 		{[]string{"install", "--image=Not An Image"}, "--image: "},
 		{[]string{"install", "--roles=agent,grafana"}, "--roles: "},
 		{[]string{"install", "--dry-run=true"}, "--dry-run: "},
-		{[]string{"install", "-n", "Monitoring"}, "--namespace: "},
+		{[]string{"install", "--namespace=Monitoring"}, "--namespace: "},
 	}
 	lean := !hasCommand(newRootCommand(), "server")
 	for _, tt := range tests {
