@@ -35,6 +35,10 @@ func TestOptionErrorsNameFlags(t *testing.T) {
 		{[]string{"--collector.timeout=-1s"}, "--collector.timeout: "},
 		{[]string{"top", "nodes", "--sort-by=size"}, "--sort-by: "},
 		{[]string{"top", "pods", "--interval=0s"}, "--interval: "},
+		{[]string{"install", "--image=Not An Image"}, "--image: "},
+		{[]string{"install", "--roles=agent,grafana"}, "--roles: "},
+		{[]string{"install", "--dry-run=true"}, "--dry-run: "},
+		{[]string{"install", "--namespace=Monitoring"}, "--namespace: "},
 	}
 	lean := !hasCommand(newRootCommand(), "server")
 	for _, tt := range tests {

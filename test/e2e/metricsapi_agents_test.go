@@ -331,6 +331,8 @@ func TestMetricsAPIAgentsDeploy(t *testing.T) {
 			metricsAPI = &pod.Containers[0]
 		case obj.Kind == "Secret" && obj.Metadata.Namespace != "monitoring":
 			t.Errorf("the CA Secret (with its key) is in namespace %q, want the agents' only", obj.Metadata.Namespace)
+		case obj.Kind == "ConfigMap" && obj.Metadata.Namespace != "monitoring":
+			t.Errorf("the CA ConfigMap is in namespace %q, want the metrics API's (monitoring)", obj.Metadata.Namespace)
 		}
 	}
 	if agentInit == nil || metricsAPI == nil {

@@ -10,11 +10,13 @@ import (
 
 // TestMetricsAPIDeployManifests validates deploy/metrics-api with the real
 // API server (kubectl apply --dry-run=server: every object, RBAC role
-// references, the APIService) and checks that the Deployment's args, and the
+// references, the APIService; into the namespace monitoring, which a dry
+// run does not create, but for the RoleBinding in kube-system) and checks that the Deployment's args, and the
 // args of metrics-server's own components.yaml, are flags that
 // `panoptes metrics-api` accepts.
 func TestMetricsAPIDeployManifests(t *testing.T) {
 	env := k8s.Start(t)
+	env.Ensure(t, "/api/v1/namespaces", map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "monitoring"}})
 	out, err := kubectl(t, env, "apply", "--dry-run=server", "-k", "../../deploy/metrics-api")
 	if err != nil {
 		t.Fatalf("kubectl apply --dry-run=server -k deploy/metrics-api: %v\n%s", err, out)
