@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -161,21 +159,8 @@ func hpaCustomScenario(t *testing.T, env *k8s.Env) {
 	srv := httptest.NewServer(app)
 	t.Cleanup(srv.Close)
 
-	dir := t.TempDir()
-	promCfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(promCfg, []byte(fmt.Sprintf(`global:
-  scrape_interval: 1s
-scrape_configs:
-  - job_name: app
-    honor_labels: true
-    static_configs:
-      - targets: [%q]
-`, strings.TrimPrefix(srv.URL, "http://"))), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, prom := startServer(t, "--config.file="+promCfg)
-	rules := filepath.Join(dir, "rules.yaml")
-	if err := os.WriteFile(rules, []byte(`rules:
+	prom := startScrapingServer(t, srv.URL)
+	startCustomMetricsAPI(t, env, c, prom, `rules:
   - seriesQuery: 'http_requests_total{namespace!="",pod!=""}'
     resources:
       overrides:
@@ -189,13 +174,7 @@ externalRules:
       overrides:
         namespace: {resource: "namespace"}
     metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (queue)'
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, base := startMetricsAPI(t, c, "--prometheus-url="+prom, "--custom-metrics-config="+rules, "--metrics-relist-interval=2s")
-	port, _ := strconv.Atoi(base[strings.LastIndex(base, ":")+1:])
-	registerAPIService(t, env, port, "custom.metrics.k8s.io", "v1beta2")
-	registerAPIService(t, env, port, "external.metrics.k8s.io", "v1beta1")
+`)
 
 	createHPADeployment(t, env, c.ns, "api")
 	createHPADeployment(t, env, c.ns, "worker")

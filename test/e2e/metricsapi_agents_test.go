@@ -271,18 +271,7 @@ func TestMetricsAPIAgentsRefusesUnsafeFlags(t *testing.T) {
 func TestMetricsAPIAgentsDeploy(t *testing.T) {
 	env := k8s.Start(t)
 	openssl := requirePeer(t, "openssl")
-	dir := t.TempDir()
-	if err := os.CopyFS(filepath.Join(dir, "deploy"), os.DirFS("../../deploy")); err != nil {
-		t.Fatal(err)
-	}
-	overlay := filepath.Join(dir, "deploy", "metrics-api-agents")
-	ca := exec.Command(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-		"-keyout", "ca.key", "-out", "ca.crt", "-days", "3650", "-subj", "/CN=panoptes-agent-ca",
-		"-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
-	ca.Dir = overlay
-	if out, err := ca.CombinedOutput(); err != nil {
-		t.Fatalf("the CA recipe: %v\n%s", err, out)
-	}
+	_, overlay := agentsOverlay(t, openssl)
 
 	env.Ensure(t, "/api/v1/namespaces", map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "monitoring"}})
 	out, err := kubectl(t, env, "apply", "--dry-run=server", "-k", overlay)
@@ -390,4 +379,24 @@ func TestMetricsAPIAgentsDeploy(t *testing.T) {
 	if !strings.Contains(strings.Join(metricsAPI.Args, " "), "--source=agents --agent-namespace=monitoring") {
 		t.Errorf("metrics API args %q lack --source=agents and its namespace", metricsAPI.Args)
 	}
+}
+
+// agentsOverlay copies deploy/ into a temporary directory and makes the
+// agents' CA in deploy/metrics-api-agents there by the recipe its
+// kustomization.yaml gives. It returns the copy of deploy/ and the overlay.
+func agentsOverlay(t *testing.T, openssl string) (deployDir, overlay string) {
+	t.Helper()
+	deployDir = filepath.Join(t.TempDir(), "deploy")
+	if err := os.CopyFS(deployDir, os.DirFS("../../deploy")); err != nil {
+		t.Fatal(err)
+	}
+	overlay = filepath.Join(deployDir, "metrics-api-agents")
+	ca := exec.Command(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+		"-keyout", "ca.key", "-out", "ca.crt", "-days", "3650", "-subj", "/CN=panoptes-agent-ca",
+		"-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+	ca.Dir = overlay
+	if out, err := ca.CombinedOutput(); err != nil {
+		t.Fatalf("the agent CA recipe: %v\n%s", err, out)
+	}
+	return deployDir, overlay
 }

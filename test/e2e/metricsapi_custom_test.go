@@ -34,22 +34,9 @@ func TestMetricsAPICustomMetrics(t *testing.T) {
 		fmt.Fprintf(w, "# TYPE queue_messages_ready gauge\nqueue_messages_ready{namespace=%q,queue=\"orders\"} 42\nqueue_messages_ready{namespace=%q,queue=\"mail\"} 7\n", c.ns, c.ns)
 	}))
 	t.Cleanup(app.Close)
-	dir := t.TempDir()
-	promCfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(promCfg, []byte(fmt.Sprintf(`global:
-  scrape_interval: 1s
-scrape_configs:
-  - job_name: app
-    honor_labels: true
-    static_configs:
-      - targets: [%q]
-`, strings.TrimPrefix(app.URL, "http://"))), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, prom := startServer(t, "--config.file="+promCfg)
+	prom := startScrapingServer(t, app.URL)
 
-	rules := filepath.Join(dir, "rules.yaml")
-	if err := os.WriteFile(rules, []byte(`rules:
+	startCustomMetricsAPI(t, env, c, prom, `rules:
   - seriesQuery: 'queue_depth{namespace!="",pod!=""}'
     resources:
       overrides:
@@ -63,13 +50,7 @@ externalRules:
       overrides:
         namespace: {resource: "namespace"}
     metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (queue)'
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, base := startMetricsAPI(t, c, "--prometheus-url="+prom, "--custom-metrics-config="+rules, "--metrics-relist-interval=2s")
-	port, _ := strconv.Atoi(base[strings.LastIndex(base, ":")+1:])
-	registerAPIService(t, env, port, "custom.metrics.k8s.io", "v1beta2")
-	registerAPIService(t, env, port, "external.metrics.k8s.io", "v1beta1")
+`)
 
 	// PromQL as the server computes it.
 	promValue := func(q string) map[string]float64 {
@@ -162,4 +143,38 @@ externalRules:
 		t.Errorf("unknown metric: status %d, want 404", code)
 	}
 
+}
+
+// startScrapingServer runs a panoptes server that scrapes target (a URL)
+// every second, keeping its labels, and returns the server's base URL.
+func startScrapingServer(t *testing.T, target string) string {
+	t.Helper()
+	promCfg := filepath.Join(t.TempDir(), "prometheus.yml")
+	if err := os.WriteFile(promCfg, []byte(fmt.Sprintf(`global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: app
+    honor_labels: true
+    static_configs:
+      - targets: [%q]
+`, strings.TrimPrefix(target, "http://"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, prom := startServer(t, "--config.file="+promCfg)
+	return prom
+}
+
+// startCustomMetricsAPI runs panoptes metrics-api for c with the
+// prometheus-adapter rules given, reading the server at prom, and
+// registers it as custom.metrics.k8s.io and external.metrics.k8s.io.
+func startCustomMetricsAPI(t *testing.T, env *k8s.Env, c *metricsCluster, prom, rules string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(path, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, base := startMetricsAPI(t, c, "--prometheus-url="+prom, "--custom-metrics-config="+path, "--metrics-relist-interval=2s")
+	port, _ := strconv.Atoi(base[strings.LastIndex(base, ":")+1:])
+	registerAPIService(t, env, port, "custom.metrics.k8s.io", "v1beta2")
+	registerAPIService(t, env, port, "external.metrics.k8s.io", "v1beta1")
 }

@@ -204,24 +204,13 @@ func (o wsObject) memoryLimitEnv(t *testing.T) []string {
 // loopback). It returns the objects and the copy's agent CA directory.
 func wsManifests(t *testing.T, env *k8s.Env, openssl string) ([]wsObject, string) {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.CopyFS(filepath.Join(dir, "deploy"), os.DirFS("../../deploy")); err != nil {
-		t.Fatal(err)
-	}
-	overlay := filepath.Join(dir, "deploy", "metrics-api-agents")
-	ca := exec.Command(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-		"-keyout", "ca.key", "-out", "ca.crt", "-days", "3650", "-subj", "/CN=panoptes-agent-ca",
-		"-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
-	ca.Dir = overlay
-	if out, err := ca.CombinedOutput(); err != nil {
-		t.Fatalf("the agent CA recipe: %v\n%s", err, out)
-	}
+	deployDir, overlay := agentsOverlay(t, openssl)
 	env.Ensure(t, "/api/v1/namespaces", map[string]any{"metadata": map[string]any{"name": "monitoring"}})
 
 	var objs []wsObject
 	var apply bytes.Buffer
 	for _, role := range []string{"crds", "metrics-api-agents", "server", "state"} {
-		out, err := kubectl(t, env, "kustomize", filepath.Join(dir, "deploy", role))
+		out, err := kubectl(t, env, "kustomize", filepath.Join(deployDir, role))
 		if err != nil {
 			t.Fatalf("kubectl kustomize deploy/%s: %v\n%s", role, err, out)
 		}
