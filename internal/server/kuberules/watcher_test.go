@@ -1,7 +1,6 @@
 package kuberules
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -105,29 +103,11 @@ func eventually(t *testing.T, check func() string) {
 // later run (-count=N, or a reused cluster) shares.
 func suffix() string { return fmt.Sprintf("%x", time.Now().UnixNano()&0xffffffffff) }
 
-// syncBuffer is a log sink the test reads while the watcher writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // running is a Watcher whose Run goroutine the test started.
 type running struct {
 	*Watcher
 	reg     *prometheus.Registry
-	log     *syncBuffer
+	log     *testkit.LockedBuffer
 	changes atomic.Int64
 }
 
@@ -139,7 +119,7 @@ func start(t *testing.T, env *k8s.Env, o *Options, edit func(*Watcher)) *running
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	r := &running{reg: prometheus.NewRegistry(), log: &syncBuffer{}}
+	r := &running{reg: prometheus.NewRegistry(), log: &testkit.LockedBuffer{}}
 	logger := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	w, err := New(o, logger, r.reg)
 	if err != nil {

@@ -1,14 +1,12 @@
 package monitors
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,28 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"sigs.k8s.io/yaml"
 
+	"github.com/panoptes-dev/panoptes/internal/testkit"
 	"github.com/panoptes-dev/panoptes/internal/testkit/k8s"
 )
 
 func TestMain(m *testing.M) { k8s.Main(m) }
-
-// syncBuffer is a log sink the test reads while the watcher writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // eventually polls check until it returns "" or a generous deadline (the
 // tests pass with both cores busy) passes; then it fails with the last
@@ -64,7 +45,7 @@ func eventually(t *testing.T, check func() string) {
 // left out while the other stays.
 func TestWatcherCRDLater(t *testing.T) {
 	env := k8s.Start(t)
-	log := &syncBuffer{}
+	log := &testkit.LockedBuffer{}
 	reg := prometheus.NewRegistry()
 	o := NewOptions()
 	o.Kubeconfig = env.Kubeconfig
