@@ -57,54 +57,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 	fi
 fi
 
-lint="$CACHE/bin/golangci-lint-$GOLANGCI_VERSION"
-if [ ! -x "$lint" ]; then
-	echo "test-deps: building golangci-lint $GOLANGCI_VERSION into $lint (a few minutes, once)" >&2
-	tmp=$(mktemp -d)
-	GOBIN="$tmp" GOFLAGS=-mod=mod go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_VERSION"
-	mkdir -p "$(dirname "$lint")"
-	mv "$tmp/golangci-lint" "$lint"
-	rmdir "$tmp"
-fi
-
-# cAdvisor as a peer, never a dependency of Panoptes: its command is a nested
-# module the Go module proxy does not serve, so bench/cadvisorpeer (a module
-# of its own) drives github.com/google/cadvisor/lib as the kubelet does. Built
-# in a scratch directory, so neither go.mod of this repository changes.
-cadvisor="$CACHE/peers/cadvisor-$CADVISOR_VERSION"
-if [ ! -x "$cadvisor" ]; then
-	echo "test-deps: building cAdvisor $CADVISOR_VERSION into $cadvisor (about a minute, once)" >&2
-	build="$CACHE/peers/build-cadvisor-$CADVISOR_VERSION"
-	rm -rf "$build"
-	mkdir -p "$build"
-	cp "$HERE"/bench/cadvisorpeer/{go.mod,go.sum,main.go} "$build/"
-	(
-		cd "$build"
-		export GOFLAGS=-mod=mod CGO_ENABLED=0
-		go get "github.com/google/cadvisor/lib@$CADVISOR_VERSION"
-		go build -trimpath -o cadvisor .
-	)
-	mv "$build/cadvisor" "$cadvisor"
-	rm -rf "$build"
-fi
-
-# Prometheus (and promtool) at the version of the embedded packages: the
-# oracle and benchmark peer of `panoptes server` and a remote-write receiver
-# in its tests. Built into a scratch directory and moved into place, so an
-# interrupted build never leaves half a peer. Cold: about 10 minutes, 147 MB.
-prometheus="$CACHE/peers/prometheus-$PROMETHEUS_VERSION"
-if [ ! -x "$prometheus/prometheus" ] || [ ! -x "$prometheus/promtool" ]; then
-	echo "test-deps: building Prometheus $PROMETHEUS_VERSION into $prometheus (about 10 minutes cold, once per version)" >&2
-	tmp="$CACHE/peers/build-prometheus-$PROMETHEUS_VERSION"
-	rm -rf "$tmp"
-	mkdir -p "$tmp"
-	GOBIN="$tmp" GOFLAGS=-mod=mod go install \
-		"github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" \
-		"github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"
-	rm -rf "$prometheus"
-	mv "$tmp" "$prometheus"
-fi
-
 # module_peer NAME VERSION MODULE PACKAGE COST [PREPARE]: builds PACKAGE of
 # MODULE at VERSION into $CACHE/peers/NAME-VERSION/NAME unless it is there, in a
 # scratch module with `go get` and `go build` (not `go install pkg@version`,
@@ -134,18 +86,6 @@ module_peer() {
 	rm -rf "$build"
 }
 
-# Single-node VictoriaMetrics, a remote-write receiver for `panoptes server`'s
-# tests (its go.mod has a replace directive). Cold, with an empty Go build
-# cache: 3 min 10 s wall, 130 CPU-s on 2 shared cores (1 min when the build
-# cache is warm), 26 MB.
-module_peer victoria-metrics "$VICTORIAMETRICS_VERSION" github.com/VictoriaMetrics/VictoriaMetrics \
-	github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics "1-3 minutes cold"
-
-# kube-state-metrics, the oracle and benchmark peer of `panoptes state`. Its
-# version list is not served, so `go install ...@version` fails; in a scratch
-# module `go get` of the exact version works. Cold: about 4 minutes, 87 MB.
-module_peer kube-state-metrics "$KSM_VERSION" k8s.io/kube-state-metrics/v2 k8s.io/kube-state-metrics/v2 "about 4 minutes cold"
-
 # Alertmanager at the version of the linked alertmanager packages: the peer
 # of `panoptes alertmanager` in its tests and bench/alertmanager.sh (Debian's
 # 0.25 is the other, and brings amtool). Its module zip lacks the built web UI
@@ -163,31 +103,112 @@ alertmanager_stub_ui() {
 	echo '<!doctype html><title>Alertmanager</title><p>Built without its web UI (a test peer); the API is whole.' >src/ui/app/dist/index.html
 	go mod edit -replace "$1=./src"
 }
-module_peer alertmanager "$ALERTMANAGER_VERSION" github.com/prometheus/alertmanager \
-	github.com/prometheus/alertmanager/cmd/alertmanager "about 1 minute cold" alertmanager_stub_ui
 
-# metrics-server, the peer of `panoptes metrics-api`. Cold: about 6 minutes.
-metricsserver="$CACHE/peers/metrics-server-$METRICS_SERVER_VERSION"
-if [ ! -x "$metricsserver/metrics-server" ]; then
-	echo "test-deps: building metrics-server $METRICS_SERVER_VERSION into $metricsserver (about 6 minutes cold, once per version)" >&2
-	tmp="$CACHE/peers/build-metrics-server-$METRICS_SERVER_VERSION"
-	rm -rf "$tmp"
-	mkdir -p "$tmp"
-	CGO_ENABLED=0 GOBIN="$tmp" GOFLAGS=-mod=mod go install -trimpath "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
-	rm -rf "$metricsserver"
-	mv "$tmp" "$metricsserver"
-fi
+# The peers build in two lanes at once, each lane's lines marked with its
+# name: a cold build waits on the module proxy and on single-threaded links
+# much of its time (VictoriaMetrics' used 130 CPU-s in 190 s on 2 cores), so
+# two at once keep both cores busy where one after the other left one idle.
+peers_lane() {
+	lint="$CACHE/bin/golangci-lint-$GOLANGCI_VERSION"
+	if [ ! -x "$lint" ]; then
+		echo "test-deps: building golangci-lint $GOLANGCI_VERSION into $lint (a few minutes, once)" >&2
+		tmp=$(mktemp -d)
+		GOBIN="$tmp" GOFLAGS=-mod=mod go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_VERSION"
+		mkdir -p "$(dirname "$lint")"
+		mv "$tmp/golangci-lint" "$lint"
+		rmdir "$tmp"
+	fi
 
-# A real Kubernetes control plane for the tests of the Kubernetes parts
-# (internal/testkit/k8s): kube-apiserver, kubectl and kube-controller-manager
-# (the HPA tests' controllers) built from k8s.io/kubernetes and etcd from
-# go.etcd.io/etcd/server/v3, cached under $CACHE/k8s-testenv/bin with version
-# stamps (0.2 s when built). Cold: 13 min wall on 2 shared cores (etcd 1 min,
-# kube-apiserver 12 min; 1180 CPU-s) with the Go modules already downloaded,
-# then kubectl and kube-controller-manager (see hack/k8s-testenv/README.md);
-# allow about 18 min more with an empty module cache.
-if ! PANOPTES_CACHE="$CACHE" "$HERE/hack/k8s-testenv/build.sh" >/dev/null; then
-	echo "test-deps: building the k8s-testenv control plane (etcd, kube-apiserver, kubectl, kube-controller-manager) failed, see above" >&2
+	# cAdvisor as a peer, never a dependency of Panoptes: its command is a nested
+	# module the Go module proxy does not serve, so bench/cadvisorpeer (a module
+	# of its own) drives github.com/google/cadvisor/lib as the kubelet does. Built
+	# in a scratch directory, so neither go.mod of this repository changes.
+	cadvisor="$CACHE/peers/cadvisor-$CADVISOR_VERSION"
+	if [ ! -x "$cadvisor" ]; then
+		echo "test-deps: building cAdvisor $CADVISOR_VERSION into $cadvisor (about a minute, once)" >&2
+		build="$CACHE/peers/build-cadvisor-$CADVISOR_VERSION"
+		rm -rf "$build"
+		mkdir -p "$build"
+		cp "$HERE"/bench/cadvisorpeer/{go.mod,go.sum,main.go} "$build/"
+		(
+			cd "$build"
+			export GOFLAGS=-mod=mod CGO_ENABLED=0
+			go get "github.com/google/cadvisor/lib@$CADVISOR_VERSION"
+			go build -trimpath -o cadvisor .
+		)
+		mv "$build/cadvisor" "$cadvisor"
+		rm -rf "$build"
+	fi
+
+	# Prometheus (and promtool) at the version of the embedded packages: the
+	# oracle and benchmark peer of `panoptes server` and a remote-write receiver
+	# in its tests. Built into a scratch directory and moved into place, so an
+	# interrupted build never leaves half a peer. Cold: about 10 minutes, 147 MB.
+	prometheus="$CACHE/peers/prometheus-$PROMETHEUS_VERSION"
+	if [ ! -x "$prometheus/prometheus" ] || [ ! -x "$prometheus/promtool" ]; then
+		echo "test-deps: building Prometheus $PROMETHEUS_VERSION into $prometheus (about 10 minutes cold, once per version)" >&2
+		tmp="$CACHE/peers/build-prometheus-$PROMETHEUS_VERSION"
+		rm -rf "$tmp"
+		mkdir -p "$tmp"
+		GOBIN="$tmp" GOFLAGS=-mod=mod go install \
+			"github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" \
+			"github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"
+		rm -rf "$prometheus"
+		mv "$tmp" "$prometheus"
+	fi
+
+	# Single-node VictoriaMetrics, a remote-write receiver for `panoptes server`'s
+	# tests (its go.mod has a replace directive). Cold, with an empty Go build
+	# cache: 3 min 10 s wall, 130 CPU-s on 2 shared cores (1 min when the build
+	# cache is warm), 26 MB.
+	module_peer victoria-metrics "$VICTORIAMETRICS_VERSION" github.com/VictoriaMetrics/VictoriaMetrics \
+		github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics "1-3 minutes cold"
+
+	# kube-state-metrics, the oracle and benchmark peer of `panoptes state`. Its
+	# version list is not served, so `go install ...@version` fails; in a scratch
+	# module `go get` of the exact version works. Cold: about 4 minutes, 87 MB.
+	module_peer kube-state-metrics "$KSM_VERSION" k8s.io/kube-state-metrics/v2 k8s.io/kube-state-metrics/v2 "about 4 minutes cold"
+
+	module_peer alertmanager "$ALERTMANAGER_VERSION" github.com/prometheus/alertmanager \
+		github.com/prometheus/alertmanager/cmd/alertmanager "about 1 minute cold" alertmanager_stub_ui
+}
+
+kube_lane() {
+	# metrics-server, the peer of `panoptes metrics-api`. Cold: about 6 minutes.
+	metricsserver="$CACHE/peers/metrics-server-$METRICS_SERVER_VERSION"
+	if [ ! -x "$metricsserver/metrics-server" ]; then
+		echo "test-deps: building metrics-server $METRICS_SERVER_VERSION into $metricsserver (about 6 minutes cold, once per version)" >&2
+		tmp="$CACHE/peers/build-metrics-server-$METRICS_SERVER_VERSION"
+		rm -rf "$tmp"
+		mkdir -p "$tmp"
+		CGO_ENABLED=0 GOBIN="$tmp" GOFLAGS=-mod=mod go install -trimpath "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+		rm -rf "$metricsserver"
+		mv "$tmp" "$metricsserver"
+	fi
+
+	# A real Kubernetes control plane for the tests of the Kubernetes parts
+	# (internal/testkit/k8s): kube-apiserver, kubectl and kube-controller-manager
+	# (the HPA tests' controllers) built from k8s.io/kubernetes and etcd from
+	# go.etcd.io/etcd/server/v3, cached under $CACHE/k8s-testenv/bin with version
+	# stamps (0.2 s when built). Cold: 13 min wall on 2 shared cores (etcd 1 min,
+	# kube-apiserver 12 min; 1180 CPU-s) with the Go modules already downloaded,
+	# then kubectl and kube-controller-manager (see hack/k8s-testenv/README.md);
+	# allow about 18 min more with an empty module cache.
+	if ! PANOPTES_CACHE="$CACHE" "$HERE/hack/k8s-testenv/build.sh" >/dev/null; then
+		echo "test-deps: building the k8s-testenv control plane (etcd, kube-apiserver, kubectl, kube-controller-manager) failed, see above" >&2
+		return 1
+	fi
+}
+
+peers_lane 2>&1 | sed -u 's/^/[peers] /' >&2 &
+peers=$!
+kube_lane 2>&1 | sed -u 's/^/[kube] /' >&2 &
+kube=$!
+failed=0
+wait "$peers" || failed=1
+wait "$kube" || failed=1
+if [ "$failed" = 1 ]; then
+	echo "test-deps: a peer failed to build, see the lines above" >&2
 	exit 1
 fi
 
