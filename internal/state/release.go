@@ -4,8 +4,6 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
-
-	metricsstore "k8s.io/kube-state-metrics/v2/pkg/metrics_store"
 )
 
 // releaser returns the garbage of a full list to the OS once the lists of
@@ -51,13 +49,13 @@ func (r *releaser) soon() {
 // releasingStore is a metrics store that tells the releaser when a
 // reflector has replaced its whole content (a list or a watch-list).
 type releasingStore struct {
-	*metricsstore.MetricsStore
+	*familyStore
 	r *releaser
 }
 
 // Replace implements cache.Store.
 func (s releasingStore) Replace(list []any, resourceVersion string) error {
-	err := s.MetricsStore.Replace(list, resourceVersion)
+	err := s.familyStore.Replace(list, resourceVersion)
 	s.r.soon()
 	return err
 }

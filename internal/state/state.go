@@ -57,8 +57,10 @@ func Run(ctx context.Context, o *Options, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// kube-state-metrics' handler runs the builds (sharding, automatic
+	// sharding); the exposition serves /metrics from their stores.
 	handler := metricshandler.New(shardingOptions(o), c.client, sb, o.EnableGZIP)
-	srv, err := listen(o, handler, c.client, reg, sb.metrics, tr)
+	srv, err := listen(o, sb.exposition, c.client, reg, sb.metrics, tr)
 	if err != nil {
 		return err
 	}
@@ -150,11 +152,12 @@ func newStoreBuilder(o *Options, c *clients, crConfig string, served []string, n
 		// package starts (startStores) into reg; the builder's own
 		// list-watch and sharding metrics land in a registry of their
 		// own, as the same names cannot be registered twice.
-		lwMetrics: ksmwatch.NewListWatchMetrics(reg),
-		metrics:   prometheus.NewRegistry(),
-		releaser:  newReleaser(),
-		strip:     !o.KeepManagedFields,
-		logger:    logger,
+		lwMetrics:  ksmwatch.NewListWatchMetrics(reg),
+		metrics:    prometheus.NewRegistry(),
+		releaser:   newReleaser(),
+		exposition: &exposition{gzip: o.EnableGZIP, logger: logger.With("component", "metrics")},
+		strip:      !o.KeepManagedFields,
+		logger:     logger,
 	}
 	sb.WithMetrics(sb.metrics)
 	sb.WithKubeClient(c.client)

@@ -42,10 +42,15 @@ type storeBuilder struct {
 	strip    bool
 	logger   *slog.Logger
 
+	// exposition serves the stores of the latest Build; building collects
+	// them during a Build.
+	exposition *exposition
+
 	mu          sync.Mutex
 	ctx         context.Context
 	shard       int32
 	totalShards int
+	building    []resourceWriter
 }
 
 // WithSharding records the shard for the reflectors started next (the
@@ -115,6 +120,7 @@ func (b *storeBuilder) buildCustomResourceStores(name string, families []generat
 	client, ok := b.crClients[key]
 	if !ok {
 		b.logger.Warn("custom resource has no client; not served", "resource", key)
+		b.record(key, nil, nil)
 		return nil
 	}
 	nss := b.namespaces
@@ -128,7 +134,10 @@ func (b *storeBuilder) buildCustomResourceStores(name string, families []generat
 
 // startStores does what kube-state-metrics' builder does for one resource
 // (a metrics store per namespace, fed by a sharded, instrumented
-// reflector), with the tracked list-watch in the chain.
+// reflector), with the tracked list-watch in the chain and our family
+// stores (recorded for the exposition) in place of kube-state-metrics'.
+// It returns an empty kube-state-metrics store per namespace, which its
+// builder requires and nothing reads.
 func (b *storeBuilder) startStores(name string, families []generator.FamilyGenerator, expectedType any,
 	listWatch func(ns string) cache.ListerWatcher, nss options.NamespaceList, useAPIServerCache bool, limit int64, client any,
 ) []cache.Store {
@@ -145,8 +154,9 @@ func (b *storeBuilder) startStores(name string, families []generator.FamilyGener
 		total = 1
 	}
 	stores := make([]cache.Store, 0, len(nss))
+	ours := make([]*familyStore, 0, len(nss))
 	for _, ns := range nss {
-		store := metricsstore.NewMetricsStore(headers, compose)
+		store := newFamilyStore(headers, compose)
 		var lw cache.ListerWatcher = &trackedListWatch{lw: listWatch(ns), name: name, tracker: b.tracker, strip: b.strip}
 		lw = ksmwatch.NewInstrumentedListerWatcher(lw, b.lwMetrics, reflect.TypeOf(expectedType).String(), useAPIServerCache, limit, client)
 		lw = sharding.NewShardedListWatch(shard, total, lw)
@@ -157,8 +167,10 @@ func (b *storeBuilder) startStores(name string, families []generator.FamilyGener
 			Backoff: &wait.Backoff{Duration: 500 * time.Millisecond, Cap: 10 * time.Second, Steps: 40, Factor: 2, Jitter: 0.5},
 		})
 		go r.Run(ctx.Done())
-		stores = append(stores, store)
+		ours = append(ours, store)
+		stores = append(stores, metricsstore.NewMetricsStore(headers, nil))
 	}
+	b.record(name, headers, ours)
 	return stores
 }
 
