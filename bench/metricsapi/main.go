@@ -46,6 +46,7 @@ type config struct {
 	nodes, pods, cycles, tops, workers           int
 	resolution                                   time.Duration
 	panoptesArgs, msArgs                         string
+	profileDir                                   string
 }
 
 func main() {
@@ -62,6 +63,7 @@ func main() {
 	flag.DurationVar(&c.resolution, "resolution", 15*time.Second, "--metric-resolution of both")
 	flag.StringVar(&c.panoptesArgs, "panoptes-args", "", "extra panoptes metrics-api flags")
 	flag.StringVar(&c.msArgs, "ms-args", "", "extra metrics-server flags")
+	flag.StringVar(&c.profileDir, "profile-dir", "", "write each server's CPU profile over the list runs (its /debug/pprof/profile) into this directory")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	if err := run(c); err != nil {
@@ -70,14 +72,17 @@ func main() {
 }
 
 type result struct {
-	name                    string
-	readyAfter              time.Duration
-	rssMean, rssMax         float64 // bytes
-	cpuPerCycle             float64 // CPU seconds
-	cpuCores                float64 // mean cores over the window
-	cycleMean               float64 // seconds
-	topP50, topP99          time.Duration
-	listP50, listP99        time.Duration
+	name             string
+	readyAfter       time.Duration
+	rssMean, rssMax  float64 // bytes
+	cpuPerCycle      float64 // CPU seconds
+	cpuCores         float64 // mean cores over the window
+	cycleMean        float64 // seconds
+	topP50, topP99   time.Duration
+	listP50, listP99 time.Duration
+	// direct: the same list from the server itself, without the
+	// aggregator's proxy in between.
+	directP50, directP99    time.Duration
 	podsServed, nodesServed int
 }
 
@@ -362,8 +367,19 @@ func measure(ctx context.Context, c config, name string, cfg *rest.Config, admin
 	r.nodesServed, _ = countItems(admin, cfg.Host+"/apis/metrics.k8s.io/v1beta1/nodes")
 	r.podsServed, _ = countItems(admin, cfg.Host+"/apis/metrics.k8s.io/v1beta1/pods")
 
-	// kubectl top pods -A through the aggregator, and the list it makes.
-	var tops, lists []time.Duration
+	// kubectl top pods -A through the aggregator, the list it makes, and
+	// the same list straight from the server.
+	profiled := make(chan error, 1)
+	if c.profileDir != "" {
+		// About 3 s per run: the profile covers most of them.
+		secs := max(10, 3*c.tops)
+		go func() {
+			profiled <- fetchTo(admin, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, secs), filepath.Join(c.profileDir, name+".cpu.pprof"))
+		}()
+	} else {
+		profiled <- nil
+	}
+	var tops, lists, directs []time.Duration
 	for i := 0; i < c.tops; i++ {
 		t := time.Now()
 		out, err := exec.Command(c.kubectl, "--kubeconfig="+c.kubeconfig, "top", "pods", "-A").Output()
@@ -379,9 +395,18 @@ func measure(ctx context.Context, c config, name string, cfg *rest.Config, admin
 			return r, err
 		}
 		lists = append(lists, time.Since(t))
+		t = time.Now()
+		if _, err := countItems(admin, base+"/apis/metrics.k8s.io/v1beta1/pods"); err != nil {
+			return r, err
+		}
+		directs = append(directs, time.Since(t))
+	}
+	if err := <-profiled; err != nil {
+		return r, fmt.Errorf("profile: %w", err)
 	}
 	r.topP50, r.topP99 = percentile(tops, 0.5), percentile(tops, 0.99)
 	r.listP50, r.listP99 = percentile(lists, 0.5), percentile(lists, 0.99)
+	r.directP50, r.directP99 = percentile(directs, 0.5), percentile(directs, 0.99)
 	return r, nil
 }
 
@@ -446,6 +471,28 @@ func countItems(c *http.Client, url string) (int, error) {
 		return 0, err
 	}
 	return len(l.Items), nil
+}
+
+// fetchTo writes the body of a GET of url into file.
+func fetchTo(c *http.Client, url, file string) error {
+	resp, err := c.Get(url) //nolint:noctx // bench
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // cycleStats reads the sum and count of the collection cycle histogram.
@@ -532,11 +579,14 @@ func report(c config, rs []result) {
 	row("kubectl top pods -A p99", func(r result) string { return r.topP99.Round(time.Millisecond).String() })
 	row("GET .../v1beta1/pods p50", func(r result) string { return r.listP50.Round(time.Millisecond).String() })
 	row("GET .../v1beta1/pods p99", func(r result) string { return r.listP99.Round(time.Millisecond).String() })
+	row("the same, direct p50", func(r result) string { return r.directP50.Round(time.Millisecond).String() })
+	row("the same, direct p99", func(r result) string { return r.directP99.Round(time.Millisecond).String() })
 	if len(rs) == 2 {
 		p, m := rs[0], rs[1]
-		fmt.Printf("\npanoptes / metrics-server: RSS %.2f, CPU per cycle %.2f, cycle %.2f, top p99 %.2f, list p99 %.2f\n",
+		fmt.Printf("\npanoptes / metrics-server: RSS %.2f, CPU per cycle %.2f, cycle %.2f, top p99 %.2f, list p50 %.2f p99 %.2f, direct list p50 %.2f p99 %.2f\n",
 			p.rssMean/m.rssMean, p.cpuPerCycle/m.cpuPerCycle, p.cycleMean/m.cycleMean,
-			float64(p.topP99)/float64(m.topP99), float64(p.listP99)/float64(m.listP99))
+			float64(p.topP99)/float64(m.topP99), float64(p.listP50)/float64(m.listP50), float64(p.listP99)/float64(m.listP99),
+			float64(p.directP50)/float64(m.directP50), float64(p.directP99)/float64(m.directP99))
 	}
 	p := rs[0]
 	fmt.Printf("targets (panoptes): memory <= 1 MB/node: %.2f MB %s; CPU <= 0.5 mCPU/node: %.3f %s; cycle < 5 s: %.2f s %s; top p99 < 200 ms: %s %s\n",
