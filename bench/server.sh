@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of `panoptes server` against the Prometheus peer
-# (the same version hack/test-deps.sh builds into $PANOPTES_CACHE/peers), on
-# this machine, in one run: both scrape the same bench/loadgen targets
-# (avalanche-style, SERIES active series over TARGETS targets) every
-# INTERVAL for DURATION seconds with the same prometheus.yml and the same
-# flags, then answer the same PromQL battery (bench/server-queries.txt)
-# QUERY_RUNS times. Reports per server and Panoptes/Prometheus: samples/s
+# (the same version hack/test-deps.sh builds into $PANOPTES_CACHE/peers) and
+# the VictoriaMetrics single-node peer (built there too), on this machine,
+# in one run: all scrape the same bench/loadgen targets (avalanche-style,
+# SERIES active series over TARGETS targets) every INTERVAL for DURATION
+# seconds with the same prometheus.yml (Panoptes and Prometheus with the
+# same flags; VictoriaMetrics through -promscrape.config, its rollup cache
+# off so that the repeated queries are evaluated each time), then answer the
+# same PromQL battery (bench/server-queries.txt) QUERY_RUNS times. Reports
+# per server, Panoptes/Prometheus and Panoptes/VictoriaMetrics: samples/s
 # ingested, CPU seconds per million samples, peak and steady RSS, RSS per
-# head series, bytes on disk per sample and query latency p50/p90.
+# active series, bytes on disk per sample and query latency p50/p90.
 #
-# MODE=concurrent (the default) runs both at once against one loadgen: on a
+# MODE=concurrent (the default) runs all at once against one loadgen: on a
 # shared 2-core VM whose background load drifts from minute to minute, that
-# gives both the same scrape bodies at the same instants and the same
+# gives all the same scrape bodies at the same instants and the same
 # neighbours, and the query battery alternates between them under the same
 # noise. CPU is measured as CPU time (/proc/PID/stat), not wall time, and
-# memory does not depend on the other process, so sharing the cores costs
+# memory does not depend on the other processes, so sharing the cores costs
 # the ingestion figures little while the load (a few % of a core each at
 # 20k samples/s) stays far from saturating them. MODE=sequential runs one
 # after the other, each alone with a fresh loadgen of the same seed (each
@@ -24,10 +27,11 @@
 # Env: SERIES (100000), TARGETS (10), METRICS (100), INTERVAL (5s scrape
 # interval), VALUE_INTERVAL (= INTERVAL), SERIES_INTERVAL (0: no churn),
 # QUERY_RUNS (5), QUERY_RANGE (seconds, DURATION-20), QUERY_STEP (INTERVAL),
-# MODE, PANOPTES_ARGS / PROM_ARGS (extra flags, e.g. --runtime.gogc=50),
-# PROM (the peer binary), PANOPTES_CMD (the command instead of
+# MODE, PANOPTES_ARGS / PROM_ARGS / VM_ARGS (extra flags, e.g.
+# --runtime.gogc=50), PROM and VM (the peer binaries; VM= leaves
+# VictoriaMetrics out), PANOPTES_CMD (the command instead of
 # `bin/panoptes server`, e.g. the peer itself for an A/A check of the
-# script), PROFILE_DIR (save heap and 20 s CPU pprof profiles of both there
+# script), PROFILE_DIR (save heap and 20 s CPU pprof profiles of each there
 # after the ingestion window; PANOPTES_PPROF_URL if Panoptes serves
 # /debug/pprof elsewhere than its web address), KEEP=1 (keep the temp dir:
 # logs, data dirs).
@@ -49,6 +53,8 @@ MODE=${MODE:-concurrent}
 CACHE=${PANOPTES_CACHE:-$HOME/.cache/panoptes}
 PROM=${PROM:-$(ls -d "$CACHE"/peers/prometheus-v*/prometheus 2>/dev/null | sort -V | tail -1 || true)}
 [ -n "$PROM" ] && [ -x "$PROM" ] || { echo "bench: no Prometheus peer in $CACHE/peers (hack/test-deps.sh builds it) and PROM unset" >&2; exit 1; }
+VM=${VM-$(ls -d "$CACHE"/peers/victoria-metrics-v*/victoria-metrics 2>/dev/null | sort -V | tail -1 || true)}
+[ -z "$VM" ] || [ -x "$VM" ] || { echo "bench: VM=$VM is not an executable (VM= leaves VictoriaMetrics out)" >&2; exit 1; }
 case $MODE in concurrent | sequential) ;; *) echo "bench: MODE is concurrent or sequential" >&2; exit 2 ;; esac
 command -v jq >/dev/null || { echo "bench: needs jq" >&2; exit 1; }
 
@@ -83,7 +89,8 @@ status_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 # metric URL NAME: the sum of a metric's samples on a /metrics page.
 metric() { curl -sf "$1/metrics" | awk -v n="$2" '$1 == n || index($1, n "{") == 1 {s += $NF} END {printf "%.0f\n", s}'; }
 # disk_bytes DIR: the bytes a TSDB wrote: file sizes under wal/, blocks and
-# chunks_head/, whose files are preallocated (their zero tail is not counted).
+# chunks_head/, whose files are preallocated (their zero tail is not counted);
+# for VictoriaMetrics' directory, every file's size.
 disk_bytes() {
 	python3 - "$1" <<-'EOF'
 		import os, sys
@@ -91,8 +98,8 @@ disk_bytes() {
 		for root, _, files in os.walk(sys.argv[1]):
 		    for f in files:
 		        p = os.path.join(root, f)
-		        if root == sys.argv[1]:
-		            continue  # lock, queries.active
+		        if root == sys.argv[1] and os.path.isdir(os.path.join(root, "wal")):
+		            continue  # a TSDB's lock, queries.active
 		        try:
 		            if os.path.basename(root) == "chunks_head":
 		                with open(p, "rb") as fh:
@@ -129,6 +136,12 @@ start_loadgen() {
 
 declare -A R # results, keyed name.field
 names=(panoptes prometheus)
+[ -z "$VM" ] || names+=(victoriametrics)
+# The same figures under each system's names: active series, samples
+# stored, GOGC.
+series_metric() { if [ "$1" = victoriametrics ]; then echo vm_new_timeseries_created_total; else echo prometheus_tsdb_head_series; fi; }
+samples_metric() { if [ "$1" = victoriametrics ]; then echo vm_rows_added_to_storage_total; else echo prometheus_tsdb_head_samples_appended_total; fi; }
+gogc_metric() { if [ "$1" = victoriametrics ]; then echo vm_gogc; else echo go_gc_gogc_percent; fi; }
 
 # start NAME CONFIG-DIR: start a server; sets R[NAME.pid], R[NAME.url].
 start() {
@@ -136,10 +149,18 @@ start() {
 	if [ "$name" = panoptes ]; then cmd=$PANOPTES_CMD args=${PANOPTES_ARGS:-}; else cmd=$PROM args=${PROM_ARGS:-}; fi
 	port=$(free_port)
 	mkdir -p "$tmp/$name/data"
-	# shellcheck disable=SC2086 # cmd and args are word lists
-	$cmd --config.file="$dir/prometheus.yml" --storage.tsdb.path="$tmp/$name/data" \
-		--storage.tsdb.retention.time=1d --web.listen-address="127.0.0.1:$port" \
-		--query.timeout=2m --query.max-samples=50000000 $args >"$tmp/$name/log" 2>&1 &
+	if [ "$name" = victoriametrics ]; then
+		# shellcheck disable=SC2086 # VM_ARGS is a word list
+		"$VM" -promscrape.config="$dir/prometheus.yml" -storageDataPath="$tmp/$name/data" \
+			-retentionPeriod=1d -httpListenAddr="127.0.0.1:$port" -search.latencyOffset=0s \
+			-search.disableCache -search.maxQueryDuration=2m -search.maxSamplesPerQuery=50000000 \
+			-loggerLevel=WARN ${VM_ARGS:-} >"$tmp/$name/log" 2>&1 &
+	else
+		# shellcheck disable=SC2086 # cmd and args are word lists
+		$cmd --config.file="$dir/prometheus.yml" --storage.tsdb.path="$tmp/$name/data" \
+			--storage.tsdb.retention.time=1d --web.listen-address="127.0.0.1:$port" \
+			--query.timeout=2m --query.max-samples=50000000 $args >"$tmp/$name/log" 2>&1 &
+	fi
 	pids+=($!)
 	R[$name.pid]=$! R[$name.url]="http://127.0.0.1:$port" R[$name.start]=$(now)
 }
@@ -150,21 +171,21 @@ ready() {
 	local name=$1 url=${R[$1.url]} pid=${R[$1.pid]} series=0
 	for _ in $(seq 240); do
 		kill -0 "$pid" 2>/dev/null || { echo "bench: $name exited:" >&2; tail -20 "$tmp/$name/log" >&2; exit 1; }
-		series=$(metric "$url" prometheus_tsdb_head_series 2>/dev/null || true)
+		series=$(metric "$url" "$(series_metric "$name")" 2>/dev/null || true)
 		[ "${series:-0}" -ge "$want_series" ] && break
 		sleep 0.5
 	done
-	[ "${series:-0}" -ge "$want_series" ] || { echo "bench: $name has ${series:-no} head series after 120 s, want $want_series" >&2; tail -20 "$tmp/$name/log" >&2; exit 1; }
-	R[$name.t0]=$(now) R[$name.ticks0]=$(ticks "$pid") R[$name.samples0]=$(metric "$url" prometheus_tsdb_head_samples_appended_total)
+	[ "${series:-0}" -ge "$want_series" ] || { echo "bench: $name has ${series:-no} active series after 120 s, want $want_series" >&2; tail -20 "$tmp/$name/log" >&2; exit 1; }
+	R[$name.t0]=$(now) R[$name.ticks0]=$(ticks "$pid") R[$name.samples0]=$(metric "$url" "$(samples_metric "$name")")
 }
 
 # finish NAME: the end-of-ingestion snapshot.
 finish() {
 	local name=$1 url=${R[$1.url]} pid=${R[$1.pid]}
 	R[$name.t1]=$(now) R[$name.ticks1]=$(ticks "$pid")
-	R[$name.samples1]=$(metric "$url" prometheus_tsdb_head_samples_appended_total)
-	R[$name.series]=$(metric "$url" prometheus_tsdb_head_series)
-	R[$name.heap]=$(metric "$url" go_memstats_heap_inuse_bytes) R[$name.gogc]=$(metric "$url" go_gc_gogc_percent)
+	R[$name.samples1]=$(metric "$url" "$(samples_metric "$name")")
+	R[$name.series]=$(metric "$url" "$(series_metric "$name")")
+	R[$name.heap]=$(metric "$url" go_memstats_heap_inuse_bytes) R[$name.gogc]=$(metric "$url" "$(gogc_metric "$name")")
 	R[$name.rss]=$(status_kib "$pid" VmRSS) R[$name.hwm]=$(status_kib "$pid" VmHWM)
 	R[$name.anon]=$(status_kib "$pid" RssAnon) R[$name.file]=$(status_kib "$pid" RssFile)
 	R[$name.disk]=$(disk_bytes "$tmp/$name/data")
@@ -256,6 +277,7 @@ queries() {
 echo "machine: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg); mode $MODE"
 echo "panoptes: $PANOPTES_CMD ${PANOPTES_ARGS:-}"
 echo "prometheus: $PROM ${PROM_ARGS:-} ($("$PROM" --version 2>&1 | head -1))"
+[ -z "$VM" ] || echo "victoriametrics: $VM ${VM_ARGS:-} ($("$VM" -version 2>&1 | head -1))"
 echo "load: $want_series series = $TARGETS targets x $METRICS metrics, scrape every $INTERVAL, values change every $VALUE_INTERVAL, churn ${SERIES_INTERVAL}; ingest ${DURATION}s; $QUERY_RUNS x $(grep -vcE '^(#|$)' "$QUERIES") queries (range ${QUERY_RANGE}s step $QUERY_STEP)"
 
 if [ "$MODE" = concurrent ]; then
@@ -263,9 +285,10 @@ if [ "$MODE" = concurrent ]; then
 	start_loadgen "$tmp/lg"
 	for n in "${names[@]}"; do start "$n" "$tmp/lg"; done
 	for n in "${names[@]}"; do ready "$n"; done
-	# Both scrape at the same wall-clock phase (Prometheus offsets a target's
-	# scrapes by a hash of it and the host), so one end serves both windows.
-	watch_until "$(printf '%s\n' "$(window_end panoptes)" "$(window_end prometheus)" | sort -g | tail -1)" "${names[@]}"
+	# All scrape at about the same wall-clock phase (Prometheus offsets a
+	# target's scrapes by a hash of it and the host), so one end serves
+	# every window.
+	watch_until "$(for n in "${names[@]}"; do window_end "$n"; done | sort -g | tail -1)" "${names[@]}"
 	for n in "${names[@]}"; do finish "$n"; done
 	echo "ingestion done at load average $(cut -d' ' -f1-3 /proc/loadavg); querying"
 	profile "${names[@]}"
@@ -290,22 +313,40 @@ fi
 # pct P FILE: the nearest-rank percentile of a column of numbers.
 pct() { sort -g "$2" | awk -v p="$1" '{v[NR] = $1} END {i = int(p * NR + 0.999999); if (i < 1) i = 1; print v[i]}'; }
 
+# peers: the systems panoptes is compared with.
+peers=("${names[@]:1}")
+
 echo
-echo "query latency, p50 over $QUERY_RUNS runs (ms), first run's result count:"
+echo "query latency, p50 over $QUERY_RUNS runs (ms), first run's result count (panoptes/each peer):"
 {
-	printf '#\tkind\tpanoptes\tprometheus\tratio\tresults\tquery\n'
+	printf '#\tkind'
+	for n in "${names[@]}"; do printf '\t%s' "$n"; done
+	for n in "${peers[@]}"; do printf '\t/%s' "$n"; done
+	printf '\tresults\tquery\n'
 	for i in $(seq "$nqueries"); do
 		IFS=$'\t' read -r kind expr <"$tmp/q/query.$i"
-		a=$(pct 0.5 "$tmp/q/panoptes.$i") b=$(pct 0.5 "$tmp/q/prometheus.$i")
+		printf '%d\t%s' "$i" "$kind"
+		declare -A p50=()
+		for n in "${names[@]}"; do
+			p50[$n]=$(pct 0.5 "$tmp/q/$n.$i")
+			awk -v a="${p50[$n]}" 'BEGIN { printf "\t%.2f", a*1000 }'
+		done
+		for n in "${peers[@]}"; do
+			awk -v a="${p50[panoptes]}" -v b="${p50[$n]}" 'BEGIN { printf "\t%.2fx", (b > 0 ? a/b : 0) }'
+		done
 		read -r sa na ea <"$tmp/q/panoptes.$i.n" || true
-		read -r sb nb eb <"$tmp/q/prometheus.$i.n" || true
-		res="$na/$nb"
-		[ "$sa" = success ] || res="panoptes:$sa ${ea:0:40}"
-		[ "$sb" = success ] || res="$res prometheus:$sb ${eb:0:40}"
-		[ "$sa $na" = "$sb $nb" ] || res="$res MISMATCH"
-		awk -v i="$i" -v k="$kind" -v a="$a" -v b="$b" -v r="$res" -v q="$expr" \
-			'BEGIN { printf "%d\t%s\t%.2f\t%.2f\t%.2fx\t%s\t%s\n", i, k, a*1000, b*1000, (b > 0 ? a/b : 0), r, q }'
-		echo "$a $b" >>"$tmp/q/p50s"
+		res="$na" bad=""
+		[ "$sa" = success ] || bad="panoptes:$sa ${ea:0:40}"
+		for n in "${peers[@]}"; do
+			read -r sb nb eb <"$tmp/q/$n.$i.n" || true
+			res="$res/$nb"
+			[ "$sb" = success ] || bad="$bad $n:$sb ${eb:0:40}"
+			[ "$sa $na" = "$sb $nb" ] || bad="$bad MISMATCH($n)"
+		done
+		printf '\t%s\t%s\n' "$res$bad" "$expr"
+		line=""
+		for n in "${names[@]}"; do line="$line ${p50[$n]}"; done
+		echo "$line" >>"$tmp/q/p50s"
 	done
 } | column -t -s $'\t'
 for n in "${names[@]}"; do
@@ -313,14 +354,25 @@ for n in "${names[@]}"; do
 done
 
 echo
-echo "summary (ratio = panoptes / prometheus; lower is better except samples/s):"
+echo "summary (ratio = panoptes / peer; lower is better except samples/s):"
 {
-	printf 'metric\tpanoptes\tprometheus\tratio\n'
-	row() { awk -v m="$1" -v a="$2" -v b="$3" -v f="$4" 'BEGIN { printf "%s\t" f "\t" f "\t%.2fx\n", m, a, b, (b != 0 ? a/b : 0) }'; }
+	printf 'metric'
+	for n in "${names[@]}"; do printf '\t%s' "$n"; done
+	for n in "${peers[@]}"; do printf '\t/%s' "$n"; done
+	printf '\n'
+	# row LABEL FORMAT FIELD: a figure of every system, then the ratios.
+	row() {
+		local label=$1 f=$2 key=$3 n
+		printf '%s' "$label"
+		for n in "${names[@]}"; do awk -v a="${x[$n.$key]}" -v f="$f" 'BEGIN { printf "\t" f, a }'; done
+		for n in "${peers[@]}"; do awk -v a="${x[panoptes.$key]}" -v b="${x[$n.$key]}" 'BEGIN { printf "\t%.2fx", (b != 0 ? a/b : 0) }'; done
+		printf '\n'
+	}
 	v() { awk "BEGIN { print $1 }"; }
 	declare -A x
 	for n in "${names[@]}"; do
 		dt=$(v "${R[$n.t1]} - ${R[$n.t0]}")
+		x[$n.series]=${R[$n.series]} x[$n.samples]=${R[$n.samples1]} x[$n.gogc]=${R[$n.gogc]}
 		x[$n.sps]=$(v "(${R[$n.samples1]} - ${R[$n.samples0]}) / $dt")
 		x[$n.cpu]=$(v "${R[$n.ticks1]} / 100")
 		x[$n.cpum]=$(v "${R[$n.ticks1]} / 100 / (${R[$n.samples1]} / 1e6)")
@@ -338,26 +390,27 @@ echo "summary (ratio = panoptes / prometheus; lower is better except samples/s):
 		x[$n.p50]=$(v "$(pct 0.5 "$tmp/q/$n.all") * 1000")
 		x[$n.p90]=$(v "$(pct 0.9 "$tmp/q/$n.all") * 1000")
 	done
-	p=panoptes q=prometheus
-	row "head series" "${R[$p.series]}" "${R[$q.series]}" %d
-	row "samples appended" "${R[$p.samples1]}" "${R[$q.samples1]}" %d
-	row "samples/s ingested (steady)" "${x[$p.sps]}" "${x[$q.sps]}" %.0f
-	row "CPU s (whole run)" "${x[$p.cpu]}" "${x[$q.cpu]}" %.2f
-	row "CPU s / M samples (whole run)" "${x[$p.cpum]}" "${x[$q.cpum]}" %.3f
-	row "CPU s / M samples (steady)" "${x[$p.cpums]}" "${x[$q.cpums]}" %.3f
-	row "CPU % of a core (steady)" "${x[$p.core]}" "${x[$q.core]}" %.1f
-	row "peak RSS MiB (VmHWM)" "${x[$p.hwm]}" "${x[$q.hwm]}" %.1f
-	row "steady RSS MiB (VmRSS at end)" "${x[$p.rss]}" "${x[$q.rss]}" %.1f
-	row "mean RSS MiB (2nd half of window)" "${x[$p.rssm]}" "${x[$q.rssm]}" %.1f
-	row "RSS bytes / head series" "${x[$p.rsss]}" "${x[$q.rsss]}" %.0f
-	row "  of which anonymous MiB (RssAnon)" "${x[$p.anon]}" "${x[$q.anon]}" %.1f
-	row "  of which file-backed MiB (RssFile)" "${x[$p.file]}" "${x[$q.file]}" %.1f
-	row "Go heap in use MiB (at end)" "${x[$p.heap]}" "${x[$q.heap]}" %.1f
-	row "GOGC" "${R[$p.gogc]}" "${R[$q.gogc]}" %d
-	row "disk MiB (wal + chunks_head)" "${x[$p.disk]}" "${x[$q.disk]}" %.2f
-	row "disk bytes / sample" "${x[$p.bps]}" "${x[$q.bps]}" %.3f
-	row "query p50 ms (all runs)" "${x[$p.p50]}" "${x[$q.p50]}" %.2f
-	row "query p90 ms (all runs)" "${x[$p.p90]}" "${x[$q.p90]}" %.2f
-	awk '$1 > 0 && $2 > 0 { s += log($1 / $2); n++ } END { if (n) printf "query p50 geomean ratio\t\t\t%.2fx\n", exp(s / n) }' "$tmp/q/p50s"
+	row "active series" %d series
+	row "samples stored" %d samples
+	row "samples/s ingested (steady)" %.0f sps
+	row "CPU s (whole run)" %.2f cpu
+	row "CPU s / M samples (whole run)" %.3f cpum
+	row "CPU s / M samples (steady)" %.3f cpums
+	row "CPU % of a core (steady)" %.1f core
+	row "peak RSS MiB (VmHWM)" %.1f hwm
+	row "steady RSS MiB (VmRSS at end)" %.1f rss
+	row "mean RSS MiB (2nd half of window)" %.1f rssm
+	row "RSS bytes / active series" %.0f rsss
+	row "  of which anonymous MiB (RssAnon)" %.1f anon
+	row "  of which file-backed MiB (RssFile)" %.1f file
+	row "Go heap in use MiB (at end)" %.1f heap
+	row "GOGC" %d gogc
+	row "disk MiB (TSDB: wal + chunks_head)" %.2f disk
+	row "disk bytes / sample" %.3f bps
+	row "query p50 ms (all runs)" %.2f p50
+	row "query p90 ms (all runs)" %.2f p90
+	for j in "${!peers[@]}"; do
+		awk -v col=$((j + 2)) -v n="${peers[$j]}" '$1 > 0 && $col > 0 { s += log($1 / $col); n2++ } END { if (n2) printf "query p50 geomean ratio panoptes/%s\t%.2fx\n", n, exp(s / n2) }' "$tmp/q/p50s"
+	done
 } | column -t -s $'\t'
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
