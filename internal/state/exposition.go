@@ -72,7 +72,8 @@ func (e *exposition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p := e.writers.Load(); p != nil {
 		writers = *p
 	}
-	format := expfmt.NegotiateIncludingOpenMetrics(r.Header)
+	// kube-state-metrics' negotiation (expfmt's NegotiateIncludingOpenMetrics).
+	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultOpenMetricsAcceptedFormats()...)
 	// kube-state-metrics serves no protobuf: the text format instead.
 	openMetrics := format.FormatType() == expfmt.TypeOpenMetrics
 	if !openMetrics {

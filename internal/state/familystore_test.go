@@ -269,7 +269,9 @@ func TestExpositionMatchesKSM(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			format := expfmt.NegotiateIncludingOpenMetrics(req.Header)
+			// What kube-state-metrics' handler negotiates, with its call.
+			format := expfmt.NegotiateIncludingOpenMetrics(req.Header) //nolint:staticcheck // the peer's own negotiation is the oracle
+
 			if format.FormatType() != expfmt.TypeOpenMetrics {
 				format = expfmt.NewFormat(expfmt.TypeTextPlain)
 			}
