@@ -122,7 +122,7 @@ func (s *Server) newAPI() *apiv1.API {
 	if flags == nil {
 		flags = map[string]string{}
 	}
-	return apiv1.NewAPI(
+	api := apiv1.NewAPI(
 		s.engine,
 		s.fanout,
 		s.appendable, // remote_write receiver; only used when rwEnabled
@@ -162,6 +162,10 @@ func (s *Server) newAPI() *apiv1.API {
 		false, // query cost
 		s.opts.QueryTimeout,
 	)
+	// After the JSON codec, which stays the default: the web UI's compact
+	// matrices, for the clients that ask for them.
+	api.InstallCodec(matrixCodec{})
+	return api
 }
 
 // noCORSOrigin matches no Origin: the API grants no other site's page the

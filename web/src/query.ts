@@ -48,6 +48,7 @@ export function align(xs: number[], result: Sample[], template?: string): Series
   const start = xs[0];
   const step = xs.length > 1 ? xs[1] - xs[0] : 1;
   return result.map((r) => {
+    if (r.points) return { name: legendName(r.metric, template), values: alignPoints(xs, start, step, r.points) };
     const vs = r.values || [];
     // The common case, a sample at every step (as many samples as slots, the
     // first in the first, the last in the last; the API's timestamps are
@@ -64,6 +65,24 @@ export function align(xs: number[], result: Sample[], template?: string): Series
     }
     return { name: legendName(r.metric, template), values };
   });
+}
+
+/** alignPoints is align for a series of the compact encoding: the same slots, read from float64 arrays. */
+function alignPoints(xs: number[], start: number, step: number, p: { ts: Float64Array; vs: Float64Array }): (number | null)[] {
+  const n = p.ts.length;
+  // uPlot cannot draw infinities; NaN is a gap (as num).
+  const val = (v: number) => (isFinite(v) ? v : null);
+  if (n === xs.length && n > 0 && Math.round((p.ts[0] - start) / step) === 0 && Math.round((p.ts[n - 1] - start) / step) === xs.length - 1) {
+    const values = new Array<number | null>(n);
+    for (let i = 0; i < n; i++) values[i] = val(p.vs[i]);
+    return values;
+  }
+  const values: (number | null)[] = new Array(xs.length).fill(null);
+  for (let j = 0; j < n; j++) {
+    const i = Math.round((p.ts[j] - start) / step);
+    if (i >= 0 && i < xs.length) values[i] = val(p.vs[j]);
+  }
+  return values;
 }
 
 export function countPoints(series: Series[]): number {
