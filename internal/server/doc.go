@@ -10,7 +10,9 @@
 // behind a small surface (Options, New, Server.Run), config reload that keeps
 // the running config when a new one is bad, federation, and in-process
 // targets: collectors that are appended straight into the storage, without
-// an HTTP hop, for the all-in-one default (subpackage allinone).
+// an HTTP hop, for the all-in-one default (subpackage allinone); and, for
+// the web UI only, a compact binary encoding of query_range answers that a
+// client gets by asking for it in its Accept header (matrixcodec.go).
 //
 // Options (options.go) hold the server's options with their defaults
 // (NewOptions, Prometheus's) and Validate, which names a bad option by its

@@ -11,7 +11,11 @@
 //
 // As in kube-state-metrics, an object's metrics are rendered to bytes when
 // the object is added or updated and the objects themselves are not kept:
-// a scrape writes pre-rendered bytes.
+// a scrape writes pre-rendered bytes. The store is ours (familystore.go):
+// the same bytes laid out family by family in segments of objects, so that
+// a scrape is a few large copies per family rather than one per object and
+// family, and /metrics is served from it (exposition.go) while
+// kube-state-metrics' handler runs the builds and the sharding.
 //
 // It must not be imported by the agent build (client-go stays out of
 // `-tags agentonly`), and flags are parsed in cmd/panoptes, not here.
