@@ -48,41 +48,28 @@ export function align(xs: number[], result: Sample[], template?: string): Series
   const start = xs[0];
   const step = xs.length > 1 ? xs[1] - xs[0] : 1;
   return result.map((r) => {
-    if (r.points) return { name: legendName(r.metric, template), values: alignPoints(xs, start, step, r.points) };
+    // A series of the compact encoding (float64 arrays) or of JSON ([t, "v"] pairs), read alike.
+    const p = r.points;
     const vs = r.values || [];
+    const n = p ? p.ts.length : vs.length;
+    const t = p ? (i: number) => p.ts[i] : (i: number) => vs[i][0];
+    // uPlot cannot draw infinities; NaN is a gap (as num).
+    const v = p ? (i: number) => (isFinite(p.vs[i]) ? p.vs[i] : null) : (i: number) => num(vs[i][1]);
     // The common case, a sample at every step (as many samples as slots, the
     // first in the first, the last in the last; the API's timestamps are
     // increasing multiples of step apart): sample i is slot i.
-    if (vs.length === xs.length && vs.length > 0 && Math.round((vs[0][0] - start) / step) === 0 && Math.round((vs[vs.length - 1][0] - start) / step) === xs.length - 1) {
-      const values = new Array<number | null>(vs.length);
-      for (let i = 0; i < vs.length; i++) values[i] = num(vs[i][1]);
+    if (n === xs.length && n > 0 && Math.round((t(0) - start) / step) === 0 && Math.round((t(n - 1) - start) / step) === xs.length - 1) {
+      const values = new Array<number | null>(n);
+      for (let i = 0; i < n; i++) values[i] = v(i);
       return { name: legendName(r.metric, template), values };
     }
     const values: (number | null)[] = new Array(xs.length).fill(null);
-    for (const [t, v] of vs) {
-      const i = Math.round((t - start) / step);
-      if (i >= 0 && i < xs.length) values[i] = num(v);
+    for (let j = 0; j < n; j++) {
+      const i = Math.round((t(j) - start) / step);
+      if (i >= 0 && i < xs.length) values[i] = v(j);
     }
     return { name: legendName(r.metric, template), values };
   });
-}
-
-/** alignPoints is align for a series of the compact encoding: the same slots, read from float64 arrays. */
-function alignPoints(xs: number[], start: number, step: number, p: { ts: Float64Array; vs: Float64Array }): (number | null)[] {
-  const n = p.ts.length;
-  // uPlot cannot draw infinities; NaN is a gap (as num).
-  const val = (v: number) => (isFinite(v) ? v : null);
-  if (n === xs.length && n > 0 && Math.round((p.ts[0] - start) / step) === 0 && Math.round((p.ts[n - 1] - start) / step) === xs.length - 1) {
-    const values = new Array<number | null>(n);
-    for (let i = 0; i < n; i++) values[i] = val(p.vs[i]);
-    return values;
-  }
-  const values: (number | null)[] = new Array(xs.length).fill(null);
-  for (let j = 0; j < n; j++) {
-    const i = Math.round((p.ts[j] - start) / step);
-    if (i >= 0 && i < xs.length) values[i] = val(p.vs[j]);
-  }
-  return values;
 }
 
 export function countPoints(series: Series[]): number {
