@@ -10,7 +10,7 @@
 # same PromQL battery (bench/server-queries.txt) QUERY_RUNS times. Reports
 # per server, Panoptes/Prometheus and Panoptes/VictoriaMetrics: samples/s
 # ingested, CPU seconds per million samples, peak and steady RSS, RSS per
-# active series, bytes on disk per sample and query latency p50/p90.
+# active series, bytes on disk per sample and query latency p50/p90/p99.
 #
 # MODE=concurrent (the default) runs all at once against one loadgen: on a
 # shared 2-core VM whose background load drifts from minute to minute, that
@@ -389,6 +389,7 @@ echo "summary (ratio = panoptes / peer; lower is better except samples/s):"
 		x[$n.bps]=$(v "${R[$n.disk]} / ${R[$n.samples1]}")
 		x[$n.p50]=$(v "$(pct 0.5 "$tmp/q/$n.all") * 1000")
 		x[$n.p90]=$(v "$(pct 0.9 "$tmp/q/$n.all") * 1000")
+		x[$n.p99]=$(v "$(pct 0.99 "$tmp/q/$n.all") * 1000")
 	done
 	row "active series" %d series
 	row "samples stored" %d samples
@@ -409,6 +410,7 @@ echo "summary (ratio = panoptes / peer; lower is better except samples/s):"
 	row "disk bytes / sample" %.3f bps
 	row "query p50 ms (all runs)" %.2f p50
 	row "query p90 ms (all runs)" %.2f p90
+	row "query p99 ms (all runs)" %.2f p99
 	for j in "${!peers[@]}"; do
 		awk -v col=$((j + 2)) -v n="${peers[$j]}" '$1 > 0 && $col > 0 { s += log($1 / $col); n2++ } END { if (n2) printf "query p50 geomean ratio panoptes/%s\t%.2fx\n", n, exp(s / n2) }' "$tmp/q/p50s"
 	done
