@@ -12,6 +12,7 @@
 # picks the build tags (default agentonly, the lean DaemonSet build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 ROUNDS=${1:-10}
 PER_ROUND=${2:-50}
@@ -23,7 +24,6 @@ NE=${NODE_EXPORTER:-$(command -v prometheus-node-exporter || command -v node_exp
 CGO_ENABLED=0 go build -tags "${PANOPTES_TAGS-agentonly}" -trimpath -o bin/panoptes-agent ./cmd/panoptes
 go build -o bin/scrapebench ./bench/scrapebench
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 # The collectors panoptes enables by default.
 collectors=$(bin/panoptes-agent agent --help | sed -n 's/^ *--collector\.\([a-z_]*\) .*Enable the .* collector\..*(default true).*/\1/p')

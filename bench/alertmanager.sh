@@ -18,6 +18,7 @@
 # AM_ARGS (extra flags).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 ALERTS=${ALERTS:-10000}
 ALERTNAMES=${ALERTNAMES:-100}
@@ -44,7 +45,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # The webhook receiver: answers 200 and counts notifications per path.
 SINK_PORT=$(free_port)

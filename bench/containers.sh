@@ -19,6 +19,7 @@
 # (FS_PERIOD, default the kubelet's 1m); FS_USAGE=0 runs without them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 ROUNDS=${1:-5}
 PER_ROUND=${2:-20}
@@ -36,7 +37,6 @@ CGO_ENABLED=0 go build -tags "${PANOPTES_TAGS-agentonly}" -trimpath -o bin/panop
 go build -o bin/scrapebench ./bench/scrapebench
 go build -o bin/fakecri ./bench/fakecri
 fsroot=$(mktemp -d /tmp/panoptes-bench-fs.XXXXXX)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 

@@ -25,6 +25,7 @@
 # the temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 HOSTS=${HOSTS:-20}
 SPAN=${SPAN:-24h}
@@ -42,17 +43,8 @@ command -v jq >/dev/null || { echo "bench: needs jq" >&2; exit 1; }
 go build -o bin/history ./bench/history
 CGO_ENABLED=0 go build -trimpath -o bin/panoptes ./cmd/panoptes
 
-tmp=$(mktemp -d /tmp/panoptes-historybench.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	if [ "${KEEP:-}" = 1 ]; then echo "bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_tmp historybench
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 metric() { curl -sf "$1/metrics" | awk -v n="$2" '$1 == n || index($1, n "{") == 1 {s += $NF} END {printf "%.0f\n", s}'; }
 # wait_up URL NAME PID: until URL answers, or the process is gone.
 wait_up() {

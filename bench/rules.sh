@@ -35,6 +35,7 @@
 # temp dir: configs, logs, data dirs, the sampled evaluations).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 root=$PWD
 
 DURATION=${1:-${DURATION:-180}}
@@ -66,17 +67,8 @@ if [ -z "${PANOPTES_CMD:-}" ]; then
 	PANOPTES_CMD="bin/panoptes server --web.enable-pprof"
 fi
 
-tmp=$(mktemp -d /tmp/panoptes-rulesbench.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	if [ "${KEEP:-}" = 1 ]; then echo "bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_tmp rulesbench
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 now() { date +%s.%N; }
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 status_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }

@@ -37,6 +37,7 @@
 # logs, data dirs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 DURATION=${1:-${DURATION:-180}}
 SERIES=${SERIES:-100000}
@@ -72,17 +73,8 @@ want_series=$((TARGETS * METRICS * (SERIES / (TARGETS * METRICS)))) # what the l
 interval_s=${INTERVAL%s}
 [[ $interval_s =~ ^[0-9]+$ ]] || { echo "bench: INTERVAL must be whole seconds (5s)" >&2; exit 2; }
 
-tmp=$(mktemp -d /tmp/panoptes-serverbench.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	if [ "${KEEP:-}" = 1 ]; then echo "bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_tmp serverbench
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 now() { date +%s.%N; }
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 status_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }

@@ -38,6 +38,7 @@
 # data, acked.json, queries.tsv, rss.tsv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 # secs D: a duration (90, 90s, 10m, 1h) in seconds.
 secs() {
@@ -87,7 +88,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 metric() { curl -sf "$url/metrics" | awk -v n="$1" '$1 == n || index($1, n "{") == 1 {s += $NF} END {printf "%.0f\n", s}'; }
