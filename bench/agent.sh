@@ -44,6 +44,8 @@ defaults)
 esac
 ne_args+=(--collector.textfile.directory="$textdir")
 
+# Both binaries read back from disk, as an image's is (bench/lib.sh).
+uncache bin/panoptes-agent "$NE"
 pp=$(free_port); np=$(free_port)
 bin/panoptes-agent agent --listen "127.0.0.1:$pp" --no-collector.container --collector.textfile.directory="$textdir" --log.level=warn ${PANOPTES_ARGS:-} & ppid=$!
 "$NE" --web.listen-address="127.0.0.1:$np" "${ne_args[@]}" --log.level=warn & npid=$!

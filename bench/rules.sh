@@ -125,6 +125,11 @@ names=(panoptes prometheus)
 all=(panoptes prometheus)
 [ "$BASELINE" = 1 ] && all+=(panoptes-base prometheus-base)
 
+# Every binary compared is read back from disk before the servers start
+# (bench/lib.sh's uncache: the twins share the pages of theirs).
+# shellcheck disable=SC2086 # PANOPTES_CMD is a word list
+uncache $PANOPTES_CMD "$PROM"
+
 # start NAME: start a server; sets R[NAME.pid], R[NAME.url].
 start() {
 	local name=$1 cmd args config port

@@ -141,6 +141,8 @@ start() {
 	if [ "$name" = panoptes ]; then cmd=$PANOPTES_CMD args=${PANOPTES_ARGS:-}; else cmd=$PROM args=${PROM_ARGS:-}; fi
 	port=$(free_port)
 	mkdir -p "$tmp/$name/data"
+	# shellcheck disable=SC2086 # cmd is a word list
+	if [ "$name" = victoriametrics ]; then uncache "$VM"; else uncache $cmd; fi
 	if [ "$name" = victoriametrics ]; then
 		# shellcheck disable=SC2086 # VM_ARGS is a word list
 		"$VM" -promscrape.config="$dir/prometheus.yml" -storageDataPath="$tmp/$name/data" \
