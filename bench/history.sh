@@ -165,8 +165,12 @@ for name in "${names[@]}"; do
 	else
 		# The blocks: their chunks, index, meta and tombstones (the empty head
 		# and WAL of a server that scraped nothing are not the history's).
-		bytes=$(dir_bytes "$tmp/$name/data"/01*/)
-		layout="$(ls -d "$tmp/$name/data"/01*/ | wc -l) blocks: $(for b in "$tmp/$name/data"/01*/; do jq -r '((.maxTime - .minTime) / 360000 | round / 10 | tostring) + "h"' "$b/meta.json"; done | paste -sd' ')"
+		blocks=()
+		for b in "$tmp/$name/data"/*/; do # ULIDs only: not wal/, chunks_head/ or a block being deleted
+			[[ $(basename "$b") =~ ^[0-9A-Z]{26}$ ]] && blocks+=("$b")
+		done
+		bytes=$(dir_bytes "${blocks[@]}")
+		layout="${#blocks[@]} blocks: $(for b in "${blocks[@]}"; do jq -r '((.maxTime - .minTime) / 360000 | round / 10 | tostring) + "h"' "$b/meta.json"; done | paste -sd' ')"
 	fi
 	B[$name]=$bytes
 	printf '%-16s %12d %10.3f %s\n' "$name" "$bytes" "$(awk -v b="$bytes" -v s="$samples" 'BEGIN {print b / s}')" "$layout"

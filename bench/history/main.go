@@ -128,6 +128,9 @@ func gen(args []string) error {
 	if *tmplA == "" || *tmplB == "" {
 		return errors.New("gen needs --template and --template-after")
 	}
+	if *blocks == "" && *vm == "" {
+		return errors.New("gen needs --blocks, --vm or both: where to write the history")
+	}
 	all, err := buildSeries(*tmplA, *tmplB, *gap, *hosts, *interval, *seed)
 	if err != nil {
 		return err
@@ -404,6 +407,9 @@ type q struct {
 
 var varRE = regexp.MustCompile(`\$\{(\w+)\}|\$(\w+)|\[\[(\w+)\]\]`)
 
+// labelValuesRE is a variable's label_values([selector,] label) query.
+var labelValuesRE = regexp.MustCompile(`^\s*label_values\(\s*(?:(.+?)\s*,\s*)?([a-zA-Z_]\w*)\s*\)\s*$`)
+
 func substitute(expr string, vars map[string]string) string {
 	return varRE.ReplaceAllStringFunc(expr, func(m string) string {
 		sub := varRE.FindStringSubmatch(m)
@@ -609,7 +615,7 @@ func resolveVar(c *http.Client, base string, v web.Variable, vars, prefer map[st
 	if v.Default != nil {
 		return *v.Default, nil
 	}
-	m := regexp.MustCompile(`^\s*label_values\(\s*(?:(.+?)\s*,\s*)?([a-zA-Z_]\w*)\s*\)\s*$`).FindStringSubmatch(v.Query)
+	m := labelValuesRE.FindStringSubmatch(v.Query)
 	if m == nil {
 		return "", fmt.Errorf("variable %s: only label_values() queries are resolved here, not %q", v.Name, v.Query)
 	}
