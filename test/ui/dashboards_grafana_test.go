@@ -204,11 +204,18 @@ func TestLazyPanels(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startServer(t, "--web.dashboards-dir="+dir)
-	s.waitFor(t, "node_load1")
+	// Two samples, not one: the first collection's sample is stamped when
+	// it ran (x.655 s, say), the page's grid ends at the last whole step
+	// before now, and a page opened within that second found no slot at or
+	// after the only sample and drew "No data".
+	s.waitFor(t, "count_over_time(node_load1[1m]) >= 2")
 	b := newBrowser(t, 1300, 900)
 	b.open(s.url("/#/d/many?range=5m"))
 	if p := eval[panelState](b, `window.__panoptes.panels[0]`); p.State != "ok" {
-		t.Errorf("the first panel: %+v", p)
+		// Say what the server holds for the panel's window, to tell a
+		// server without samples from a page that dropped them.
+		t.Errorf("the first panel: %+v; the server now has %+v for count_over_time(node_load1[5m]) and %+v for up",
+			p, s.query(t, "count_over_time(node_load1[5m])"), s.query(t, "up"))
 	}
 	if p := eval[panelState](b, `window.__panoptes.panels[39]`); p.State != "idle" {
 		t.Errorf("the last panel, far below the viewport: %+v, want idle", p)
