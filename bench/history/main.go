@@ -36,7 +36,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -405,22 +404,6 @@ type q struct {
 	step                   int64
 }
 
-var varRE = regexp.MustCompile(`\$\{(\w+)\}|\$(\w+)|\[\[(\w+)\]\]`)
-
-// labelValuesRE is a variable's label_values([selector,] label) query.
-var labelValuesRE = regexp.MustCompile(`^\s*label_values\(\s*(?:(.+?)\s*,\s*)?([a-zA-Z_]\w*)\s*\)\s*$`)
-
-func substitute(expr string, vars map[string]string) string {
-	return varRE.ReplaceAllStringFunc(expr, func(m string) string {
-		sub := varRE.FindStringSubmatch(m)
-		name := sub[1] + sub[2] + sub[3]
-		if v, ok := vars[name]; ok {
-			return v
-		}
-		return m
-	})
-}
-
 // autoStep is the UI's (web/src/state.ts).
 func autoStep(span float64, points int, minStep float64) int64 {
 	raw := span / float64(points)
@@ -502,7 +485,7 @@ func query(args []string) error {
 			}
 			minStep := 1.0
 			if p.Interval != "" {
-				if d, err := model.ParseDuration(substitute(p.Interval, vars)); err == nil {
+				if d, err := model.ParseDuration(web.SubstituteVars(p.Interval, vars)); err == nil {
 					minStep = time.Duration(d).Seconds()
 				}
 			}
@@ -523,7 +506,7 @@ func query(args []string) error {
 				if t.Hide || t.Expr == "" {
 					continue
 				}
-				qs = append(qs, q{dashboard: id, panel: p.Title, expr: substitute(t.Expr, b), instant: t.Instant, step: step})
+				qs = append(qs, q{dashboard: id, panel: p.Title, expr: web.SubstituteVars(t.Expr, b), instant: t.Instant, step: step})
 			}
 		}
 	}
@@ -615,13 +598,13 @@ func resolveVar(c *http.Client, base string, v web.Variable, vars, prefer map[st
 	if v.Default != nil {
 		return *v.Default, nil
 	}
-	m := labelValuesRE.FindStringSubmatch(v.Query)
-	if m == nil {
+	selector, label, ok := web.LabelValuesQuery(v.Query)
+	if !ok {
 		return "", fmt.Errorf("variable %s: only label_values() queries are resolved here, not %q", v.Name, v.Query)
 	}
-	u := fmt.Sprintf("%s/api/v1/label/%s/values?start=%d&end=%d", base, m[2], start, end)
-	if m[1] != "" {
-		u += "&match[]=" + url.QueryEscape(substitute(m[1], vars))
+	u := fmt.Sprintf("%s/api/v1/label/%s/values?start=%d&end=%d", base, label, start, end)
+	if selector != "" {
+		u += "&match[]=" + url.QueryEscape(web.SubstituteVars(selector, vars))
 	}
 	resp, err := c.Get(u)
 	if err != nil {

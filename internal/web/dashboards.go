@@ -414,6 +414,29 @@ func validUnit(u string) bool {
 	return false
 }
 
+// LabelValuesQuery splits a variable's label_values([selector,] label)
+// query; ok is false for any other kind of query.
+func LabelValuesQuery(q string) (selector, label string, ok bool) {
+	m := labelValuesRE.FindStringSubmatch(q)
+	if m == nil {
+		return "", "", false
+	}
+	return m[1], m[2], true
+}
+
+// SubstituteVars replaces the references to vars in expr ($name, ${name},
+// [[name]]) with their values, as the UI does before it sends a query;
+// references to anything else stay as they are.
+func SubstituteVars(expr string, vars map[string]string) string {
+	return varRefRE.ReplaceAllStringFunc(expr, func(ref string) string {
+		m := varRefRE.FindStringSubmatch(ref)
+		if v, ok := vars[m[1]+m[2]+m[3]]; ok {
+			return v
+		}
+		return ref
+	})
+}
+
 var promqlParser = parser.NewParser(parser.Options{})
 
 // checkExpr parses expr as PromQL once its variables are replaced by

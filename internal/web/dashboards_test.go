@@ -155,3 +155,35 @@ func FuzzParseDashboard(f *testing.F) {
 		}
 	})
 }
+
+func TestSubstituteVars(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"instance": "host:9100", "__rate_interval": "135s"}
+	for _, tc := range []struct{ in, want string }{
+		{`rate(x{instance="$instance"}[$__rate_interval])`, `rate(x{instance="host:9100"}[135s])`},
+		{`x{instance="${instance}"} + y{i="[[instance]]"}`, `x{instance="host:9100"} + y{i="host:9100"}`},
+		{`label_replace(x, "a", "$1", "b", "(.*)") * $unknown`, `label_replace(x, "a", "$1", "b", "(.*)") * $unknown`},
+	} {
+		if got := SubstituteVars(tc.in, vars); got != tc.want {
+			t.Errorf("SubstituteVars(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestLabelValuesQuery(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		q, selector, label string
+		ok                 bool
+	}{
+		{`label_values(node_uname_info, instance)`, "node_uname_info", "instance", true},
+		{` label_values( job ) `, "", "job", true},
+		{`label_values(up{job="$job"}, instance)`, `up{job="$job"}`, "instance", true},
+		{`query_result(up)`, "", "", false},
+	} {
+		sel, label, ok := LabelValuesQuery(tc.q)
+		if sel != tc.selector || label != tc.label || ok != tc.ok {
+			t.Errorf("LabelValuesQuery(%q) = %q, %q, %v; want %q, %q, %v", tc.q, sel, label, ok, tc.selector, tc.label, tc.ok)
+		}
+	}
+}
