@@ -41,4 +41,4 @@ for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/-/ready" >/dev/null && 
 sleep 7
 
 echo "machine: $(nproc) cores, $(uname -r), $(${CHROMIUM} --version 2>/dev/null | head -1)"
-bin/bench-ui -url "http://127.0.0.1:$PORT" -runs "$RUNS" -chromium "$CHROMIUM"
+bin/bench-ui -url "http://127.0.0.1:$PORT" -runs "$RUNS" -chromium "$CHROMIUM" -server-pid "$PID"

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +33,7 @@ func main() {
 	base := flag.String("url", "http://127.0.0.1:9090", "the panoptes server, serving the UI and a dashboard with id bench (see bench/ui.sh)")
 	runs := flag.Int("runs", 5, "page loads per figure (the median is reported)")
 	chromium := flag.String("chromium", "/usr/bin/chromium", "chromium binary")
+	serverPid := flag.Int("server-pid", 0, "the server's pid, to report its CPU time during the dashboard's loads beside the browser's (0: not reported)")
 	dashDir := flag.String("write-dashboard", "", "write the bench dashboard (bench.yaml) into this directory, for --web.dashboards-dir, and exit")
 	flag.Parse()
 	if *dashDir != "" {
@@ -41,13 +43,13 @@ func main() {
 		}
 		return
 	}
-	if err := run(*base, *runs, *chromium); err != nil {
+	if err := run(*base, *runs, *chromium, *serverPid); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/ui:", err)
 		os.Exit(1)
 	}
 }
 
-func run(base string, runs int, chromium string) error {
+func run(base string, runs int, chromium string, serverPid int) error {
 	dir, err := os.MkdirTemp("", "panoptes-bench-ui-")
 	if err != nil {
 		return err
@@ -75,13 +77,15 @@ func run(base string, runs int, chromium string) error {
 	report("overview: time to every panel drawn (ms)", all)
 
 	// 20 charts x 5 series x 5,761 points.
-	var ready []float64
+	var ready, serverCPU, browserCPU []float64
 	for i := 0; i < runs; i++ {
+		s0, b0 := cpuMillis(serverPid), cpuMillis(os.Getpid())
 		_, a, err := load(ctx, base+"/#/d/bench?range=24h")
 		if err != nil {
 			return err
 		}
 		ready = append(ready, a)
+		serverCPU, browserCPU = append(serverCPU, cpuMillis(serverPid)-s0), append(browserCPU, cpuMillis(os.Getpid())-b0)
 	}
 	shape, err := eval[string](ctx, `(() => { const cs = window.__panoptes.charts; return cs.length + " charts, " + cs.map(u => u.series.length - 1).reduce((a, b) => a + b, 0) + " series, " + cs.map(u => u.data.slice(1).reduce((n, s) => n + s.filter(v => v !== null).length, 0)).reduce((a, b) => a + b, 0) + " points"; })()`)
 	if err != nil {
@@ -89,6 +93,10 @@ func run(base string, runs int, chromium string) error {
 	}
 	fmt.Printf("bench dashboard: %s\n", shape)
 	report("20x5x5761 dashboard: load to every chart drawn (ms)", ready)
+	if serverPid > 0 {
+		report("  CPU time of the server during a load (ms)", serverCPU)
+		report("  CPU time of chromium (and this tool) during a load (ms)", browserCPU)
+	}
 
 	net, err := eval[string](ctx, `(() => {
 	  const q = performance.getEntriesByType("resource").filter(e => e.name.includes("/api/v1/query"));
@@ -263,8 +271,9 @@ func report(name string, v []float64) {
 }
 
 // serverOnly runs the bench dashboard's 100 range queries as the browser
-// does (6 connections), reading the bodies, and returns the wall time: the
-// server's share of the dashboard's load time.
+// does (6 connections, the UI's Accept header, gzip), reading the bodies,
+// and returns the wall time: the server's share of the dashboard's load
+// time.
 func serverOnly(base string) (float64, error) {
 	end := float64(time.Now().Unix())
 	urls := make(chan string, 100)
@@ -285,6 +294,7 @@ func serverOnly(base string) (float64, error) {
 					errs <- err
 					return
 				}
+				req.Header.Set("Accept", "application/vnd.panoptes.matrix, application/json;q=0.5")
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					errs <- err
@@ -397,4 +407,49 @@ func dashboard100() string {
 		}
 	}
 	return b.String()
+}
+
+// cpuMillis is the CPU time (user and system) that pid and every process
+// below it have used, in ms; 0 when pid is 0 or gone. The browser's share
+// of a load is the tool's own tree (chromedp starts chromium as a child).
+func cpuMillis(pid int) float64 {
+	if pid <= 0 {
+		return 0
+	}
+	children := map[int][]int{}
+	ticks := map[int]float64{}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		p, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The fields after the command name, which is in parentheses and
+		// may hold spaces: state, ppid, … utime, stime, then cutime and
+		// cstime, the reaped children's (chromium's renderers come and go).
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 15 {
+			continue
+		}
+		pp, _ := strconv.Atoi(f[1])
+		children[pp] = append(children[pp], p)
+		for _, t := range f[11:15] {
+			v, _ := strconv.ParseFloat(t, 64)
+			ticks[p] += v
+		}
+	}
+	var sum float64
+	var walk func(int)
+	walk = func(p int) {
+		sum += ticks[p]
+		for _, c := range children[p] {
+			walk(c)
+		}
+	}
+	walk(pid)
+	return sum * 10 // USER_HZ is 100 on Linux
 }

@@ -56,6 +56,10 @@ func qNonZero(params string) bool {
 func Write(w http.ResponseWriter, body []byte) error {
 	w.Header().Set("Content-Encoding", "gzip")
 	w.Header().Del("Content-Length")
+	return compress(w, body)
+}
+
+func compress(w http.ResponseWriter, body []byte) error {
 	gz, err := gzip.NewWriterLevel(w, gzip.StatelessCompression)
 	if err != nil {
 		return fmt.Errorf("BUG: gzip level: %w", err)
@@ -72,11 +76,26 @@ func Write(w http.ResponseWriter, body []byte) error {
 // Respond writes body gzip-compressed when the request accepts it and as is,
 // with its Content-Length, otherwise.
 func Respond(w http.ResponseWriter, r *http.Request, body []byte) error {
+	return RespondStatus(w, r, http.StatusOK, body)
+}
+
+// RespondStatus is Respond with a status code. An empty body goes as is:
+// a 204 must have none, and a gzip stream of nothing is not nothing.
+func RespondStatus(w http.ResponseWriter, r *http.Request, code int, body []byte) error {
 	w.Header().Add("Vary", "Accept-Encoding")
-	if Accepts(r.Header.Get("Accept-Encoding")) {
-		return Write(w, body)
+	if len(body) > 0 && Accepts(r.Header.Get("Accept-Encoding")) {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Del("Content-Length")
+		w.WriteHeader(code)
+		return compress(w, body)
 	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if len(body) > 0 {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	w.WriteHeader(code)
+	if len(body) == 0 {
+		return nil
+	}
 	if _, err := w.Write(body); err != nil {
 		return fmt.Errorf("write response: %w", err)
 	}

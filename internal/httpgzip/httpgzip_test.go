@@ -70,6 +70,35 @@ func TestRespond(t *testing.T) {
 	}
 }
 
+// TestRespondStatus: the status goes out with the compressed body, and an
+// empty body (a 204) is written as is.
+func TestRespondStatus(t *testing.T) {
+	t.Parallel()
+	r := httptest.NewRequest("GET", "/api/v1/query_range", nil)
+	r.Header.Set("Accept-Encoding", "gzip")
+	w := httptest.NewRecorder()
+	if err := RespondStatus(w, r, 422, []byte(`{"status":"error"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != 422 || w.Header().Get("Content-Encoding") != "gzip" {
+		t.Fatalf("status %d, Content-Encoding %q; want 422 and gzip", w.Code, w.Header().Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(w.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(zr); err != nil || string(got) != `{"status":"error"}` {
+		t.Fatalf("body %q, %v", got, err)
+	}
+	w = httptest.NewRecorder()
+	if err := RespondStatus(w, r, 204, nil); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != 204 || w.Header().Get("Content-Encoding") != "" || w.Body.Len() != 0 {
+		t.Fatalf("204: status %d, Content-Encoding %q, %d bytes", w.Code, w.Header().Get("Content-Encoding"), w.Body.Len())
+	}
+}
+
 func FuzzAccepts(f *testing.F) {
 	for _, s := range []string{"gzip", "gzip;q=0", "*;q=0.5, br", ";;;=,"} {
 		f.Add(s)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/histogram"
@@ -29,8 +31,8 @@ type decodedSeries struct {
 // the browser's decoder would trip on (magic, lengths, alignment).
 func decodeMatrix(t *testing.T, b []byte) (matrixHeader, []decodedSeries) {
 	t.Helper()
-	if len(b) < 8 || string(b[:4]) != "PNM1" {
-		t.Fatalf("no PNM1 magic: % x", b[:min(8, len(b))])
+	if len(b) < 8 || string(b[:4]) != "PNM2" {
+		t.Fatalf("no PNM2 magic: % x", b[:min(8, len(b))])
 	}
 	n := int(binary.LittleEndian.Uint32(b[4:]))
 	var h matrixHeader
@@ -48,10 +50,23 @@ func decodeMatrix(t *testing.T, b []byte) (matrixHeader, []decodedSeries) {
 		return vs
 	}
 	for _, s := range h.Series {
-		if off%8 != 0 || off+16*s.Points > len(b) {
+		words := 2 * s.Points
+		if s.Grid != nil {
+			words = s.Points
+		}
+		if off%8 != 0 || off+8*words > len(b) {
 			t.Fatalf("series at %d with %d points: body of %d bytes", off, s.Points, len(b))
 		}
-		out = append(out, decodedSeries{metric: s.Metric, ts: read(s.Points), vs: read(s.Points)})
+		var ts []float64
+		if s.Grid != nil {
+			// As the browser computes them.
+			for i := range s.Points {
+				ts = append(ts, float64(s.Grid[0]+int64(i)*s.Grid[1])/1000)
+			}
+		} else {
+			ts = read(s.Points)
+		}
+		out = append(out, decodedSeries{metric: s.Metric, ts: ts, vs: read(s.Points)})
 	}
 	if off != len(b) {
 		t.Fatalf("%d bytes after the last series", len(b)-off)
@@ -65,6 +80,8 @@ func TestMatrixCodec(t *testing.T) {
 		{Metric: labels.FromStrings("__name__", "up", "job", "a"), Floats: []promql.FPoint{{T: 1000, F: 1}, {T: 16000, F: math.NaN()}, {T: 31500, F: math.Inf(-1)}}},
 		{Metric: labels.FromStrings("job", "b"), Floats: nil},
 		{Metric: labels.FromStrings("job", "c"), Floats: []promql.FPoint{{T: -5000, F: 2.5e-300}}},
+		{Metric: labels.FromStrings("job", "d"), Floats: []promql.FPoint{{T: 1796520216100, F: 1}, {T: 1796520216200, F: 2}, {T: 1796520216300, F: math.Copysign(0, -1)}, {T: 1796520216400, F: 4}}},
+		{Metric: labels.FromStrings("job", "e"), Floats: []promql.FPoint{{T: 0, F: 1}, {T: 15000, F: 2}, {T: 45000, F: 3}}},
 	}
 	resp := &apiv1.Response{Status: "success", Warnings: []string{"w"}, Infos: []string{"i"},
 		Data: &apiv1.QueryData{ResultType: parser.ValueTypeMatrix, Result: m}}
@@ -77,6 +94,12 @@ func TestMatrixCodec(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, got := decodeMatrix(t, b)
+	// Evenly spaced series (one point included) send no timestamps.
+	for i, want := range []bool{false, false, true, true, false} {
+		if got := h.Series[i].Grid != nil; got != want {
+			t.Errorf("series %d: grid %v, want %v", i, h.Series[i].Grid, want)
+		}
+	}
 	if len(h.Warnings) != 1 || h.Warnings[0] != "w" || len(h.Infos) != 1 || h.Infos[0] != "i" {
 		t.Errorf("warnings %v infos %v", h.Warnings, h.Infos)
 	}
@@ -188,5 +211,47 @@ func TestMatrixCodecServed(t *testing.T) {
 	// An instant query's vector goes as JSON, whatever the Accept header.
 	if ct, _ := get("/api/v1/query", url.Values{"query": {"vector(1)"}, "time": {"1700000000"}}, ui); ct != "application/json" {
 		t.Errorf("an instant query asked for the compact encoding: Content-Type %q, want JSON", ct)
+	}
+
+	// compressRanges: the UI's answers, gzipped by the request's
+	// Accept-Encoding, with their status; an error stays API v1's JSON.
+	raw := func(q url.Values, enc string) (*http.Response, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, base+"/api/v1/query_range?"+q.Encode(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept", ui)
+		req.Header.Set("Accept-Encoding", enc)
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		var r io.Reader = resp.Body
+		if resp.Header.Get("Content-Encoding") == "gzip" {
+			if r, err = gzip.NewReader(resp.Body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, b
+	}
+	for _, enc := range []string{"gzip, deflate, br", "identity"} {
+		resp, b := raw(q, enc)
+		if gz := resp.Header.Get("Content-Encoding") == "gzip"; gz != (enc != "identity") || resp.StatusCode != http.StatusOK {
+			t.Fatalf("Accept-Encoding %q: %d, Content-Encoding %q", enc, resp.StatusCode, resp.Header.Get("Content-Encoding"))
+		}
+		if _, again := decodeMatrix(t, b); fmt.Sprint(again) != fmt.Sprint(series) {
+			t.Errorf("Accept-Encoding %q: %v, want %v", enc, again, series)
+		}
+		bad := url.Values{"query": {"rate("}, "start": {"1"}, "end": {"2"}, "step": {"1"}}
+		resp, b = raw(bad, enc)
+		if resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || !strings.Contains(string(b), `"errorType":"bad_data"`) {
+			t.Errorf("Accept-Encoding %q, a bad query: %d %s %s", enc, resp.StatusCode, resp.Header.Get("Content-Type"), b)
+		}
 	}
 }

@@ -40,7 +40,7 @@ func (s *Server) routes() http.Handler {
 	api := s.newAPI()
 	r := route.New()
 	api.Register(r)
-	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", r))
+	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", compressRanges(r)))
 
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "Panoptes Server is Healthy.")

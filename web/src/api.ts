@@ -120,24 +120,36 @@ export interface RangeResult {
 }
 
 /**
- * decodeMatrix reads a compact range answer: "PNM1", the length of a JSON
- * header naming each series and its number of points, the header, zero
- * bytes to a multiple of 8, then per series its timestamps and its values
- * as little-endian float64s, which the series' arrays view in place: no
- * JSON to parse and no string to convert per point.
+ * decodeMatrix reads a compact range answer (internal/server/matrixcodec.go):
+ * "PNM2", the length of a JSON header naming each series, its number of
+ * points and, for a series without gaps, its grid [first ms, step ms]; the
+ * header; zero bytes to a multiple of 8; then per series its timestamps
+ * (only when it has no grid) and its values as little-endian float64s,
+ * which the series' arrays view in place: no JSON to parse and no string
+ * to convert per point.
  */
 export function decodeMatrix(buf: ArrayBuffer): RangeResult {
   const dv = new DataView(buf);
-  if (buf.byteLength < 8 || dv.getUint32(0) !== 0x504e4d31) throw new APIError("the server's compact answer is malformed");
+  if (buf.byteLength < 8 || dv.getUint32(0) !== 0x504e4d32) throw new APIError("the server's compact answer is malformed");
   const n = dv.getUint32(4, true);
-  const head: { series: { metric: Record<string, string>; points: number }[] } = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 8, n)));
+  const head: { series: { metric: Record<string, string>; points: number; grid?: [number, number] }[] } = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 8, n)));
   let off = (8 + n + 7) & ~7;
   const result = head.series.map((s): Sample => {
     const k = s.points;
-    if (off + 16 * k > buf.byteLength) throw new APIError("the server's compact answer is truncated");
-    const ts = new Float64Array(buf, off, k);
-    const vs = new Float64Array(buf, off + 8 * k, k);
-    off += 16 * k;
+    const words = s.grid ? k : 2 * k;
+    if (off + 8 * words > buf.byteLength) throw new APIError("the server's compact answer is truncated");
+    let ts: Float64Array;
+    if (s.grid) {
+      // The same division as the server's timestamps: exact ms, then seconds.
+      const [t0, dt] = s.grid;
+      ts = new Float64Array(k);
+      for (let i = 0; i < k; i++) ts[i] = (t0 + i * dt) / 1000;
+    } else {
+      ts = new Float64Array(buf, off, k);
+      off += 8 * k;
+    }
+    const vs = new Float64Array(buf, off, k);
+    off += 8 * k;
     return { metric: s.metric, points: { ts, vs } };
   });
   return { resultType: "matrix", result };
