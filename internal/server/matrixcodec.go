@@ -116,7 +116,7 @@ func (matrixCodec) Encode(resp *apiv1.Response) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	start := (8 + len(js) + 7) &^ 7
+	start := align8(8 + len(js))
 	out := make([]byte, start, start+8*words)
 	copy(out, "PNM2")
 	binary.LittleEndian.PutUint32(out[4:], uint32(len(js))) //nolint:gosec // a header is far below 4 GiB

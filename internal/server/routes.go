@@ -41,6 +41,7 @@ func (s *Server) routes() http.Handler {
 	r := route.New()
 	api.Register(r)
 	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", compressRanges(r)))
+	mux.Handle(BatchRangePath, batchRanges(r))
 
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "Panoptes Server is Healthy.")

@@ -443,6 +443,23 @@ panels:
 		t.Errorf("a series at the newest step only: panel %+v, want its point", p)
 	}
 
+	// A panel's targets go to the server as one request (/api/ui/query_range);
+	// a target the server refuses (a bad regular expression is found only
+	// when the query runs) fails its panel with the server's message.
+	write("batch.yaml", "title: Batch\npanels:\n  - title: Two\n    targets: [{expr: 'node_load1'}, {expr: 'node_load1 * 2'}]\n  - title: Broken\n    targets: [{expr: 'node_load1'}, {expr: 'label_replace(node_load1, \"x\", \"$1\", \"instance\", \"(\")'}]\n")
+	b.open(s.url("/#/d/batch?range=5m"))
+	st = panelsByTitle(b)
+	if p := st["Two"]; p.State != "ok" || p.Series != 2 {
+		t.Errorf("a panel of two targets: %+v, want 2 series", p)
+	}
+	if p := st["Broken"]; p.State != "error" || !strings.Contains(p.Error, "regular expression") {
+		t.Errorf("a panel with a target the server refuses: %+v, want the server's error", p)
+	}
+	reqs := eval[[]string](b, `performance.getEntriesByType("resource").map(e => e.name).filter(n => n.includes("/api/v1/query") || n.includes("/api/ui/query_range"))`)
+	if len(reqs) != 2 || !strings.HasSuffix(reqs[0], "/api/ui/query_range") || !strings.HasSuffix(reqs[1], "/api/ui/query_range") {
+		t.Errorf("two panels of two targets sent %q, want two batch requests", reqs)
+	}
+
 	b.open(s.url("/#/dashboards"))
 	list := eval[string](b, `document.querySelector('main').innerText`)
 	if !strings.Contains(list, "Mine") || !strings.Contains(list, "bad.yaml") || !strings.Contains(list, "unclosed left parenthesis") {
@@ -452,8 +469,9 @@ panels:
 
 	// Auto-refresh queries again by itself.
 	b.open(s.url("/#/d/mine?range=5m&refresh=5s"))
-	n0 := eval[int](b, `performance.getEntriesByType("resource").filter(e => e.name.includes("/api/v1/query")).length`)
-	b.poll(`performance.getEntriesByType("resource").filter(e => e.name.includes("/api/v1/query")).length > `+strconv.Itoa(n0), time.Minute)
+	const queried = `performance.getEntriesByType("resource").filter(e => e.name.includes("/api/v1/query") || e.name.includes("/api/ui/query_range")).length`
+	n0 := eval[int](b, queried)
+	b.poll(queried+` > `+strconv.Itoa(n0), time.Minute)
 
 	// The server goes away: the banner shows. It comes back: the banner
 	// goes and the panels load again.
