@@ -2,10 +2,8 @@ package server
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -30,22 +28,7 @@ func TestBatchRanges(t *testing.T) {
 		for k, v := range hdr {
 			req.Header.Set(k, v)
 		}
-		resp, err := http.DefaultTransport.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = resp.Body.Close() }()
-		var r io.Reader = resp.Body
-		if resp.Header.Get("Content-Encoding") == "gzip" {
-			if r, err = gzip.NewReader(resp.Body); err != nil {
-				t.Fatal(err)
-			}
-		}
-		b, err := io.ReadAll(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, b
+		return roundTrip(t, req)
 	}
 	window := url.Values{"start": {"1700000000"}, "end": {"1700000300"}, "step": {"15"}}
 	queries := []string{

@@ -223,22 +223,7 @@ func TestMatrixCodecServed(t *testing.T) {
 		}
 		req.Header.Set("Accept", ui)
 		req.Header.Set("Accept-Encoding", enc)
-		resp, err := http.DefaultTransport.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = resp.Body.Close() }()
-		var r io.Reader = resp.Body
-		if resp.Header.Get("Content-Encoding") == "gzip" {
-			if r, err = gzip.NewReader(resp.Body); err != nil {
-				t.Fatal(err)
-			}
-		}
-		b, err := io.ReadAll(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, b
+		return roundTrip(t, req)
 	}
 	for _, enc := range []string{"gzip, deflate, br", "identity"} {
 		resp, b := raw(q, enc)
@@ -254,4 +239,27 @@ func TestMatrixCodecServed(t *testing.T) {
 			t.Errorf("Accept-Encoding %q, a bad query: %d %s %s", enc, resp.StatusCode, resp.Header.Get("Content-Type"), b)
 		}
 	}
+}
+
+// roundTrip sends req as it is (the client's transparent gzip would hide
+// Content-Encoding) and returns the answer with its body, gunzipped when
+// the server compressed it.
+func roundTrip(t *testing.T, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var r io.Reader = resp.Body
+	if resp.Header.Get("Content-Encoding") == "gzip" {
+		if r, err = gzip.NewReader(resp.Body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
 }
