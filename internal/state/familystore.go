@@ -266,6 +266,45 @@ func (seg *segment) part(i, f int, o object, nf int) []byte {
 	return seg.fams[f][start:end]
 }
 
+// mergeSmall joins neighbouring segments that together hold at most half
+// a segment's objects. New objects fill only the last segment, so deletions
+// (pod churn) would otherwise leave ever more part-empty segments, and a
+// scrape would write ever more, smaller buffers. After it, any two
+// neighbours hold more than segmentSize/2 objects, so a store of n objects
+// has fewer than 4n/segmentSize+2 segments. Both segments must be
+// compacted; the joined buffers are new ones (a scrape may still be writing
+// the old). Called with mu held.
+func (s *familyStore) mergeSmall() {
+	nf := len(s.headers)
+	out := s.segs[:0]
+	for _, seg := range s.segs {
+		n := len(out)
+		if n == 0 || len(out[n-1].objs)+len(seg.objs) > segmentSize/2 || out[n-1].changed > 0 || seg.changed > 0 {
+			out = append(out, seg)
+			continue
+		}
+		a := out[n-1]
+		fams := make([][]byte, nf)
+		for f := range nf {
+			fams[f] = make([]byte, 0, len(a.fams[f])+len(seg.fams[f]))
+			fams[f] = append(append(fams[f], a.fams[f]...), seg.fams[f]...)
+		}
+		ends := make([]int32, len(a.ends), len(a.ends)+len(seg.ends))
+		copy(ends, a.ends)
+		for i, e := range seg.ends {
+			ends = append(ends, e+int32(len(a.fams[i%nf]))) //nolint:gosec // a segment's family is far below 2 GiB
+		}
+		base := len(a.objs)
+		objs := append(append(make([]object, 0, base+len(seg.objs)), a.objs...), seg.objs...)
+		for i, o := range seg.objs {
+			s.index[o.uid] = slot{seg: a, i: base + i}
+		}
+		a.objs, a.fams, a.ends, a.committed = objs, fams, ends, len(objs)
+	}
+	clear(s.segs[len(out):])
+	s.segs = out
+}
+
 // snapshot compacts the segments with waiting changes and returns, for
 // each family, the buffers to write, in segment order; empty when the store
 // holds no object. The buffers stay valid after the lock is released.
@@ -277,6 +316,7 @@ func (s *familyStore) snapshot() (fams [][][]byte, objects int) {
 			s.compact(seg)
 		}
 	}
+	s.mergeSmall()
 	fams = make([][][]byte, len(s.headers))
 	for f := range fams {
 		fams[f] = make([][]byte, 0, len(s.segs))

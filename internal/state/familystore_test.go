@@ -166,6 +166,81 @@ func firstDiff(want, got []string) string {
 
 // TestFamilyStoreConcurrentScrapes: scrapes while the store changes (run
 // with -race) each see whole objects, each pod's info line exactly once.
+// TestFamilyStoreMergesSmallSegments: churn that deletes most objects of
+// every segment leaves few segments, not many part-empty ones, and what is
+// served stays kube-state-metrics' exposition, also as objects change and
+// come and go after the merge.
+func TestFamilyStoreMergesSmallSegments(t *testing.T) {
+	t.Parallel()
+	headers, generate := ksmFamilies(t, "pods")
+	ksm := metricsstore.NewMetricsStore(headers, generate)
+	ours := newFamilyStore(headers, generate)
+	ksmWriter := metricsstore.NewMetricsWriter("pods", ksm)
+	rw := resourceWriter{name: "pods", stores: []*familyStore{ours}, headers: parseHeaders(headers)}
+	both := func(f func(s storeOps) error) {
+		t.Helper()
+		if err := f(ksm); err != nil {
+			t.Fatal(err)
+		}
+		if err := f(ours); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(step string, want int) {
+		t.Helper()
+		var w, g bytes.Buffer
+		if err := ksmWriter.WriteAll(&w); err != nil {
+			t.Fatal(err)
+		}
+		if err := rw.write(&g, false, map[string]bool{}); err != nil {
+			t.Fatal(err)
+		}
+		if wb, gb := blocks(t, w.String()), blocks(t, g.String()); !slices.Equal(wb, gb) {
+			t.Fatalf("%s: ours differs from kube-state-metrics':\n%s", step, firstDiff(wb, gb))
+		}
+		if _, n := ours.snapshot(); n != want {
+			t.Fatalf("%s: %d objects, want %d", step, n, want)
+		}
+		if bound := 4*want/segmentSize + 2; len(ours.segs) >= bound {
+			t.Fatalf("%s: %d segments for %d objects, want fewer than %d", step, len(ours.segs), want, bound)
+		}
+	}
+	pods := map[int]*v1.Pod{}
+	for i := range 20 * segmentSize {
+		pods[i] = benchPod(i)
+		both(func(s storeOps) error { return s.Add(pods[i]) })
+	}
+	check("added", len(pods))
+	// Seven of every eight go: 20 segments of 16 objects each before the merge.
+	for i := range 20 * segmentSize {
+		if i%8 != 0 {
+			both(func(s storeOps) error { return s.Delete(pods[i]) })
+			delete(pods, i)
+		}
+	}
+	check("deleted 7 of 8", len(pods))
+	// The merged segments' objects change, go and come as before; half
+	// stay as they are, so that re-rendering a merged segment reads them
+	// back from its joined buffers.
+	for i := range 20 * segmentSize {
+		switch i % 32 {
+		case 0:
+			p := pods[i].DeepCopy()
+			p.Status.ContainerStatuses[0].RestartCount += 3
+			pods[i] = p
+			both(func(s storeOps) error { return s.Add(p) })
+		case 8:
+			both(func(s storeOps) error { return s.Delete(pods[i]) })
+			delete(pods, i)
+		}
+	}
+	for i := 20 * segmentSize; i < 21*segmentSize; i++ {
+		pods[i] = benchPod(i)
+		both(func(s storeOps) error { return s.Add(pods[i]) })
+	}
+	check("changed, deleted and added after the merge", len(pods))
+}
+
 func TestFamilyStoreConcurrentScrapes(t *testing.T) {
 	t.Parallel()
 	headers, generate := ksmFamilies(t, "pods")
