@@ -50,6 +50,53 @@ func blocks(t *testing.T, expo string) []string {
 	return out
 }
 
+// twin is kube-state-metrics' pod store and ours, fed the same operations.
+type twin struct {
+	t         *testing.T
+	ksm       *metricsstore.MetricsStore
+	ours      *familyStore
+	ksmWriter *metricsstore.MetricsWriter
+	rw        resourceWriter
+}
+
+func newTwin(t *testing.T) *twin {
+	headers, generate := ksmFamilies(t, "pods")
+	ksm := metricsstore.NewMetricsStore(headers, generate)
+	ours := newFamilyStore(headers, generate)
+	return &twin{t: t, ksm: ksm, ours: ours, ksmWriter: metricsstore.NewMetricsWriter("pods", ksm),
+		rw: resourceWriter{name: "pods", stores: []*familyStore{ours}, headers: parseHeaders(headers)}}
+}
+
+// both applies op to both stores.
+func (w *twin) both(op string, f func(s storeOps) error) {
+	w.t.Helper()
+	if err := f(w.ksm); err != nil {
+		w.t.Fatalf("%s: kube-state-metrics: %v", op, err)
+	}
+	if err := f(w.ours); err != nil {
+		w.t.Fatalf("%s: ours: %v", op, err)
+	}
+}
+
+// check fails unless both writers write the same families and samples
+// (object order aside) and ours holds objects objects.
+func (w *twin) check(step string, objects int) {
+	w.t.Helper()
+	var want, got bytes.Buffer
+	if err := w.ksmWriter.WriteAll(&want); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := w.rw.write(&got, false, map[string]bool{}); err != nil {
+		w.t.Fatal(err)
+	}
+	if wb, gb := blocks(w.t, want.String()), blocks(w.t, got.String()); !slices.Equal(wb, gb) {
+		w.t.Fatalf("%s: ours differs from kube-state-metrics':\n%s", step, firstDiff(wb, gb))
+	}
+	if _, n := w.ours.snapshot(); n != objects {
+		w.t.Fatalf("%s: %d objects, want %d", step, n, objects)
+	}
+}
+
 // TestFamilyStoreMatchesKSM applies the same random adds, updates,
 // deletes and replaces to kube-state-metrics' store and to ours, with the
 // pod generators, and compares what their writers write after each batch:
@@ -58,23 +105,11 @@ func blocks(t *testing.T, expo string) []string {
 // whole replaces.
 func TestFamilyStoreMatchesKSM(t *testing.T) {
 	t.Parallel()
-	headers, generate := ksmFamilies(t, "pods")
-	ksm := metricsstore.NewMetricsStore(headers, generate)
-	ours := newFamilyStore(headers, generate)
-	ksmWriter := metricsstore.NewMetricsWriter("pods", ksm)
-	rw := resourceWriter{name: "pods", stores: []*familyStore{ours}, headers: parseHeaders(headers)}
+	tw := newTwin(t)
+	both := tw.both
 	rng := rand.New(rand.NewPCG(1, 2))
 	live := map[int]*v1.Pod{}
 	next := 0
-	both := func(op string, f func(s storeOps) error) {
-		t.Helper()
-		if err := f(ksm); err != nil {
-			t.Fatalf("%s: kube-state-metrics: %v", op, err)
-		}
-		if err := f(ours); err != nil {
-			t.Fatalf("%s: ours: %v", op, err)
-		}
-	}
 	for batch := range 40 {
 		for range rng.IntN(300) {
 			switch r := rng.IntN(10); {
@@ -123,19 +158,7 @@ func TestFamilyStoreMatchesKSM(t *testing.T) {
 				return s.Replace(list, "1")
 			})
 		}
-		var want, got bytes.Buffer
-		if err := ksmWriter.WriteAll(&want); err != nil {
-			t.Fatal(err)
-		}
-		if err := rw.write(&got, false, map[string]bool{}); err != nil {
-			t.Fatal(err)
-		}
-		if w, g := blocks(t, want.String()), blocks(t, got.String()); !slices.Equal(w, g) {
-			t.Fatalf("batch %d (%d pods): ours differs from kube-state-metrics':\n%s", batch, len(live), firstDiff(w, g))
-		}
-		if _, n := ours.snapshot(); n != len(live) {
-			t.Fatalf("batch %d: %d objects, want %d", batch, n, len(live))
-		}
+		tw.check(fmt.Sprintf("batch %d (%d pods)", batch, len(live)), len(live))
 	}
 }
 
@@ -164,57 +187,30 @@ func firstDiff(want, got []string) string {
 	return fmt.Sprintf("%d families, want %d", len(got), len(want))
 }
 
-// TestFamilyStoreConcurrentScrapes: scrapes while the store changes (run
-// with -race) each see whole objects, each pod's info line exactly once.
 // TestFamilyStoreMergesSmallSegments: churn that deletes most objects of
 // every segment leaves few segments, not many part-empty ones, and what is
 // served stays kube-state-metrics' exposition, also as objects change and
 // come and go after the merge.
 func TestFamilyStoreMergesSmallSegments(t *testing.T) {
 	t.Parallel()
-	headers, generate := ksmFamilies(t, "pods")
-	ksm := metricsstore.NewMetricsStore(headers, generate)
-	ours := newFamilyStore(headers, generate)
-	ksmWriter := metricsstore.NewMetricsWriter("pods", ksm)
-	rw := resourceWriter{name: "pods", stores: []*familyStore{ours}, headers: parseHeaders(headers)}
-	both := func(f func(s storeOps) error) {
-		t.Helper()
-		if err := f(ksm); err != nil {
-			t.Fatal(err)
-		}
-		if err := f(ours); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tw := newTwin(t)
 	check := func(step string, want int) {
 		t.Helper()
-		var w, g bytes.Buffer
-		if err := ksmWriter.WriteAll(&w); err != nil {
-			t.Fatal(err)
-		}
-		if err := rw.write(&g, false, map[string]bool{}); err != nil {
-			t.Fatal(err)
-		}
-		if wb, gb := blocks(t, w.String()), blocks(t, g.String()); !slices.Equal(wb, gb) {
-			t.Fatalf("%s: ours differs from kube-state-metrics':\n%s", step, firstDiff(wb, gb))
-		}
-		if _, n := ours.snapshot(); n != want {
-			t.Fatalf("%s: %d objects, want %d", step, n, want)
-		}
-		if bound := 4*want/segmentSize + 2; len(ours.segs) >= bound {
-			t.Fatalf("%s: %d segments for %d objects, want fewer than %d", step, len(ours.segs), want, bound)
+		tw.check(step, want)
+		if bound := 4*want/segmentSize + 2; len(tw.ours.segs) >= bound {
+			t.Fatalf("%s: %d segments for %d objects, want fewer than %d", step, len(tw.ours.segs), want, bound)
 		}
 	}
 	pods := map[int]*v1.Pod{}
 	for i := range 20 * segmentSize {
 		pods[i] = benchPod(i)
-		both(func(s storeOps) error { return s.Add(pods[i]) })
+		tw.both("add", func(s storeOps) error { return s.Add(pods[i]) })
 	}
 	check("added", len(pods))
 	// Seven of every eight go: 20 segments of 16 objects each before the merge.
 	for i := range 20 * segmentSize {
 		if i%8 != 0 {
-			both(func(s storeOps) error { return s.Delete(pods[i]) })
+			tw.both("delete", func(s storeOps) error { return s.Delete(pods[i]) })
 			delete(pods, i)
 		}
 	}
@@ -228,19 +224,21 @@ func TestFamilyStoreMergesSmallSegments(t *testing.T) {
 			p := pods[i].DeepCopy()
 			p.Status.ContainerStatuses[0].RestartCount += 3
 			pods[i] = p
-			both(func(s storeOps) error { return s.Add(p) })
+			tw.both("update", func(s storeOps) error { return s.Add(p) })
 		case 8:
-			both(func(s storeOps) error { return s.Delete(pods[i]) })
+			tw.both("delete", func(s storeOps) error { return s.Delete(pods[i]) })
 			delete(pods, i)
 		}
 	}
 	for i := 20 * segmentSize; i < 21*segmentSize; i++ {
 		pods[i] = benchPod(i)
-		both(func(s storeOps) error { return s.Add(pods[i]) })
+		tw.both("add", func(s storeOps) error { return s.Add(pods[i]) })
 	}
 	check("changed, deleted and added after the merge", len(pods))
 }
 
+// TestFamilyStoreConcurrentScrapes: scrapes while the store changes (run
+// with -race) each see whole objects, each pod's info line exactly once.
 func TestFamilyStoreConcurrentScrapes(t *testing.T) {
 	t.Parallel()
 	headers, generate := ksmFamilies(t, "pods")
