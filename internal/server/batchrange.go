@@ -101,10 +101,7 @@ func batchRanges(api http.Handler) http.Handler {
 
 		parts := make([]batchPart, len(answers))
 		for i := range answers {
-			parts[i] = batchPart{Status: answers[i].code, Type: answers[i].header.Get("Content-Type"), Length: answers[i].body.Len()}
-			if parts[i].Status == 0 {
-				parts[i].Status = http.StatusOK
-			}
+			parts[i] = batchPart{Status: answers[i].status(), Type: answers[i].header.Get("Content-Type"), Length: answers[i].body.Len()}
 		}
 		// The offsets depend on the header's length, which depends on the
 		// offsets' digits: lay out until it settles (it only grows).
@@ -122,12 +119,8 @@ func batchRanges(api http.Handler) http.Handler {
 				return
 			}
 		}
-		total := align8(8 + len(head))
-		if len(parts) > 0 {
-			last := parts[len(parts)-1]
-			total = last.Offset + last.Length
-		}
-		out := make([]byte, 8, total)
+		last := parts[len(parts)-1] // a batch has a query at least
+		out := make([]byte, 8, last.Offset+last.Length)
 		copy(out, "PNB1")
 		binary.LittleEndian.PutUint32(out[4:], uint32(len(head))) //nolint:gosec // a header is far below 4 GiB
 		out = append(out, head...)

@@ -151,11 +151,8 @@ func compressRanges(next http.Handler) http.Handler {
 		inner.Header.Del("Accept-Encoding")
 		rec := &bufferedResponse{header: w.Header()}
 		next.ServeHTTP(rec, inner)
-		if rec.code == 0 {
-			rec.code = http.StatusOK
-		}
 		// The client is gone if this fails; API v1 does not report it either.
-		_ = httpgzip.RespondStatus(w, r, rec.code, rec.body.Bytes())
+		_ = httpgzip.RespondStatus(w, r, rec.status(), rec.body.Bytes())
 	})
 }
 
@@ -170,6 +167,14 @@ type bufferedResponse struct {
 
 func (b *bufferedResponse) Header() http.Header { return b.header }
 
+// status is the code the handler sent, 200 when it wrote nothing.
+func (b *bufferedResponse) status() int {
+	if b.code == 0 {
+		return http.StatusOK
+	}
+	return b.code
+}
+
 func (b *bufferedResponse) WriteHeader(code int) {
 	if b.code == 0 {
 		b.code = code
@@ -177,8 +182,6 @@ func (b *bufferedResponse) WriteHeader(code int) {
 }
 
 func (b *bufferedResponse) Write(p []byte) (int, error) {
-	if b.code == 0 {
-		b.code = http.StatusOK
-	}
+	b.WriteHeader(http.StatusOK)
 	return b.body.Write(p)
 }
